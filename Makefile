@@ -1,0 +1,58 @@
+# Ops Scaffold — every check and task has one entry point here; CI calls the same targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint format typecheck openapi initdb migrate check-generated pytest system-deps clean
+
+$(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv>=0.5,<1"
+	$(BIN)/uv sync --frozen --all-extras --python $(BIN)/python
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with everything the project needs
+
+run: install  ## start the Manager on the embedded default (SQLite, HTTP :8080, gRPC :9090)
+	$(BIN)/ops-manager serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+openapi: install  ## regenerate api/openapi.yaml
+	$(BIN)/ops-manager openapi --output api/openapi.yaml
+
+initdb: install  ## regenerate scripts/init_db.sql (MySQL DDL of the migrations)
+	$(BIN)/ops-manager migrate --sql > scripts/init_db.sql
+
+migrate: install  ## migrate the configured database (OPS_CONFIG or --config via ARGS)
+	$(BIN)/ops-manager migrate $(ARGS)
+
+check-generated: install  ## generated files must match what the sources generate
+	@tmp=$$(mktemp -d); \
+	$(BIN)/ops-manager openapi --output $$tmp/openapi.yaml; \
+	$(BIN)/ops-manager migrate --sql > $$tmp/init_db.sql; \
+	diff -u api/openapi.yaml $$tmp/openapi.yaml && diff -u scripts/init_db.sql $$tmp/init_db.sql \
+	  || { echo "generated files are stale: run 'make openapi initdb'"; exit 1; }
+
+pytest: install
+	$(BIN)/pytest $(ARGS)
+
+test: install lint typecheck check-generated  ## every check: lint, types, generated files, tests
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,315 @@
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE alert_rules (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    name VARCHAR(128) NOT NULL, 
+    metric VARCHAR(64) NOT NULL, 
+    operator ENUM('gt','gte','lt','lte','eq','ne') NOT NULL, 
+    threshold NUMERIC(10, 2) NOT NULL, 
+    duration INTEGER NOT NULL DEFAULT '60', 
+    severity ENUM('critical','warning','info') NOT NULL DEFAULT 'warning', 
+    target_type ENUM('all','group','node') NOT NULL DEFAULT 'all', 
+    target_value JSON, 
+    notification JSON, 
+    status ENUM('enabled','disabled') NOT NULL DEFAULT 'enabled', 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_alert_rules PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='alert rules';
+
+CREATE INDEX idx_metric ON alert_rules (metric);
+
+CREATE INDEX idx_status ON alert_rules (status);
+
+CREATE TABLE alerts (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    rule_id BIGINT UNSIGNED NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    metric VARCHAR(64) NOT NULL, 
+    current_value NUMERIC(10, 2) NOT NULL, 
+    threshold NUMERIC(10, 2) NOT NULL, 
+    severity ENUM('critical','warning','info') NOT NULL, 
+    status ENUM('firing','resolved') NOT NULL DEFAULT 'firing', 
+    fired_at DATETIME NOT NULL, 
+    resolved_at DATETIME, 
+    acknowledged_by BIGINT UNSIGNED, 
+    acknowledged_at DATETIME, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_alerts PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='alerts';
+
+CREATE INDEX idx_fired_at ON alerts (fired_at);
+
+CREATE INDEX idx_node_id ON alerts (node_id);
+
+CREATE INDEX idx_rule_id ON alerts (rule_id);
+
+CREATE INDEX idx_status ON alerts (status);
+
+CREATE TABLE audit_logs (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    user_id BIGINT UNSIGNED, 
+    username VARCHAR(64), 
+    action VARCHAR(64) NOT NULL, 
+    resource_type VARCHAR(32) NOT NULL, 
+    resource_id VARCHAR(64), 
+    detail JSON, 
+    ip VARCHAR(45) NOT NULL, 
+    user_agent VARCHAR(255), 
+    status ENUM('success','failed') NOT NULL DEFAULT 'success', 
+    error_message TEXT, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    fold_key VARCHAR(64), 
+    occurrences INTEGER NOT NULL DEFAULT '1', 
+    CONSTRAINT pk_audit_logs PRIMARY KEY (id), 
+    CONSTRAINT uk_fold_key UNIQUE (fold_key)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='audit log';
+
+CREATE INDEX idx_action ON audit_logs (action);
+
+CREATE INDEX idx_created_at ON audit_logs (created_at);
+
+CREATE INDEX idx_resource ON audit_logs (resource_type, resource_id);
+
+CREATE INDEX idx_user_id ON audit_logs (user_id);
+
+CREATE TABLE job_claims (
+    job VARCHAR(64) NOT NULL, 
+    scheduled_at DATETIME NOT NULL, 
+    claimed_by VARCHAR(64) NOT NULL, 
+    claimed_at DATETIME NOT NULL, 
+    lease_until DATETIME NOT NULL, 
+    finished_at DATETIME, 
+    error TEXT, 
+    CONSTRAINT pk_job_claims PRIMARY KEY (job, scheduled_at)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE TABLE node_groups (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    name VARCHAR(64) NOT NULL, 
+    description VARCHAR(255), 
+    parent_id BIGINT UNSIGNED, 
+    sort_order INTEGER NOT NULL DEFAULT '0', 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_node_groups PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='node groups';
+
+CREATE INDEX idx_parent_id ON node_groups (parent_id);
+
+CREATE TABLE node_metrics (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    cpu_usage NUMERIC(5, 2), 
+    memory_usage NUMERIC(5, 2), 
+    memory_used BIGINT, 
+    disk_usage NUMERIC(5, 2), 
+    disk_used BIGINT, 
+    network_rx BIGINT, 
+    network_tx BIGINT, 
+    load_avg_1 NUMERIC(5, 2), 
+    load_avg_5 NUMERIC(5, 2), 
+    load_avg_15 NUMERIC(5, 2), 
+    process_count INTEGER, 
+    tcp_connections INTEGER, 
+    timestamp DATETIME NOT NULL, 
+    CONSTRAINT pk_node_metrics PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='node metrics';
+
+CREATE INDEX idx_node_timestamp ON node_metrics (node_id, timestamp);
+
+CREATE INDEX idx_timestamp ON node_metrics (timestamp);
+
+CREATE TABLE nodes (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    uuid VARCHAR(36) NOT NULL, 
+    hostname VARCHAR(128) NOT NULL, 
+    ip VARCHAR(45) NOT NULL, 
+    port INTEGER NOT NULL DEFAULT '9100', 
+    group_id BIGINT UNSIGNED, 
+    os VARCHAR(32), 
+    arch VARCHAR(16), 
+    kernel_version VARCHAR(64), 
+    daemon_version VARCHAR(32), 
+    cpu_cores INTEGER, 
+    memory_total BIGINT, 
+    disk_total BIGINT, 
+    status ENUM('online','offline','unknown') NOT NULL DEFAULT 'unknown', 
+    last_heartbeat DATETIME, 
+    tags JSON, 
+    labels JSON, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_nodes PRIMARY KEY (id), 
+    CONSTRAINT uk_uuid UNIQUE (uuid)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='nodes';
+
+CREATE INDEX idx_group_id ON nodes (group_id);
+
+CREATE INDEX idx_ip ON nodes (ip);
+
+CREATE INDEX idx_status ON nodes (status);
+
+CREATE TABLE task_executions (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    task_id BIGINT UNSIGNED NOT NULL, 
+    execution_id VARCHAR(36) NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    status ENUM('pending','running','success','failed','timeout','cancelled') NOT NULL DEFAULT 'pending', 
+    exit_code INTEGER, 
+    output MEDIUMTEXT, 
+    error TEXT, 
+    started_at DATETIME, 
+    finished_at DATETIME, 
+    triggered_by ENUM('manual','schedule','api') NOT NULL DEFAULT 'manual', 
+    created_by BIGINT UNSIGNED, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_task_executions PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='task executions';
+
+CREATE INDEX idx_created_at ON task_executions (created_at);
+
+CREATE INDEX idx_execution_id ON task_executions (execution_id);
+
+CREATE INDEX idx_node_id ON task_executions (node_id);
+
+CREATE INDEX idx_status ON task_executions (status);
+
+CREATE INDEX idx_task_id ON task_executions (task_id);
+
+CREATE TABLE tasks (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    name VARCHAR(128) NOT NULL, 
+    type ENUM('script','file','service','custom') NOT NULL, 
+    content JSON NOT NULL, 
+    cron_expr VARCHAR(64), 
+    timeout INTEGER NOT NULL DEFAULT '300', 
+    retry_count INTEGER NOT NULL DEFAULT '0', 
+    retry_interval INTEGER NOT NULL DEFAULT '60', 
+    target_type ENUM('node','group','tag','all') NOT NULL DEFAULT 'node', 
+    target_value JSON, 
+    status ENUM('enabled','disabled') NOT NULL DEFAULT 'enabled', 
+    description VARCHAR(255), 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_tasks PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='tasks';
+
+CREATE INDEX idx_status ON tasks (status);
+
+CREATE INDEX idx_type ON tasks (type);
+
+CREATE TABLE update_records (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    batch_id VARCHAR(36) NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    component ENUM('daemon','agent') NOT NULL, 
+    from_version VARCHAR(32), 
+    to_version VARCHAR(32) NOT NULL, 
+    status ENUM('pending','downloading','installing','verifying','success','failed','rollback') NOT NULL DEFAULT 'pending', 
+    progress INTEGER NOT NULL DEFAULT '0', 
+    error_message TEXT, 
+    started_at DATETIME, 
+    finished_at DATETIME, 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_update_records PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='update records';
+
+CREATE INDEX idx_batch_id ON update_records (batch_id);
+
+CREATE INDEX idx_node_id ON update_records (node_id);
+
+CREATE INDEX idx_status ON update_records (status);
+
+CREATE TABLE users (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    username VARCHAR(64) NOT NULL, 
+    password_hash VARCHAR(255) NOT NULL, 
+    email VARCHAR(128), 
+    phone VARCHAR(20), 
+    `role` ENUM('admin','operator','viewer') NOT NULL DEFAULT 'viewer', 
+    status TINYINT NOT NULL DEFAULT '1', 
+    last_login_at DATETIME, 
+    last_login_ip VARCHAR(45), 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_users PRIMARY KEY (id), 
+    CONSTRAINT uk_email UNIQUE (email), 
+    CONSTRAINT uk_username UNIQUE (username)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='users';
+
+CREATE TABLE versions (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    component ENUM('daemon','agent') NOT NULL, 
+    version VARCHAR(32) NOT NULL, 
+    file_path VARCHAR(255) NOT NULL, 
+    file_name VARCHAR(128) NOT NULL, 
+    file_size BIGINT NOT NULL, 
+    hash_sha256 VARCHAR(64) NOT NULL, 
+    signature TEXT NOT NULL, 
+    os VARCHAR(32) NOT NULL DEFAULT 'linux', 
+    arch VARCHAR(16) NOT NULL DEFAULT 'amd64', 
+    release_notes TEXT, 
+    is_latest TINYINT NOT NULL DEFAULT '0', 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_versions PRIMARY KEY (id), 
+    CONSTRAINT uk_component_version_os_arch UNIQUE (component, version, os, arch)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='release packages';
+
+CREATE INDEX idx_component_latest ON versions (component, is_latest);
+
+CREATE TABLE agents (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    version VARCHAR(32), 
+    status ENUM('running','stopped','error','unknown') NOT NULL DEFAULT 'unknown', 
+    pid INTEGER, 
+    cpu_usage NUMERIC(5, 2), 
+    memory_usage BIGINT, 
+    start_time DATETIME, 
+    restart_count INTEGER NOT NULL DEFAULT '0', 
+    last_error TEXT, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_agents PRIMARY KEY (id), 
+    CONSTRAINT fk_agents_node FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE, 
+    CONSTRAINT uk_node_id UNIQUE (node_id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='agents';
+
+CREATE TABLE token_families (
+    id VARCHAR(36) NOT NULL, 
+    user_id BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    expires_at DATETIME NOT NULL, 
+    revoked_at DATETIME, 
+    revoked_reason VARCHAR(32), 
+    CONSTRAINT pk_token_families PRIMARY KEY (id), 
+    CONSTRAINT fk_token_families_user_id FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_token_families_expires_at ON token_families (expires_at);
+
+CREATE INDEX idx_token_families_user_id ON token_families (user_id);
+
+CREATE TABLE refresh_tokens (
+    jti VARCHAR(36) NOT NULL, 
+    family_id VARCHAR(36) NOT NULL, 
+    issued_at DATETIME NOT NULL, 
+    expires_at DATETIME NOT NULL, 
+    used_at DATETIME, 
+    CONSTRAINT pk_refresh_tokens PRIMARY KEY (jti), 
+    CONSTRAINT fk_refresh_tokens_family_id FOREIGN KEY(family_id) REFERENCES token_families (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_refresh_tokens_family_id ON refresh_tokens (family_id);
+
+INSERT INTO alembic_version (version_num) VALUES ('0001');
+

@@ -1,0 +1,228 @@
+"""create_app(settings): the FastAPI app, its error contract and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.exceptions
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opscaffold.manager import deps, grpc_server
+from opscaffold.manager.audit import service as audit_service
+from opscaffold.manager.audit.endpoints import router as audit_router
+from opscaffold.manager.auth.endpoints import router as auth_router
+from opscaffold.manager.config import Settings
+from opscaffold.manager.db import transaction
+from opscaffold.manager.errors import (
+    CacheError,
+    DatabaseError,
+    DomainError,
+    InternalError,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+)
+from opscaffold.manager.kit import openapi
+from opscaffold.manager.kit.envelope import ErrorEnvelope
+from opscaffold.manager.kit.responses import error_body, error_response
+from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.logging import get_logger
+from opscaffold.manager.middleware import RequestContextMiddleware
+from opscaffold.manager.observability.endpoints import router as observability_router
+from opscaffold.manager.observability.metrics import ManagerMetrics
+from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.user import service as user_service
+from opscaffold.manager.user.endpoints import router as user_router
+
+API_DESCRIPTION = (
+    "REST API of the Ops Scaffold Manager. Every response is an envelope "
+    "`{code, message, data, request_id}`; `code` 0 is success, others follow the error codes "
+    "of the design's appendix A. Authenticate with `POST /api/v1/auth/login` and send "
+    "`Authorization: Bearer <token>`."
+)
+log = get_logger("opscaffold.app")
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Invalid argument (1001) or a domain rule refused the input",
+        401: "Authentication failed (1002)",
+        403: "Permission denied (1003)",
+        404: "Not found (1004 or a domain code)",
+        409: "Conflict with the current state",
+        429: "Rate limited (1005); see Retry-After",
+        500: "Internal, database (5001) or cache (5002) error",
+    }.items()
+}
+
+
+def route_id(route: APIRoute) -> str:
+    """operation_id = the handler's name: stable and readable in a generated client."""
+    return route.name
+
+
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, build_only: bool = False
+) -> FastAPI:
+    """Build the Manager app.
+
+    Tests pass a prepared `runtime` to share one between apps; `build_only` makes an app that
+    is never started (to render the OpenAPI document), so nothing is connected or created.
+    """
+    owns_runtime = runtime is None
+    rt = runtime or (None if build_only else Runtime.build(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert rt is not None, "an app built only for its OpenAPI document cannot start"
+        await _create_initial_admin(rt)
+        grpc = await grpc_server.start(settings) if owns_runtime else None
+        try:
+            yield
+        finally:
+            if grpc is not None:
+                await grpc.stop(grace=5)
+            if owns_runtime:
+                await rt.close()
+
+    app = FastAPI(
+        title="Ops Scaffold Manager API",
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+        generate_unique_id_function=route_id,
+    )
+    app.state.runtime = rt
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Domain routers carry their full path, so each request's route template is plain to see.
+    for router in (auth_router, user_router, audit_router):
+        app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
+    app.include_router(observability_router)
+    _install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.server.http.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=rt.metrics if rt else ManagerMetrics(),
+        hsts=settings.tls.enabled or settings.tls.terminated_by_proxy,
+    )
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=API_DESCRIPTION,
+            routes=app.routes,
+        )
+        app.openapi_schema = openapi.tidy(document)
+    return app.openapi_schema
+
+
+async def _create_initial_admin(runtime: Runtime) -> None:
+    password = runtime.settings.admin_password
+    async with transaction(runtime.sessions) as session:
+        try:
+            generated = await user_service.ensure_initial_admin(
+                session, runtime.hasher, password.get_secret_value() if password else None
+            )
+        except sqlalchemy.exc.IntegrityError:  # another replica created it first
+            return
+    if generated:
+        # Printed once, on the console of whoever started the Manager; never logged.
+        print(
+            "\n  Ops Scaffold Manager: created user 'admin' with password: "
+            f"{generated}\n  Change it after logging in.\n",
+            flush=True,
+        )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled_error)
+
+
+async def _audit_failure(request: Request, error: DomainError) -> None:
+    """Record a refused mutating request, in a transaction of its own (the change rolled back)."""
+    trail = deps.audit_trail(request)
+    if trail is None or trail.written:
+        return
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and trail.user_id is None:
+        trail.user_id, trail.username = principal.user_id, principal.username
+    try:
+        async with transaction(request.app.state.runtime.sessions) as session:
+            await audit_service.record_failure(session, trail, f"{error.code}: {error.message}")
+    except Exception:
+        log.exception("audit write failed", action=trail.action)
+
+
+async def _respond(request: Request, error: DomainError) -> JSONResponse:
+    await _audit_failure(request, error)
+    return error_response(error)
+
+
+async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    return await _respond(request, exc)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": ".".join(str(part) for part in err.get("loc", ())),
+            "message": err.get("msg", "invalid"),
+            "type": err.get("type", "value_error"),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors) or "request"
+    error = InvalidArgument(f"invalid request: {fields}", data={"errors": errors})
+    return await _respond(request, error)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    error: DomainError
+    if exc.status_code == 404:
+        error = NotFound(f"no route {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 400:
+        error = InvalidArgument(str(exc.detail))
+    else:
+        body = error_body(exc.status_code * 10, str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return await _respond(request, error)
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    error: DomainError
+    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+        error = DatabaseError()
+    elif isinstance(exc, redis.exceptions.RedisError):
+        error = CacheError()
+    else:
+        error = InternalError()
+    log.error("unhandled error", exc_info=exc, path=request.url.path, code=error.code)
+    return await _respond(request, error)

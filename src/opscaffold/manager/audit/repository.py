@@ -1,0 +1,84 @@
+"""SQL for the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.models import AuditLog
+
+
+async def insert(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(sa.insert(AuditLog).values(**row))
+
+
+async def insert_folded(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Insert, or add one to the count of the row with the same fold key."""
+    dialect = session.get_bind().dialect.name
+    bump = {"occurrences": AuditLog.occurrences + 1}
+    stmt: Any
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(AuditLog).values(**row).on_duplicate_key_update(**bump)
+    elif dialect == "postgresql":
+        stmt = (
+            postgresql.insert(AuditLog)
+            .values(**row)
+            .on_conflict_do_update(index_elements=["fold_key"], set_=bump)
+        )
+    else:
+        stmt = (
+            sqlite.insert(AuditLog)
+            .values(**row)
+            .on_conflict_do_update(index_elements=["fold_key"], set_=bump)
+        )
+    await session.execute(stmt)
+
+
+def _filters(
+    *,
+    user_id: int | None,
+    username: str | None,
+    action: str | None,
+    resource_type: str | None,
+    resource_id: str | None,
+    status: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    pairs: list[tuple[Any, Any]] = [
+        (AuditLog.user_id, user_id),
+        (AuditLog.username, username),
+        (AuditLog.action, action),
+        (AuditLog.resource_type, resource_type),
+        (AuditLog.resource_id, resource_id),
+        (AuditLog.status, status),
+    ]
+    conditions.extend(column == value for column, value in pairs if value is not None)
+    if start is not None:
+        conditions.append(AuditLog.created_at >= start)
+    if end is not None:
+        conditions.append(AuditLog.created_at < end)
+    return conditions
+
+
+async def list_page(
+    session: AsyncSession, *, offset: int, limit: int, **filters: Any
+) -> tuple[int, Sequence[AuditLog]]:
+    conditions = _filters(**filters)
+    total = await session.scalar(
+        sa.select(sa.func.count()).select_from(AuditLog).where(*conditions)
+    )
+    rows = await session.scalars(
+        sa.select(AuditLog)
+        .where(*conditions)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total or 0), rows.all()

@@ -1,0 +1,61 @@
+"""The permission table: every route of the app, who may call it, and how it is audited.
+
+It is the single source of truth for RBAC (spec §6.1.2): `authorize` looks each request's route
+up here, and a route missing from the table is refused (deny by default). A test walks every
+route of the app and fails on one missing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opscaffold.manager.kit.routes import API_PREFIX as API
+
+ADMIN = frozenset({"admin"})
+EDITORS = frozenset({"admin", "operator"})
+EVERYONE = frozenset({"admin", "operator", "viewer"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    roles: frozenset[str] | None  # None: public, no token needed
+    action: str = ""  # audit action of a mutating route, "<resource>.<verb>"
+    resource: str = ""  # audit resource type
+
+    @property
+    def public(self) -> bool:
+        return self.roles is None
+
+
+PUBLIC = Rule(roles=None)
+
+PERMISSIONS: dict[tuple[str, str], Rule] = {
+    # probes, metrics and the API description are public by design
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/livez"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", f"{API}/openapi.json"): PUBLIC,
+    ("GET", f"{API}/docs"): PUBLIC,
+    ("GET", f"{API}/docs/oauth2-redirect"): PUBLIC,
+    ("GET", f"{API}/redoc"): PUBLIC,
+    # auth
+    ("POST", f"{API}/auth/login"): Rule(None, "auth.login", "session"),
+    ("POST", f"{API}/auth/refresh"): Rule(None, "auth.refresh", "session"),
+    ("POST", f"{API}/auth/logout"): Rule(EVERYONE, "auth.logout", "session"),
+    ("GET", f"{API}/auth/me"): Rule(EVERYONE),
+    ("PUT", f"{API}/auth/me/password"): Rule(EVERYONE, "auth.change_password", "user"),
+    # users (user management: admin only)
+    ("GET", f"{API}/system/users"): Rule(ADMIN),
+    ("POST", f"{API}/system/users"): Rule(ADMIN, "user.create", "user"),
+    ("GET", f"{API}/system/users/{{id}}"): Rule(ADMIN),
+    ("PUT", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.update", "user"),
+    ("DELETE", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.delete", "user"),
+    # audit log (admin only)
+    ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
+}
+
+
+def rule_for(method: str, path_template: str) -> Rule | None:
+    # HEAD is answered by the GET route.
+    return PERMISSIONS.get(("GET" if method == "HEAD" else method, path_template))

@@ -1,0 +1,134 @@
+"""Logging in, rotating refresh tokens, logging out.
+
+Login answers the same way, in about the same time, for an unknown user and a wrong password;
+failures are counted per account and per source address, and past the limit further attempts
+are refused until the window ends (whether or not the password would have been right).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.auth import repository
+from opscaffold.manager.auth.passwords import check_policy
+from opscaffold.manager.auth.schemas import TokenPair
+from opscaffold.manager.errors import RateLimited, Unauthenticated, WrongPassword
+from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.models import User
+from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.user import repository as user_repository
+
+BAD_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    user: User
+    tokens: TokenPair
+
+
+async def login(
+    session: AsyncSession, runtime: Runtime, username: str, password: str, ip: str
+) -> LoginOutcome:
+    throttle = runtime.settings.auth.login_throttle
+    window = int(throttle.window.total_seconds())
+    account_key, ip_key = f"login:user:{username.lower()}", f"login:ip:{ip}"
+    await _refuse_if_throttled(runtime, account_key, throttle.max_failures_per_account, window)
+    await _refuse_if_throttled(runtime, ip_key, throttle.max_failures_per_ip, window)
+
+    user = await user_repository.get_by_username(session, username)
+    # Always verify: against a dummy hash when the user is unknown, so timing reveals nothing.
+    ok = await runtime.hasher.verify(user.password_hash if user else None, password)
+    if not ok or user is None or user.status != 1:
+        await runtime.counters.incr(account_key, window)
+        await runtime.counters.incr(ip_key, window)
+        raise Unauthenticated(BAD_CREDENTIALS)
+
+    await runtime.counters.reset(account_key, window)
+    if runtime.hasher.needs_rehash(user.password_hash):
+        user.password_hash = await runtime.hasher.hash(password)
+    user.last_login_at, user.last_login_ip = utcnow(), ip
+    tokens = await _start_session(session, runtime, user)
+    return LoginOutcome(user, tokens)
+
+
+async def _refuse_if_throttled(runtime: Runtime, key: str, limit: int, window: int) -> None:
+    seen = await runtime.counters.peek(key, window)
+    if seen.count >= limit:
+        raise RateLimited(seen.retry_after, "too many failed logins; try again later")
+
+
+async def _start_session(session: AsyncSession, runtime: Runtime, user: User) -> TokenPair:
+    family_id = str(uuid.uuid4())
+    now = utcnow()
+    refresh_expiry = now + runtime.settings.auth.jwt.refresh_ttl
+    await repository.add_family(session, family_id, user.id, refresh_expiry, now)
+    return await _issue_pair(session, runtime, user, family_id)
+
+
+async def _issue_pair(
+    session: AsyncSession, runtime: Runtime, user: User, family_id: str
+) -> TokenPair:
+    access, refresh = (
+        runtime.tokens.issue(
+            kind, user_id=user.id, username=user.username, role=user.role, family_id=family_id
+        )
+        for kind in ("access", "refresh")
+    )
+    now = utcnow()
+    await repository.add_refresh_token(
+        session, refresh.claims.jti, family_id, refresh.claims.expires_at, now
+    )
+    jwt = runtime.settings.auth.jwt
+    return TokenPair(
+        token=access.token,
+        refresh_token=refresh.token,
+        expires_in=int(jwt.access_ttl.total_seconds()),
+        refresh_expires_in=int(jwt.refresh_ttl.total_seconds()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    user: User
+    tokens: TokenPair | None  # None: the token was replayed and its family is now revoked
+    family_id: str
+
+
+async def refresh(session: AsyncSession, runtime: Runtime, token: str) -> RefreshOutcome:
+    """Exchange a refresh token for a new pair; a replayed token revokes its whole family."""
+    claims = runtime.tokens.decode("refresh", token)
+    user = await user_repository.get(session, claims.user_id)
+    if user is None or user.status != 1:
+        raise Unauthenticated("user no longer exists or is disabled")
+    now = utcnow()
+    state = await runtime.auth_states.load(session, user.id, claims.family_id)
+    if state is None or state.session_revoked:
+        raise Unauthenticated("session has ended; log in again")
+    if not await repository.claim_refresh_token(session, claims.jti, now):
+        await repository.revoke_family(session, claims.family_id, "refresh_reuse", now)
+        return RefreshOutcome(user, None, claims.family_id)
+    return RefreshOutcome(user, await _issue_pair(session, runtime, user, claims.family_id), "")
+
+
+async def logout(session: AsyncSession, family_id: str) -> None:
+    await repository.revoke_family(session, family_id, "logout", utcnow())
+
+
+async def change_own_password(
+    session: AsyncSession, runtime: Runtime, user_id: int, current: str, new: str
+) -> User:
+    """Check the current password, apply the policy, and end every session of the user."""
+    user = await user_repository.get(session, user_id, for_update=True)
+    if user is None:
+        raise Unauthenticated("user no longer exists")
+    if not await runtime.hasher.verify(user.password_hash, current):
+        raise WrongPassword()
+    check_policy(new, runtime.settings.auth.password, username=user.username)
+    user.password_hash = await runtime.hasher.hash(new)
+    await repository.revoke_user_families(session, user.id, "password_changed", utcnow())
+    await session.flush()
+    return user

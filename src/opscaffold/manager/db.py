@@ -1,0 +1,78 @@
+"""Engine and sessions for the three supported databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from opscaffold.manager.config import DatabaseSettings
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def database_url(db: DatabaseSettings, *, name: str | None = None) -> URL:
+    """The async URL for the configured driver; `name` overrides the database (tests, admin)."""
+    if db.driver == "sqlite":
+        return URL.create("sqlite+aiosqlite", database=str(db.path))
+    drivername = "mysql+asyncmy" if db.driver == "mysql" else "postgresql+asyncpg"
+    return URL.create(
+        drivername,
+        username=db.user,
+        password=db.password.get_secret_value() or None,
+        host=db.host,
+        port=db.port,
+        database=db.name if name is None else name,
+        query={"charset": "utf8mb4"} if db.driver == "mysql" else {},
+    )
+
+
+def create_engine(db: DatabaseSettings) -> AsyncEngine:
+    url = database_url(db)
+    if db.driver == "sqlite":
+        assert db.path is not None
+        db.path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_size=5
+        )
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=max(db.max_idle_conns, 1),
+        max_overflow=max(db.max_open_conns - db.max_idle_conns, 0),
+        pool_recycle=int(db.conn_max_lifetime.total_seconds()),
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A unit of work outside a request (jobs, CLI, start-up): commit on success."""
+    async with sessions() as session, session.begin():
+        yield session

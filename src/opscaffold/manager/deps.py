@@ -1,0 +1,171 @@
+"""FastAPI dependencies: the request's transaction, its caller, rate limits and the audit trail.
+
+The request owns the transaction: `SessionDep` commits when the handler returns (before the
+response is sent, so a failed commit is an error, not a lost change) and writes the audit row
+of a mutating request in that same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.audit.service import AuditTrail, record
+from opscaffold.manager.auth.permissions import Rule, rule_for
+from opscaffold.manager.errors import PermissionDenied, RateLimited, Unauthenticated
+from opscaffold.manager.kit.net import client_ip
+from opscaffold.manager.runtime import Runtime
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RATE_WINDOW_S = 60
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run a side effect (cache invalidation, a push to a daemon) once the change is committed."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        trail: AuditTrail | None = getattr(request.state, "audit", None)
+        if trail is not None:
+            await record(session, trail)
+        await session.commit()
+        for callback in session.info.pop("after_commit", []):
+            await callback()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def request_ip(request: Request) -> str:
+    ip: str | None = getattr(request.state, "client_ip", None)
+    if ip is None:
+        ip = client_ip(request, get_runtime(request).settings.server.http.trusted_proxies)
+        request.state.client_ip = ip
+    return ip
+
+
+def route_rule(request: Request) -> Rule | None:
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    return rule_for(request.method, template) if template else None
+
+
+def audit_trail(request: Request) -> AuditTrail | None:
+    """The request's trail, begun on first use; None for reads and unknown routes."""
+    trail: AuditTrail | None = getattr(request.state, "audit", None)
+    if trail is not None or request.method not in MUTATING:
+        return trail
+    rule = route_rule(request)
+    if rule is None or not rule.action:
+        return None
+    trail = AuditTrail(
+        action=rule.action,
+        resource_type=rule.resource,
+        ip=request_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        resource_id=_path_id(request.path_params),
+    )
+    request.state.audit = trail
+    return trail
+
+
+def _path_id(path_params: dict[str, Any]) -> str | None:
+    value = path_params.get("id")
+    return None if value is None else str(value)[:64]
+
+
+async def limit_by_ip(request: Request, runtime: RuntimeDep) -> None:
+    limits = runtime.settings.rate_limit
+    if not limits.enabled:
+        return
+    hit = await runtime.counters.incr(f"ip:{request_ip(request)}", RATE_WINDOW_S)
+    if hit.count > limits.per_ip_per_minute:
+        raise RateLimited(hit.retry_after, "too many requests from this address")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    username: str
+    role: str
+    family_id: str
+    token_expires_at: Any
+
+
+async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) -> None:
+    """Check the caller against the permission table; deny routes the table does not know."""
+    rule = route_rule(request)
+    if rule is None:
+        raise PermissionDenied("route is not in the permission table")
+    trail = audit_trail(request)
+    if rule.public:
+        return
+    principal = await _authenticate(request, runtime, session)
+    if trail is not None:
+        trail.user_id, trail.username = principal.user_id, principal.username
+    assert rule.roles is not None
+    if principal.role not in rule.roles:
+        raise PermissionDenied(f"role '{principal.role}' may not do this")
+    await _limit_user(runtime, principal.user_id)
+    request.state.principal = principal
+
+
+async def _authenticate(request: Request, runtime: Runtime, session: AsyncSession) -> Principal:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing bearer token")
+    claims = runtime.tokens.decode("access", token.strip())
+    state = await runtime.auth_states.load(session, claims.user_id, claims.family_id)
+    if state is None or not state.active:
+        raise Unauthenticated("user no longer exists or is disabled")
+    if state.session_revoked:
+        raise Unauthenticated("session has ended; log in again")
+    return Principal(state.user_id, state.username, state.role, claims.family_id, claims.expires_at)
+
+
+async def _limit_user(runtime: Runtime, user_id: int) -> None:
+    limits = runtime.settings.rate_limit
+    if not limits.enabled:
+        return
+    hit = await runtime.counters.incr(f"user:{user_id}", RATE_WINDOW_S)
+    if hit.count > limits.per_user_per_minute:
+        raise RateLimited(hit.retry_after, "too many requests for this user")
+
+
+def current_principal(request: Request) -> Principal:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # only reachable on a route wrongly marked public
+        raise Unauthenticated()
+    return principal
+
+
+def current_trail(request: Request) -> AuditTrail:
+    trail = audit_trail(request)
+    if trail is None:
+        raise RuntimeError(f"{request.method} {request.url.path} has no audit action")
+    return trail
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+AuditDep = Annotated[AuditTrail, Depends(current_trail)]
+API_DEPENDENCIES = [Depends(limit_by_ip), Depends(authorize)]

@@ -1,0 +1,103 @@
+"""Domain errors: each carries its HTTP status, spec error code (appendix A) and gRPC status.
+
+One handler renders them for HTTP (app.py) and one for gRPC; services only raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import grpc
+
+
+class DomainError(Exception):
+    http_status: ClassVar[int] = 500
+    code: ClassVar[int] = 1006
+    grpc_status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    default_message: ClassVar[str] = "internal error"
+
+    def __init__(self, message: str | None = None, *, data: Any = None) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        super().__init__(self.message)
+
+
+# -- general (1xxx) -------------------------------------------------------------------------
+class InvalidArgument(DomainError):
+    http_status, code, grpc_status = 400, 1001, grpc.StatusCode.INVALID_ARGUMENT
+    default_message = "invalid argument"
+
+
+class Unauthenticated(DomainError):
+    http_status, code, grpc_status = 401, 1002, grpc.StatusCode.UNAUTHENTICATED
+    default_message = "authentication required"
+
+
+class PermissionDenied(DomainError):
+    http_status, code, grpc_status = 403, 1003, grpc.StatusCode.PERMISSION_DENIED
+    default_message = "permission denied"
+
+
+class NotFound(DomainError):
+    http_status, code, grpc_status = 404, 1004, grpc.StatusCode.NOT_FOUND
+    default_message = "resource not found"
+
+
+class RateLimited(DomainError):
+    http_status, code, grpc_status = 429, 1005, grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_message = "too many requests"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message, data={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class InternalError(DomainError):
+    """1006 continues appendix A's general area: an unexpected failure, details only in logs."""
+
+
+class MethodNotAllowed(DomainError):
+    http_status, code, grpc_status = 405, 1007, grpc.StatusCode.UNIMPLEMENTED
+    default_message = "method not allowed"
+
+
+class Conflict(DomainError):
+    http_status, code, grpc_status = 409, 1008, grpc.StatusCode.FAILED_PRECONDITION
+    default_message = "conflict"
+
+
+# -- infrastructure (5xxx) -----------------------------------------------------------------
+class DatabaseError(DomainError):
+    http_status, code, grpc_status = 500, 5001, grpc.StatusCode.UNAVAILABLE
+    default_message = "database error"
+
+
+class CacheError(DomainError):
+    http_status, code, grpc_status = 500, 5002, grpc.StatusCode.UNAVAILABLE
+    default_message = "cache error"
+
+
+# -- users (6xxx, ours) --------------------------------------------------------------------
+class UserNotFound(NotFound):
+    code = 6001
+    default_message = "user not found"
+
+
+class UserAlreadyExists(Conflict):
+    code = 6002
+    default_message = "a user with this username or email already exists"
+
+
+class LastAdminProtected(Conflict):
+    code = 6003
+    default_message = "the last active admin cannot be deleted, disabled or demoted"
+
+
+class PasswordPolicyViolation(InvalidArgument):
+    code = 6004
+    default_message = "password does not meet the policy"
+
+
+class WrongPassword(InvalidArgument):
+    code = 6005
+    default_message = "current password is wrong"

@@ -1,0 +1,40 @@
+"""Shaping FastAPI's OpenAPI document for generated clients."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# pydantic names Envelope[UserRead] "Envelope_UserRead_"; "UserReadEnvelope" reads better.
+_GENERIC = re.compile(r"^(Envelope|Page)_(\w+?)_$")
+_UNUSED = ("HTTPValidationError", "ValidationError")
+
+
+def _readable(name: str) -> str:
+    match = _GENERIC.match(name)
+    if not match:
+        return name
+    return _readable(match.group(2)) + match.group(1)
+
+
+def tidy(document: dict[str, Any]) -> dict[str, Any]:
+    """Rename generic schemas and drop FastAPI's 422 responses: our validation errors are 400s
+    with the ErrorEnvelope shape, already declared on every route."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _UNUSED:
+        schemas.pop(name, None)
+    renames = {name: _readable(name) for name in schemas if _readable(name) != name}
+    text = json.dumps(document)
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    tidied: dict[str, Any] = json.loads(text)
+    new_schemas = tidied.get("components", {}).get("schemas", {})
+    for old, new in renames.items():
+        new_schemas[new] = new_schemas.pop(old)
+        new_schemas[new]["title"] = new
+    tidied.setdefault("components", {})["schemas"] = dict(sorted(new_schemas.items()))
+    return tidied

@@ -1,0 +1,75 @@
+"""SQL for users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.models import User
+
+ACTIVE = 1
+
+
+async def get(session: AsyncSession, user_id: int, *, for_update: bool = False) -> User | None:
+    return await session.get(User, user_id, with_for_update=for_update)
+
+
+async def get_by_username(session: AsyncSession, username: str) -> User | None:
+    return (await session.scalars(sa.select(User).where(User.username == username))).first()
+
+
+async def taken(
+    session: AsyncSession, username: str | None, email: str | None, *, exclude_id: int = 0
+) -> bool:
+    clauses = []
+    if username is not None:
+        clauses.append(User.username == username)
+    if email is not None:
+        clauses.append(User.email == email)
+    if not clauses:
+        return False
+    stmt = sa.select(User.id).where(sa.or_(*clauses), User.id != exclude_id).limit(1)
+    return (await session.scalar(stmt)) is not None
+
+
+async def add(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def delete(session: AsyncSession, user: User) -> None:
+    await session.delete(user)
+    await session.flush()
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(User)) or 0)
+
+
+async def lock_active_admins(session: AsyncSession) -> list[int]:
+    """Ids of active admins, locked so two concurrent demotions cannot both pass the check."""
+    stmt = sa.select(User.id).where(User.role == "admin", User.status == ACTIVE).with_for_update()
+    return list(await session.scalars(stmt))
+
+
+async def list_page(
+    session: AsyncSession, *, offset: int, limit: int, keyword: str | None, role: str | None
+) -> tuple[int, Sequence[User]]:
+    conditions = []
+    if keyword:
+        pattern = f"%{keyword}%"
+        conditions.append(sa.or_(User.username.like(pattern), User.email.like(pattern)))
+    if role:
+        conditions.append(User.role == role)
+    total = await session.scalar(sa.select(sa.func.count()).select_from(User).where(*conditions))
+    rows = await session.scalars(
+        sa.select(User).where(*conditions).order_by(User.id).offset(offset).limit(limit)
+    )
+    return int(total or 0), rows.all()
+
+
+async def list_all(session: AsyncSession) -> Sequence[User]:
+    return (await session.scalars(sa.select(User).order_by(User.id))).all()

@@ -1,0 +1,126 @@
+"""Rules for users: uniqueness, the password policy and the last active admin."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.auth import repository as auth_repository
+from opscaffold.manager.auth.passwords import PasswordHasher, check_policy, generate_password
+from opscaffold.manager.config import PasswordSettings
+from opscaffold.manager.errors import LastAdminProtected, UserAlreadyExists, UserNotFound
+from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.models import User
+from opscaffold.manager.user import repository
+from opscaffold.manager.user.schemas import UserCreate, UserUpdate
+
+INITIAL_ADMIN = "admin"
+
+
+async def get(session: AsyncSession, user_id: int) -> User:
+    user = await repository.get(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def create(
+    session: AsyncSession, data: UserCreate, hasher: PasswordHasher, policy: PasswordSettings
+) -> User:
+    password = data.password.get_secret_value()
+    check_policy(password, policy, username=data.username)
+    if await repository.taken(session, data.username, data.email):
+        raise UserAlreadyExists()
+    user = User(
+        username=data.username,
+        password_hash=await hasher.hash(password),
+        email=data.email,
+        phone=data.phone,
+        role=data.role,
+        status=data.status,
+    )
+    return await repository.add(session, user)
+
+
+async def update(
+    session: AsyncSession,
+    user_id: int,
+    data: UserUpdate,
+    hasher: PasswordHasher,
+    policy: PasswordSettings,
+) -> tuple[User, bool]:
+    """Apply the given fields. Returns the user and whether their sessions must end."""
+    user = await repository.get(session, user_id, for_update=True)
+    if user is None:
+        raise UserNotFound()
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("email") and await repository.taken(
+        session, None, changes["email"], exclude_id=user.id
+    ):
+        raise UserAlreadyExists()
+    leaves_admins = ("role" in changes and changes["role"] != "admin") or changes.get("status") == 0
+    if leaves_admins and user.role == "admin" and user.status == 1:
+        await _keep_an_admin(session, user.id)
+    end_sessions = False
+    if data.password is not None:
+        password = data.password.get_secret_value()
+        check_policy(password, policy, username=user.username)
+        user.password_hash = await hasher.hash(password)
+        end_sessions = True
+    for field in ("email", "phone", "role", "status"):
+        if field in changes and changes[field] is not None:
+            setattr(user, field, changes[field])
+    if changes.get("status") == 0:
+        end_sessions = True
+    if end_sessions:
+        await auth_repository.revoke_user_families(session, user.id, "user_changed", utcnow())
+    await session.flush()
+    return user, end_sessions
+
+
+async def delete(session: AsyncSession, user_id: int) -> User:
+    user = await repository.get(session, user_id, for_update=True)
+    if user is None:
+        raise UserNotFound()
+    if user.role == "admin" and user.status == 1:
+        await _keep_an_admin(session, user.id)
+    await repository.delete(session, user)
+    return user
+
+
+async def _keep_an_admin(session: AsyncSession, leaving_id: int) -> None:
+    if not [a for a in await repository.lock_active_admins(session) if a != leaving_id]:
+        raise LastAdminProtected()
+
+
+async def ensure_initial_admin(
+    session: AsyncSession, hasher: PasswordHasher, password: str | None
+) -> str | None:
+    """Create `admin` when there is no user at all. Returns the password if it was generated."""
+    if await repository.count(session) > 0:
+        return None
+    generated = None if password else generate_password()
+    user = User(
+        username=INITIAL_ADMIN,
+        password_hash=await hasher.hash(password or generated or ""),
+        role="admin",
+        status=1,
+    )
+    await repository.add(session, user)
+    return generated
+
+
+async def set_password(
+    session: AsyncSession,
+    username: str,
+    password: str,
+    hasher: PasswordHasher,
+    policy: PasswordSettings,
+) -> User:
+    user = await repository.get_by_username(session, username)
+    if user is None:
+        raise UserNotFound(f"no user named '{username}'")
+    check_policy(password, policy, username=username)
+    user.password_hash = await hasher.hash(password)
+    await auth_repository.revoke_user_families(session, user.id, "password_reset", utcnow())
+    await session.flush()
+    return user
