@@ -7,6 +7,9 @@ import socket
 
 import pytest
 
+from opscaffold.manager.config import LogSettings
+from opscaffold.manager.logging import configure as configure_logging
+
 SERVICES = {"mysql": 3306, "postgres": 5432, "redis": 6379}
 
 
@@ -26,3 +29,10 @@ def require_service(name: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI=true: every service is required)")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _json_logs() -> None:
+    """The Manager's own log setup (JSON, warnings and up) for every test, as in production;
+    structlog's development renderer would format tracebacks slowly and in colour."""
+    configure_logging(LogSettings(level="warning"))

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +20,7 @@ from opscaffold.manager import deps, grpc_server
 from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.audit.endpoints import router as audit_router
 from opscaffold.manager.auth.endpoints import router as auth_router
+from opscaffold.manager.auth.permissions import unlisted_routes
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import transaction
 from opscaffold.manager.errors import (
@@ -86,6 +87,7 @@ def create_app(
         assert rt is not None, "an app built only for its OpenAPI document cannot start"
         await _create_initial_admin(rt)
         grpc = await grpc_server.start(settings) if owns_runtime else None
+        log.info("manager started", grpc=settings.server.grpc.addr if grpc else None)
         try:
             yield
         finally:
@@ -93,6 +95,7 @@ def create_app(
                 await grpc.stop(grace=5)
             if owns_runtime:
                 await rt.close()
+            log.info("manager stopped")
 
     app = FastAPI(
         title="Ops Scaffold Manager API",
@@ -110,6 +113,8 @@ def create_app(
     for router in (auth_router, user_router, audit_router):
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
     app.include_router(observability_router)
+    if missing := unlisted_routes(app.routes):
+        raise RuntimeError(f"routes missing from the permission table: {missing}")
     _install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,
@@ -123,6 +128,7 @@ def create_app(
         RequestContextMiddleware,
         metrics=rt.metrics if rt else ManagerMetrics(),
         hsts=settings.tls.enabled or settings.tls.terminated_by_proxy,
+        on_error=_unhandled_error,
     )
     return app
 
@@ -161,7 +167,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unhandled_error)
 
 
 async def _audit_failure(request: Request, error: DomainError) -> None:
@@ -174,7 +179,7 @@ async def _audit_failure(request: Request, error: DomainError) -> None:
         trail.user_id, trail.username = principal.user_id, principal.username
     try:
         async with transaction(request.app.state.runtime.sessions) as session:
-            await audit_service.record_failure(session, trail, f"{error.code}: {error.message}")
+            await audit_service.record_failure(session, trail, error.code, error.message)
     except Exception:
         log.exception("audit write failed", action=trail.action)
 
@@ -216,7 +221,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return await _respond(request, error)
 
 
-async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unhandled_error(request: Request, exc: Exception) -> Response:
     error: DomainError
     if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
         error = DatabaseError()

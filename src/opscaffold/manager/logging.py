@@ -30,6 +30,7 @@ def _caller(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 
 def _rename_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["msg"] = event.pop("event", "")
+    event.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of the message
     return event
 
 
@@ -70,6 +71,8 @@ def configure(settings: LogSettings) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # A library's exc_info arrives as a raw tuple: render it as a traceback string.
+                structlog.processors.format_exc_info,
                 _rename_event,
                 renderer,
             ],

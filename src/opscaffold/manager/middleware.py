@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opscaffold.manager.kit.responses import request_id_var
@@ -30,11 +33,20 @@ HSTS = "max-age=31536000; includeSubDomains"
 log = get_logger("opscaffold.http")
 
 
+ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ManagerMetrics, *, hsts: bool) -> None:
+    """Also the last line of defence: an exception nothing else handled becomes the 500
+    envelope here, logged once, instead of propagating to the server."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: ManagerMetrics, *, hsts: bool, on_error: ErrorRenderer
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.hsts = hsts
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,16 +57,22 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 self._decorate(MutableHeaders(scope=message), scope, request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            if response_started:
+                raise
+            response = await self.on_error(Request(scope, receive), exc)
+            await response(scope, receive, send_with_headers)
         finally:
             self._observe(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)

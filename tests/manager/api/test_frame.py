@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+import sqlalchemy.exc
 
+from opscaffold.manager.app import create_app
+from opscaffold.manager.config import load_settings
+from opscaffold.manager.kit.counters import MemoryCounters
+from opscaffold.manager.user import service as user_service
 from tests.manager.conftest import Stack
 
 
@@ -87,3 +93,99 @@ async def test_backend_is_what_it_says(stack: Stack) -> None:
     assert (
         dialect == {"sqlite": "sqlite", "mysql": "mysql", "postgres": "postgresql"}[stack.backend]
     )
+
+
+async def test_unhandled_error_is_500_without_internals(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(*_: object) -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(user_service, "get", explode)
+    response = await client.get("/api/v1/auth/me", headers=admin_headers)
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == 1006
+    assert "secret" not in response.text
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_database_error_is_5001(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT secret", {}, Exception("gone"))
+
+    monkeypatch.setattr(user_service, "get", broken)
+    response = await client.get("/api/v1/auth/me", headers=admin_headers)
+    assert response.status_code == 500
+    assert response.json()["code"] == 5001
+    assert "SELECT" not in response.text
+
+
+async def test_rate_limit_per_ip(
+    client: httpx.AsyncClient, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack.settings.rate_limit, "per_ip_per_minute", 3)
+    statuses = [(await client.get("/api/v1/auth/me")).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    limited = await client.get("/api/v1/auth/me")
+    assert limited.json()["code"] == 1005
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # Another address has its own budget.
+    other = httpx.ASGITransport(app=stack.app, client=("198.51.100.9", 1234))
+    async with httpx.AsyncClient(transport=other, base_url="http://manager") as second:
+        assert (await second.get("/api/v1/auth/me")).status_code == 401
+
+
+async def test_rate_limit_per_user(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stack.settings.rate_limit, "per_user_per_minute", 2)
+    statuses = [
+        (await client.get("/api/v1/auth/me", headers=admin_headers)).status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+
+
+async def test_counters_live_in_redis_when_configured(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    await client.get("/api/v1/auth/me")
+    if stack.runtime.redis is None:  # the embedded default counts in process
+        assert isinstance(stack.runtime.counters, MemoryCounters)
+        return
+    keys = [k async for k in stack.runtime.redis.scan_iter(match="ops:cnt:ip:*")]
+    assert keys, "the per-IP counter should live in Redis, shared by every replica"
+
+
+async def test_cors_allows_only_configured_origins(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    settings = load_settings(
+        None,
+        {
+            "OPS_DATA_DIR": str(tmp_path),
+            "OPS_SERVER__HTTP__CORS_ORIGINS": "https://ops.example.com",
+        },
+    )
+    app = create_app(settings, runtime=stack.runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://manager") as http:
+        preflight = {"Access-Control-Request-Method": "GET"}
+        allowed = await http.options(
+            "/api/v1/auth/me", headers={"Origin": "https://ops.example.com", **preflight}
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://ops.example.com"
+        refused = await http.options(
+            "/api/v1/auth/me", headers={"Origin": "https://evil.example.com", **preflight}
+        )
+        assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_head_is_answered_like_get(client: httpx.AsyncClient) -> None:
+    response = await client.head("/livez")
+    assert response.status_code in (200, 405)

@@ -73,12 +73,14 @@ async def record(session: AsyncSession, trail: AuditTrail) -> None:
     await repository.insert(session, _row(trail, status, trail.error))
 
 
-async def record_failure(session: AsyncSession, trail: AuditTrail, error: str) -> None:
+async def record_failure(session: AsyncSession, trail: AuditTrail, code: int, message: str) -> None:
+    """Fold by source, action, error code, caller and minute: each part has few values a
+    client can choose (a login's attempted username is not part of it), so rows stay bounded."""
     if trail.written:
         return
     trail.written = True
-    row = _row(trail, "failed", error)
+    row = _row(trail, "failed", f"{code}: {message}")
     minute = row["created_at"].strftime("%Y%m%d%H%M")
-    source = f"{trail.ip}|{trail.action}|{minute}"
+    source = f"{trail.ip}|{trail.action}|{code}|{trail.user_id}|{minute}"
     row["fold_key"] = hashlib.sha256(source.encode()).hexdigest()
     await repository.insert_folded(session, row)

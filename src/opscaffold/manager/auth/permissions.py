@@ -7,9 +7,13 @@ route of the app and fails on one missing here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from starlette.routing import BaseRoute
+
 from opscaffold.manager.kit.routes import API_PREFIX as API
+from opscaffold.manager.kit.routes import iter_routes
 
 ADMIN = frozenset({"admin"})
 EDITORS = frozenset({"admin", "operator"})
@@ -59,3 +63,8 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
 def rule_for(method: str, path_template: str) -> Rule | None:
     # HEAD is answered by the GET route.
     return PERMISSIONS.get(("GET" if method == "HEAD" else method, path_template))
+
+
+def unlisted_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """Routes the table does not know: the app refuses to start with any."""
+    return [key for key in iter_routes(routes) if rule_for(*key) is None]

@@ -70,7 +70,7 @@ async def revoke_user_families(
 
 async def auth_state_row(
     session: AsyncSession, user_id: int, family_id: str
-) -> tuple[str, str, int, str | None, datetime | None] | None:
+) -> sa.Row[str, str, int, str, datetime | None] | None:
     """The user's name, role and status with their session's revocation, in one query."""
     stmt = (
         sa.select(User.username, User.role, User.status, TokenFamily.id, TokenFamily.revoked_at)
@@ -82,8 +82,7 @@ async def auth_state_row(
         )
         .where(User.id == user_id)
     )
-    row = (await session.execute(stmt)).first()
-    return None if row is None else row.tuple()
+    return (await session.execute(stmt)).first()
 
 
 async def delete_expired(session: AsyncSession, now: datetime) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from opscaffold.manager.models.node import NODE_STATUSES
 from opscaffold.manager.observability import repository
 from opscaffold.manager.runtime import Runtime
 
@@ -73,6 +74,5 @@ async def metrics(request: Request) -> Response:
     except Exception:  # a scrape must still answer while the database is away
         counts = None
     if counts is not None:
-        for status in ("online", "offline", "unknown"):
-            runtime.metrics.nodes.labels(status=status).set(counts.get(status, 0))
+        runtime.metrics.nodes.set({status: counts.get(status, 0) for status in NODE_STATUSES})
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

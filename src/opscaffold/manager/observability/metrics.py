@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics_core import Metric, UnknownMetricFamily
+from prometheus_client.registry import Collector
+
+# Go's prometheus.DefBuckets, which spec §9.1 names (prometheus_client's default has three more).
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class NodeCounts(Collector):
+    """manager_nodes_total{status}: the `nodes` table's counts, as of the last scrape.
+
+    Spec §9.1 names this gauge `..._total`, a suffix Prometheus reserves for counters
+    (`promtool check metrics` refuses a gauge so named). It is exposed untyped instead: the
+    name and labels stay the spec's, linters accept it and PromQL queries it like a gauge.
+    """
+
+    name = "manager_nodes_total"
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def set(self, counts: Mapping[str, int]) -> None:
+        self._counts = dict(counts)
+
+    def collect(self) -> Iterable[Metric]:
+        family = UnknownMetricFamily(self.name, "Total number of nodes", labels=["status"])
+        for status, count in sorted(self._counts.items()):
+            family.add_metric([status], count)
+        yield family
 
 
 class ManagerMetrics:
@@ -18,14 +48,11 @@ class ManagerMetrics:
             "manager_http_request_duration_seconds",
             "HTTP request duration in seconds",
             ["method", "path"],
+            buckets=DEFAULT_BUCKETS,
             registry=self.registry,
         )
-        self.nodes = Gauge(
-            "manager_nodes_total",
-            "Total number of nodes",
-            ["status"],
-            registry=self.registry,
-        )
+        self.nodes = NodeCounts()
+        self.registry.register(self.nodes)
         self.grpc_requests = Counter(
             "manager_grpc_requests_total",
             "Total number of gRPC requests",

@@ -1,0 +1,214 @@
+"""Login, refresh rotation, logout and the checks made on every request."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+import pytest
+
+from tests.manager.conftest import ADMIN_PASSWORD, Stack, bearer, login, make_user
+
+ME = "/api/v1/auth/me"
+
+
+async def test_login_sets_last_login_and_me_works(client: httpx.AsyncClient) -> None:
+    data = await login(client)
+    assert data["token_type"] == "Bearer"
+    assert data["expires_in"] == 2 * 3600
+    assert data["refresh_expires_in"] == 7 * 24 * 3600
+    assert data["user"]["username"] == "admin"
+    me = (await client.get(ME, headers=bearer(data["token"]))).json()["data"]
+    assert me["last_login_ip"] == "203.0.113.7"
+    assert me["last_login_at"].endswith("Z")
+    assert "password_hash" not in me
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(client: httpx.AsyncClient) -> None:
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": "not-the-password"}
+    )
+    unknown = await client.post(
+        "/api/v1/auth/login", json={"username": "nobody", "password": "not-the-password"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    strip = {"request_id"}
+    assert {k: v for k, v in wrong.json().items() if k not in strip} == {
+        k: v for k, v in unknown.json().items() if k not in strip
+    }
+    assert wrong.json()["code"] == 1002
+
+
+async def test_login_timing_does_not_reveal_unknown_users(client: httpx.AsyncClient) -> None:
+    async def timed(username: str) -> float:
+        started = time.perf_counter()
+        await client.post("/api/v1/auth/login", json={"username": username, "password": "x-wrong"})
+        return time.perf_counter() - started
+
+    # Both paths run one argon2 verification; medians of a few tries stay close.
+    known = sorted([await timed("admin") for _ in range(3)])[1]
+    unknown = sorted([await timed(f"ghost{i}") for i in range(3)])[1]
+    assert unknown > known * 0.3
+
+
+@pytest.mark.parametrize("path", [ME, "/api/v1/system/users"])
+async def test_missing_or_garbage_token_is_401(client: httpx.AsyncClient, path: str) -> None:
+    assert (await client.get(path)).status_code == 401
+    bad = await client.get(path, headers=bearer("not.a.jwt"))
+    assert bad.status_code == 401
+    assert bad.json()["code"] == 1002
+
+
+async def test_refresh_token_is_not_an_access_token(client: httpx.AsyncClient) -> None:
+    data = await login(client)
+    assert (await client.get(ME, headers=bearer(data["refresh_token"]))).status_code == 401
+
+
+async def test_forged_tokens_are_refused(client: httpx.AsyncClient) -> None:
+    token = (await login(client))["token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = {
+        "alg none": jwt.encode(claims, key=None, algorithm="none"),
+        "other key": jwt.encode(claims, "x" * 48, algorithm="HS256"),
+        "other audience": _resign(token, claims | {"aud": "someone-else"}),
+        "expired": _resign(token, claims | {"exp": int(time.time()) - 3600}),
+        "admin role claimed": jwt.encode(claims | {"role": "admin"}, "y" * 48, algorithm="HS256"),
+    }
+    for name, value in forged.items():
+        response = await client.get(ME, headers=bearer(value))
+        assert response.status_code == 401, name
+
+
+def _resign(token: str, claims: dict[str, object]) -> str:
+    # Without the server's secret a changed claim cannot be signed: this is what an attacker has.
+    header = jwt.get_unverified_header(token)
+    return jwt.encode(claims, "guessed-secret-" * 4, algorithm=header["alg"])
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
+    first = await login(client)
+    rotated = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert rotated.status_code == 200
+    second = rotated.json()["data"]
+    assert second["refresh_token"] != first["refresh_token"]
+    assert (await client.get(ME, headers=bearer(second["token"]))).status_code == 200
+
+    # The old refresh token again: a replay. The whole session (family) ends.
+    replay = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert replay.status_code == 401
+    assert (await client.get(ME, headers=bearer(second["token"]))).status_code == 401
+    again = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert again.status_code == 401
+    # Another session of the same user is untouched.
+    other = await login(client)
+    assert (await client.get(ME, headers=bearer(other["token"]))).status_code == 200
+
+
+async def test_logout_ends_the_session_on_the_next_request(client: httpx.AsyncClient) -> None:
+    data = await login(client)
+    headers = bearer(data["token"])
+    assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 200
+    assert (await client.get(ME, headers=headers)).status_code == 401
+    refresh = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": data["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+
+
+async def test_disabling_deleting_and_demoting_take_effect_at_once(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    bob = await make_user(client, admin_headers, "bob", role="admin")
+    bob_headers = bearer((await login(client, "bob", "Str0ng-Password"))["token"])
+    assert (await client.get("/api/v1/system/users", headers=bob_headers)).status_code == 200
+
+    url = f"/api/v1/system/users/{bob['id']}"
+    await client.put(url, json={"role": "viewer"}, headers=admin_headers)
+    assert (await client.get("/api/v1/system/users", headers=bob_headers)).status_code == 403
+    assert (await client.get(ME, headers=bob_headers)).status_code == 200
+
+    await client.put(url, json={"status": 0}, headers=admin_headers)
+    assert (await client.get(ME, headers=bob_headers)).status_code == 401
+    await client.put(url, json={"status": 1}, headers=admin_headers)
+    # Disabling ended bob's sessions: re-enabling does not bring the old token back.
+    assert (await client.get(ME, headers=bob_headers)).status_code == 401
+
+    bob_headers = bearer((await login(client, "bob", "Str0ng-Password"))["token"])
+    await client.delete(url, headers=admin_headers)
+    assert (await client.get(ME, headers=bob_headers)).status_code == 401
+
+
+async def test_disabled_user_cannot_log_in(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    carol = await make_user(client, admin_headers, "carol")
+    await client.put(
+        f"/api/v1/system/users/{carol['id']}", json={"status": 0}, headers=admin_headers
+    )
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "carol", "password": "Str0ng-Password"}
+    )
+    assert response.status_code == 401
+
+
+async def test_change_own_password_ends_sessions(client: httpx.AsyncClient) -> None:
+    data = await login(client)
+    headers = bearer(data["token"])
+    wrong = await client.put(
+        "/api/v1/auth/me/password",
+        json={"current_password": "nope-nope-1", "new_password": "New-Passw0rd-2"},
+        headers=headers,
+    )
+    assert wrong.status_code == 400
+    weak = await client.put(
+        "/api/v1/auth/me/password",
+        json={"current_password": ADMIN_PASSWORD, "new_password": "short"},
+        headers=headers,
+    )
+    assert weak.status_code == 400
+    assert weak.json()["code"] == 6004
+    changed = await client.put(
+        "/api/v1/auth/me/password",
+        json={"current_password": ADMIN_PASSWORD, "new_password": "New-Passw0rd-2"},
+        headers=headers,
+    )
+    assert changed.status_code == 200
+    assert (await client.get(ME, headers=headers)).status_code == 401
+    assert (await login(client, "admin", "New-Passw0rd-2"))["token"]
+
+
+async def test_login_throttled_per_account(client: httpx.AsyncClient) -> None:
+    for _ in range(5):
+        response = await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"}
+        )
+        assert response.status_code == 401
+    # Even the right password is refused while the account is throttled.
+    throttled = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == 1005
+    assert 0 < int(throttled.headers["retry-after"]) <= 15 * 60
+    # Unknown accounts are throttled the same way: nothing to learn from the difference.
+    for _ in range(5):
+        await client.post("/api/v1/auth/login", json={"username": "ghost", "password": "wrong-1"})
+    ghost = await client.post("/api/v1/auth/login", json={"username": "ghost", "password": "x-1"})
+    assert ghost.status_code == 429
+
+
+async def test_login_throttled_per_ip(client: httpx.AsyncClient, stack: Stack) -> None:
+    limit = stack.settings.auth.login_throttle.max_failures_per_ip
+    for i in range(limit):
+        await client.post("/api/v1/auth/login", json={"username": f"u{i}", "password": "wrong-1"})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 429
