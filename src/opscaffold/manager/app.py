@@ -20,7 +20,7 @@ from opscaffold.manager import deps, grpc_server
 from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.audit.endpoints import router as audit_router
 from opscaffold.manager.auth.endpoints import router as auth_router
-from opscaffold.manager.auth.permissions import unlisted_routes
+from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import transaction
 from opscaffold.manager.errors import (
@@ -141,8 +141,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=API_DESCRIPTION,
             routes=app.routes,
         )
-        app.openapi_schema = openapi.tidy(document)
+        app.openapi_schema = openapi.declare_bearer_auth(openapi.tidy(document), _needs_token)
     return app.openapi_schema
+
+
+def _needs_token(method: str, path: str) -> bool:
+    rule = rule_for(method.upper(), path)
+    return rule is not None and not rule.public
 
 
 async def _create_initial_admin(runtime: Runtime) -> None:

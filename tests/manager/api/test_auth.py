@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 import jwt
 import pytest
 
+from opscaffold.manager.app import create_app
+from opscaffold.manager.auth.passwords import PasswordHasher
+from opscaffold.manager.config import PasswordSettings
+from opscaffold.manager.runtime import Runtime
 from tests.manager.conftest import ADMIN_PASSWORD, Stack, bearer, login, make_user
 
 ME = "/api/v1/auth/me"
@@ -212,3 +217,44 @@ async def test_login_throttled_per_ip(client: httpx.AsyncClient, stack: Stack) -
         "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
     )
     assert response.status_code == 429
+
+
+async def test_password_hashing_does_not_stall_other_requests(
+    client: httpx.AsyncClient, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With production's argon2 cost, probes answered while a login hashes finish first."""
+    hasher = PasswordHasher(PasswordSettings())  # the library's default cost
+    monkeypatch.setattr(stack.runtime, "hasher", hasher)
+    finished: list[str] = []
+
+    async def log_in() -> None:
+        await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": "wrong-pw-1"}
+        )
+        finished.append("login")
+
+    async def probe(i: int) -> None:
+        await asyncio.sleep(0)  # let the login start hashing first
+        assert (await client.get("/livez")).status_code == 200
+        finished.append(f"probe{i}")
+
+    try:
+        await asyncio.gather(log_in(), *(probe(i) for i in range(5)))
+    finally:
+        hasher.close()
+    assert finished[-1] == "login", finished
+
+
+async def test_logout_reaches_every_replica(client: httpx.AsyncClient, stack: Stack) -> None:
+    """A second Manager on the same database (and Redis) refuses a token the first revoked."""
+    replica_runtime = Runtime.build(stack.settings)
+    replica = create_app(stack.settings, runtime=replica_runtime)
+    transport = httpx.ASGITransport(app=replica)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as other:
+            headers = bearer((await login(client))["token"])
+            assert (await other.get(ME, headers=headers)).status_code == 200  # cached there now
+            assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 200
+            assert (await other.get(ME, headers=headers)).status_code == 401
+    finally:
+        await replica_runtime.close()

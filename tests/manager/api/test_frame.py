@@ -184,8 +184,3 @@ async def test_cors_allows_only_configured_origins(
             "/api/v1/auth/me", headers={"Origin": "https://evil.example.com", **preflight}
         )
         assert "access-control-allow-origin" not in refused.headers
-
-
-async def test_head_is_answered_like_get(client: httpx.AsyncClient) -> None:
-    response = await client.head("/livez")
-    assert response.status_code in (200, 405)

@@ -61,8 +61,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
 
 
 def rule_for(method: str, path_template: str) -> Rule | None:
-    # HEAD is answered by the GET route.
-    return PERMISSIONS.get(("GET" if method == "HEAD" else method, path_template))
+    return PERMISSIONS.get((method, path_template))
 
 
 def unlisted_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:

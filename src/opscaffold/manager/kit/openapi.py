@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 # pydantic names Envelope[UserRead] "Envelope_UserRead_"; "UserReadEnvelope" reads better.
@@ -38,3 +39,16 @@ def tidy(document: dict[str, Any]) -> dict[str, Any]:
         new_schemas[new]["title"] = new
     tidied.setdefault("components", {})["schemas"] = dict(sorted(new_schemas.items()))
     return tidied
+
+
+def declare_bearer_auth(
+    document: dict[str, Any], needs_token: Callable[[str, str], bool]
+) -> dict[str, Any]:
+    """Mark the operations that need 'Authorization: Bearer <access token>'."""
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    for path, path_item in document.get("paths", {}).items():
+        for method, operation in path_item.items():
+            if needs_token(method, path):
+                operation["security"] = [{"bearerAuth": []}]
+    return document

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from opscaffold.manager.models.node import NODE_STATUSES
 from opscaffold.manager.observability import repository
 from opscaffold.manager.runtime import Runtime
 
 router = APIRouter(tags=["observability"])
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok", "unhealthy"]
+    checks: dict[str, str] = Field(
+        default_factory=dict, description="per dependency: 'ok' or 'error: <kind>'"
+    )
+
+
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": HealthStatus, "description": "every dependency answers"},
+    503: {"model": HealthStatus, "description": "a dependency does not answer"},
+}
 CHECK_TIMEOUT_S = 2.0
 
 
@@ -51,22 +66,41 @@ async def _checked(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/health", summary="Dependencies checked (spec §9.2): 200 or 503")
+@router.get(
+    "/health",
+    summary="Dependencies checked (spec §9.2): 200 or 503",
+    responses=HEALTH_RESPONSES,
+    response_model=HealthStatus,
+)
 async def health(request: Request) -> JSONResponse:
     return await _checked(request)
 
 
-@router.get("/readyz", summary="Readiness: the same checks as /health")
+@router.get(
+    "/readyz",
+    summary="Readiness: the same checks as /health",
+    responses=HEALTH_RESPONSES,
+    response_model=HealthStatus,
+)
 async def readyz(request: Request) -> JSONResponse:
     return await _checked(request)
 
 
-@router.get("/livez", summary="Liveness: the process answers; no dependency is checked")
+@router.get(
+    "/livez",
+    summary="Liveness: the process answers; no dependency is checked",
+    response_model=HealthStatus,
+)
 async def livez() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
