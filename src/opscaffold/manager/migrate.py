@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,9 @@ from opscaffold.manager.config import Settings
 from opscaffold.manager.db import database_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic's `context` and `op` proxies are process-global, so two commands in one process must
+# not overlap; the database lock in env.py orders separate processes only.
+_IN_PROCESS = threading.Lock()
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -41,12 +45,12 @@ def _sqlite_lock(settings: Settings) -> Iterator[None]:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    with _sqlite_lock(settings):
+    with _IN_PROCESS, _sqlite_lock(settings):
         command.upgrade(alembic_config(settings), revision)
 
 
 def downgrade(settings: Settings, revision: str) -> None:
-    with _sqlite_lock(settings):
+    with _IN_PROCESS, _sqlite_lock(settings):
         command.downgrade(alembic_config(settings), revision)
 
 
@@ -58,5 +62,6 @@ def mysql_ddl(settings: Settings) -> str:
     cfg.set_main_option("sqlalchemy.url", "mysql+asyncmy://ops@localhost/ops_scaffold")
     buffer = io.StringIO()
     cfg.output_buffer = buffer
-    command.upgrade(cfg, "head", sql=True)
+    with _IN_PROCESS:
+        command.upgrade(cfg, "head", sql=True)
     return buffer.getvalue()
