@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format typecheck openapi initdb migrate check-generated pytest system-deps clean
+.PHONY: install run test lint format typecheck proto openapi initdb migrate check-generated pytest clean
 
 $(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -32,6 +32,9 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
+proto: install  ## regenerate the gRPC stubs and .pyi types from proto/
+	$(BIN)/python scripts/gen_proto.py
+
 openapi: install  ## regenerate api/openapi.yaml
 	$(BIN)/ops-manager openapi --output api/openapi.yaml
 
@@ -45,8 +48,10 @@ check-generated: install  ## generated files must match what the sources generat
 	@tmp=$$(mktemp -d); \
 	$(BIN)/ops-manager openapi --output $$tmp/openapi.yaml; \
 	$(BIN)/ops-manager migrate --sql > $$tmp/init_db.sql; \
+	mkdir -p $$tmp/protocol && $(BIN)/python scripts/gen_proto.py $$tmp/protocol >/dev/null 2>&1; \
 	diff -u api/openapi.yaml $$tmp/openapi.yaml && diff -u scripts/init_db.sql $$tmp/init_db.sql \
-	  || { echo "generated files are stale: run 'make openapi initdb'"; exit 1; }
+	  && diff -ru -x __pycache__ src/opscaffold/protocol/ops $$tmp/protocol/ops \
+	  || { echo "generated files are stale: run 'make proto openapi initdb'"; exit 1; }
 
 pytest: install
 	$(BIN)/pytest $(ARGS)
