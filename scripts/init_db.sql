@@ -313,3 +313,120 @@ CREATE INDEX idx_refresh_tokens_family_id ON refresh_tokens (family_id);
 
 INSERT INTO alembic_version (version_num) VALUES ('0001');
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE enrollment_tokens (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    name VARCHAR(64) NOT NULL, 
+    token_hash VARCHAR(64) NOT NULL, 
+    token_prefix VARCHAR(12) NOT NULL, 
+    expires_at DATETIME, 
+    max_uses INTEGER, 
+    uses INTEGER NOT NULL DEFAULT '0', 
+    revoked_at DATETIME, 
+    last_used_at DATETIME, 
+    created_by BIGINT UNSIGNED, 
+    created_at DATETIME NOT NULL, 
+    CONSTRAINT pk_enrollment_tokens PRIMARY KEY (id), 
+    CONSTRAINT uk_enrollment_token_hash UNIQUE (token_hash)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE TABLE node_configs (
+    scope ENUM('group','node') NOT NULL, 
+    scope_id BIGINT UNSIGNED NOT NULL, 
+    config JSON NOT NULL, 
+    updated_by BIGINT UNSIGNED, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT pk_node_configs PRIMARY KEY (scope, scope_id)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE TABLE node_commands (
+    id VARCHAR(36) NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    type VARCHAR(32) NOT NULL, 
+    payload JSON NOT NULL, 
+    state ENUM('pending','sent','done','expired') NOT NULL DEFAULT 'pending', 
+    created_at DATETIME NOT NULL, 
+    expires_at DATETIME NOT NULL, 
+    sent_at DATETIME, 
+    attempts INTEGER NOT NULL DEFAULT '0', 
+    done_at DATETIME, 
+    delivered_via VARCHAR(16), 
+    created_by BIGINT UNSIGNED, 
+    CONSTRAINT pk_node_commands PRIMARY KEY (id), 
+    CONSTRAINT fk_node_commands_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_node_commands_node_id_state ON node_commands (node_id, state);
+
+CREATE INDEX idx_node_commands_state_expires_at ON node_commands (state, expires_at);
+
+CREATE TABLE node_credentials (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    token_hash VARCHAR(64) NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    CONSTRAINT pk_node_credentials PRIMARY KEY (node_id), 
+    CONSTRAINT fk_node_credentials_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE, 
+    CONSTRAINT uk_node_token_hash UNIQUE (token_hash)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE TABLE node_events (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    event VARCHAR(32) NOT NULL, 
+    from_status VARCHAR(16), 
+    to_status VARCHAR(16), 
+    at DATETIME NOT NULL, 
+    detail JSON, 
+    CONSTRAINT pk_node_events PRIMARY KEY (id), 
+    CONSTRAINT fk_node_events_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_node_events_node_id_at ON node_events (node_id, at);
+
+CREATE TABLE node_labels (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    `key` VARCHAR(63) NOT NULL, 
+    value VARCHAR(191) NOT NULL, 
+    CONSTRAINT pk_node_labels PRIMARY KEY (node_id, `key`), 
+    CONSTRAINT fk_node_labels_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_node_labels_key_value ON node_labels (`key`, value, node_id);
+
+CREATE TABLE node_metrics_latest (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    cpu_usage NUMERIC(5, 2), 
+    memory_usage NUMERIC(5, 2), 
+    memory_used BIGINT, 
+    disk_usage NUMERIC(5, 2), 
+    disk_used BIGINT, 
+    network_rx BIGINT, 
+    network_tx BIGINT, 
+    load_avg_1 NUMERIC(5, 2), 
+    load_avg_5 NUMERIC(5, 2), 
+    load_avg_15 NUMERIC(5, 2), 
+    process_count INTEGER, 
+    tcp_connections INTEGER, 
+    timestamp DATETIME NOT NULL, 
+    CONSTRAINT pk_node_metrics_latest PRIMARY KEY (node_id), 
+    CONSTRAINT fk_node_metrics_latest_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='latest metrics per node';
+
+CREATE TABLE node_tags (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    tag VARCHAR(64) NOT NULL, 
+    CONSTRAINT pk_node_tags PRIMARY KEY (node_id, tag), 
+    CONSTRAINT fk_node_tags_node_id FOREIGN KEY(node_id) REFERENCES nodes (id) ON DELETE CASCADE
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_node_tags_tag ON node_tags (tag, node_id);
+
+ALTER TABLE nodes ADD COLUMN peer_ip VARCHAR(45);
+
+DROP INDEX idx_node_timestamp ON node_metrics;
+
+CREATE UNIQUE INDEX idx_node_timestamp ON node_metrics (node_id, timestamp);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+

@@ -248,6 +248,7 @@ def reflect_schema(conn: Connection) -> dict[str, dict[str, Any]]:
 
 
 def model_schema(dialect: str) -> dict[str, dict[str, Any]]:
+    mysql = dialect in ("mysql", "mariadb")
     schema = {}
     for name, table in Base.metadata.tables.items():
         schema[name] = {
@@ -259,11 +260,18 @@ def model_schema(dialect: str) -> dict[str, dict[str, Any]]:
                     bool(ix.unique),
                 )
                 for ix in table.indexes
+                if not (mysql and ix.unique)
             },
             "unique": {
                 str(uc.name): [c.name for c in uc.columns]
                 for uc in table.constraints
                 if isinstance(uc, sa.UniqueConstraint)
+            }
+            # MySQL reflects a unique index as a unique constraint too (see reflect_schema).
+            | {
+                str(ix.name): [c.name for c in ix.columns]
+                for ix in table.indexes
+                if mysql and ix.unique
             },
             "foreign_keys": {
                 str(fk.name): (

@@ -4,7 +4,20 @@ from opscaffold.manager.models.alert import Alert, AlertRule
 from opscaffold.manager.models.audit import AuditLog
 from opscaffold.manager.models.base import Base
 from opscaffold.manager.models.job import JobClaim
-from opscaffold.manager.models.node import Agent, Node, NodeGroup, NodeMetric
+from opscaffold.manager.models.node import (
+    Agent,
+    EnrollmentToken,
+    Node,
+    NodeCommand,
+    NodeConfig,
+    NodeCredential,
+    NodeEvent,
+    NodeGroup,
+    NodeLabel,
+    NodeMetric,
+    NodeMetricLatest,
+    NodeTag,
+)
 from opscaffold.manager.models.release import UpdateRecord, Version
 from opscaffold.manager.models.task import Task, TaskExecution
 from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
@@ -15,10 +28,18 @@ __all__ = [
     "AlertRule",
     "AuditLog",
     "Base",
+    "EnrollmentToken",
     "JobClaim",
     "Node",
+    "NodeCommand",
+    "NodeConfig",
+    "NodeCredential",
+    "NodeEvent",
     "NodeGroup",
+    "NodeLabel",
     "NodeMetric",
+    "NodeMetricLatest",
+    "NodeTag",
     "RefreshToken",
     "Task",
     "TaskExecution",

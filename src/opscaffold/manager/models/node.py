@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -76,6 +77,8 @@ class Node(Base):
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime, server_default=now_default(), default=utcnow, onupdate=utcnow
     )
+    # Ours: the address the Manager saw the daemon connect from (`ip` is what it reports).
+    peer_ip: Mapped[str | None] = mapped_column(sa.String(45))
 
 
 class Agent(Base):
@@ -107,7 +110,8 @@ class Agent(Base):
 class NodeMetric(Base):
     __tablename__ = "node_metrics"
     __table_args__ = (
-        sa.Index("idx_node_timestamp", "node_id", "timestamp"),
+        # Unique (the spec has a plain index): a report sent twice is stored once.
+        sa.Index("idx_node_timestamp", "node_id", "timestamp", unique=True),
         sa.Index("idx_timestamp", "timestamp"),
         {"comment": "node metrics", **TABLE_OPTS},
     )
@@ -127,3 +131,164 @@ class NodeMetric(Base):
     process_count: Mapped[int | None] = mapped_column(sa.Integer)
     tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
     timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+METRIC_COLUMNS = (
+    "cpu_usage",
+    "memory_usage",
+    "memory_used",
+    "disk_usage",
+    "disk_used",
+    "network_rx",
+    "network_tx",
+    "load_avg_1",
+    "load_avg_5",
+    "load_avg_15",
+    "process_count",
+    "tcp_connections",
+)
+
+
+class NodeMetricLatest(Base):
+    """The newest report of each node: lists, the dashboard and the alert evaluator read it."""
+
+    __tablename__ = "node_metrics_latest"
+    __table_args__ = ({"comment": "latest metrics per node", **TABLE_OPTS},)
+
+    node_id: Mapped[int] = mapped_column(
+        BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    cpu_usage: Mapped[float | None] = mapped_column(Percent)
+    memory_usage: Mapped[float | None] = mapped_column(Percent)
+    memory_used: Mapped[int | None] = mapped_column(sa.BigInteger)
+    disk_usage: Mapped[float | None] = mapped_column(Percent)
+    disk_used: Mapped[int | None] = mapped_column(sa.BigInteger)
+    network_rx: Mapped[int | None] = mapped_column(sa.BigInteger)
+    network_tx: Mapped[int | None] = mapped_column(sa.BigInteger)
+    load_avg_1: Mapped[float | None] = mapped_column(Percent)
+    load_avg_5: Mapped[float | None] = mapped_column(Percent)
+    load_avg_15: Mapped[float | None] = mapped_column(Percent)
+    process_count: Mapped[int | None] = mapped_column(sa.Integer)
+    tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
+    timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+class NodeTag(Base):
+    """Side table of nodes.tags, so filtering by tag uses an index (JSON cannot)."""
+
+    __tablename__ = "node_tags"
+    __table_args__ = (sa.Index("idx_node_tags_tag", "tag", "node_id"), TABLE_OPTS)
+
+    node_id: Mapped[int] = mapped_column(
+        BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+
+
+class NodeLabel(Base):
+    """Side table of nodes.labels, for label selectors (k=v) served by an index."""
+
+    __tablename__ = "node_labels"
+    __table_args__ = (sa.Index("idx_node_labels_key_value", "key", "value", "node_id"), TABLE_OPTS)
+
+    node_id: Mapped[int] = mapped_column(
+        BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(191))
+
+
+class NodeEvent(Base):
+    """A node's status transitions (online, offline, registered), with their time."""
+
+    __tablename__ = "node_events"
+    __table_args__ = (sa.Index("idx_node_events_node_id_at", "node_id", "at"), TABLE_OPTS)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    node_id: Mapped[int] = mapped_column(BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str | None] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class NodeConfig(Base):
+    """Configuration set for a group (inherited down the tree) or for one node."""
+
+    __tablename__ = "node_configs"
+    __table_args__ = (TABLE_OPTS,)
+
+    scope: Mapped[str] = mapped_column(enum("node_config_scope", "group", "node"), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(BigRef, primary_key=True)
+    config: Mapped[dict[str, str]] = mapped_column(Json)
+    updated_by: Mapped[int | None] = mapped_column(BigRef)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
+
+
+class NodeCredential(Base):
+    """A node's token (token identity mode), stored as SHA-256; gone with the node."""
+
+    __tablename__ = "node_credentials"
+    __table_args__ = (sa.UniqueConstraint("token_hash", name="uk_node_token_hash"), TABLE_OPTS)
+
+    node_id: Mapped[int] = mapped_column(
+        BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class EnrollmentToken(Base):
+    """A secret a new daemon presents at Register to receive its own node token."""
+
+    __tablename__ = "enrollment_tokens"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash", name="uk_enrollment_token_hash"),
+        TABLE_OPTS,
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    token_prefix: Mapped[str] = mapped_column(sa.String(12))
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    max_uses: Mapped[int | None] = mapped_column(sa.Integer)
+    uses: Mapped[int] = mapped_column(sa.Integer, server_default="0", default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    created_by: Mapped[int | None] = mapped_column(BigRef)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+COMMAND_STATES = ("pending", "sent", "done", "expired")
+
+
+class NodeCommand(Base):
+    """The command outbox: one row per command for one node, delivered at least once.
+
+    pending → sent (written to a stream that acknowledges) → done (acknowledged), or straight to
+    done when delivered over a channel that cannot acknowledge; expired once past expires_at.
+    """
+
+    __tablename__ = "node_commands"
+    __table_args__ = (
+        sa.Index("idx_node_commands_node_id_state", "node_id", "state"),
+        sa.Index("idx_node_commands_state_expires_at", "state", "expires_at"),
+        TABLE_OPTS,
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    state: Mapped[str] = mapped_column(
+        enum("node_command_state", *COMMAND_STATES), server_default="pending", default="pending"
+    )
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0", default=0)
+    done_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    delivered_via: Mapped[str | None] = mapped_column(sa.String(16))
+    created_by: Mapped[int | None] = mapped_column(BigRef)
