@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis.exceptions
@@ -14,15 +15,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opscaffold.manager import deps, grpc_server
+from opscaffold.manager import deps, secrets
+from opscaffold.manager.agent.endpoints import router as agent_router
 from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.audit.endpoints import router as audit_router
 from opscaffold.manager.auth.endpoints import router as auth_router
 from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
+from opscaffold.manager.command.endpoints import router as command_router
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import transaction
+from opscaffold.manager.enrollment import service as enrollment_service
+from opscaffold.manager.enrollment.endpoints import router as enrollment_router
 from opscaffold.manager.errors import (
     CacheError,
     DatabaseError,
@@ -32,14 +38,22 @@ from opscaffold.manager.errors import (
     MethodNotAllowed,
     NotFound,
 )
+from opscaffold.manager.jobs.registry import load_all as load_all_jobs
+from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit import openapi
 from opscaffold.manager.kit.envelope import ErrorEnvelope
 from opscaffold.manager.kit.responses import error_body, error_response
 from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.logging import get_logger
+from opscaffold.manager.metric.endpoints import router as metric_router
 from opscaffold.manager.middleware import RequestContextMiddleware
+from opscaffold.manager.node import service as node_service
+from opscaffold.manager.node.endpoints import group_router
+from opscaffold.manager.node.endpoints import router as node_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
+from opscaffold.manager.rpc import server as rpc_server
+from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
@@ -85,14 +99,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert rt is not None, "an app built only for its OpenAPI document cannot start"
-        await _create_initial_admin(rt)
-        grpc = await grpc_server.start(settings) if owns_runtime else None
-        log.info("manager started", grpc=settings.server.grpc.addr if grpc else None)
+        await _bootstrap(rt)
+        # A shared runtime (tests) brings its own gRPC server and jobs, or none.
+        background = await _start_background(rt) if owns_runtime else None
+        log.info("manager started", grpc=settings.server.grpc.addr if background else None)
         try:
             yield
         finally:
-            if grpc is not None:
-                await grpc.stop(grace=5)
+            if background is not None:
+                await background.stop()
             if owns_runtime:
                 await rt.close()
             log.info("manager stopped")
@@ -110,7 +125,18 @@ def create_app(
     app.state.runtime = rt
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Domain routers carry their full path, so each request's route template is plain to see.
-    for router in (auth_router, user_router, audit_router):
+    routers = (
+        auth_router,
+        user_router,
+        audit_router,
+        enrollment_router,
+        command_router,
+        node_router,
+        group_router,
+        agent_router,
+        metric_router,
+    )
+    for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
     app.include_router(observability_router)
     if missing := unlisted_routes(app.routes):
@@ -148,6 +174,52 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def _needs_token(method: str, path: str) -> bool:
     rule = rule_for(method.upper(), path)
     return rule is not None and not rule.public
+
+
+@dataclass
+class Background:
+    grpc: rpc_server.GrpcService
+    jobs: JobRunner
+
+    async def stop(self) -> None:
+        await self.jobs.stop()
+        await self.grpc.stop(grace=5)  # then flushes what daemons sent
+
+
+async def _start_background(runtime: Runtime) -> Background:
+    grpc = await rpc_server.start(runtime, effective_config_of(runtime.settings))
+    jobs = JobRunner(runtime.sessions, runtime.settings, load_all_jobs(), rpc_server.replica_id())
+    jobs.start()
+    return Background(grpc, jobs)
+
+
+def effective_config_of(settings: Settings) -> EffectiveConfig:
+    async def effective(session: AsyncSession, node_id: int) -> dict[str, str]:
+        return await node_service.effective_config(session, node_id, settings)
+
+    return effective
+
+
+async def _bootstrap(runtime: Runtime) -> None:
+    await _create_initial_admin(runtime)
+    await _create_initial_enrollment_token(runtime)
+
+
+async def _create_initial_enrollment_token(runtime: Runtime) -> None:
+    settings = runtime.settings
+    configured = settings.enrollment_token.get_secret_value() if settings.enrollment_token else None
+    generated = secrets.load_or_create(settings.data_dir, "enrollment_token", nbytes=32)
+    async with transaction(runtime.sessions) as session:
+        try:
+            created = await enrollment_service.ensure_initial(session, configured, generated)
+        except sqlalchemy.exc.IntegrityError:  # another replica created it first
+            return
+    if created and not configured:
+        print(
+            f"  Daemons enroll with the token kept in {settings.data_dir / 'secrets'}/"
+            "enrollment_token\n",
+            flush=True,
+        )
 
 
 async def _create_initial_admin(runtime: Runtime) -> None:

@@ -17,6 +17,8 @@ from opscaffold.manager.config import ConfigError, Settings, load_settings, spli
 app = typer.Typer(help="Ops Scaffold Manager", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="Manage users from the command line", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+token_app = typer.Typer(help="Tokens that daemons enroll with", no_args_is_help=True)
+app.add_typer(token_app, name="enrollment-token")
 
 ConfigOption = Annotated[
     Path | None,
@@ -155,6 +157,38 @@ def user_list(config: ConfigOption = None) -> None:
 
     for line in asyncio.run(usercli.list_lines(_settings(config))):
         typer.echo(line)
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="none: never")] = None,
+    max_uses: Annotated[int | None, typer.Option(min=1, help="none: unlimited")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an enrollment token and print it (it is shown only once)."""
+    from opscaffold.manager import usercli
+
+    token = asyncio.run(usercli.create_token(_settings(config), name, expires_in_days, max_uses))
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(config: ConfigOption = None) -> None:
+    """List enrollment tokens (their prefixes, never the secrets)."""
+    from opscaffold.manager import usercli
+
+    for line in asyncio.run(usercli.token_lines(_settings(config))):
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, config: ConfigOption = None) -> None:
+    """Revoke an enrollment token: daemons can no longer enroll with it."""
+    from opscaffold.manager import usercli
+
+    asyncio.run(usercli.revoke_token(_settings(config), token_id))
+    typer.echo(f"enrollment token {token_id} revoked")
 
 
 def main() -> None:

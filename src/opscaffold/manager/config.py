@@ -384,6 +384,9 @@ class Settings(_Section):
     env: Environment = "development"
     data_dir: Path = Path("./data")
     admin_password: SecretStr | None = None
+    # The enrollment token daemons present at Register (OPS_ENROLLMENT_TOKEN); none: one is
+    # generated at first start and kept under data_dir/secrets.
+    enrollment_token: SecretStr | None = None
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -7,7 +7,7 @@ of a mutating request in that same transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.audit.service import AuditTrail, record
 from opscaffold.manager.auth.permissions import Rule, rule_for
+from opscaffold.manager.db import run_after_commit
 from opscaffold.manager.errors import PermissionDenied, RateLimited, Unauthenticated
 from opscaffold.manager.kit.net import client_ip
 from opscaffold.manager.runtime import Runtime
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RATE_WINDOW_S = 60
-AfterCommit = Callable[[], Awaitable[None]]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -31,11 +31,6 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
-    """Run a side effect (cache invalidation, a push to a daemon) once the change is committed."""
-    session.info.setdefault("after_commit", []).append(callback)
 
 
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
@@ -49,8 +44,7 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
         if trail is not None:
             await record(session, trail)
         await session.commit()
-        for callback in session.info.pop("after_commit", []):
-            await callback()
+        await run_after_commit(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -66,6 +66,51 @@ class Conflict(DomainError):
     default_message = "conflict"
 
 
+# -- nodes (2xxx, spec) --------------------------------------------------------------------
+class NodeNotFound(NotFound):
+    code = 2001
+    default_message = "node not found"
+
+
+class NodeAlreadyExists(Conflict):
+    code = 2002
+    default_message = "node already exists"
+
+
+class NodeGone(Unauthenticated):
+    """The node was deleted while its daemon still reports: its credential is dead."""
+
+    default_message = "node was deleted"
+
+
+class NodeOffline(InvalidArgument):
+    code = 2003
+    default_message = "node is offline"
+
+
+# Node groups continue the node area (the spec names no group errors).
+class GroupNotFound(NotFound):
+    code = 2004
+    default_message = "group not found"
+
+
+class GroupAlreadyExists(Conflict):
+    code = 2005
+    default_message = "a group with this name already exists under the same parent"
+
+
+class GroupNotEmpty(Conflict):
+    code = 2006
+    default_message = "group still has nodes or child groups"
+
+
+class IngestBusy(DomainError):
+    """The ingest queue is full, or a batch failed: the daemon keeps the report and resends."""
+
+    http_status, code, grpc_status = 503, 1009, grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_message = "the Manager is busy; retry later"
+
+
 # -- infrastructure (5xxx) -----------------------------------------------------------------
 class DatabaseError(DomainError):
     http_status, code, grpc_status = 500, 5001, grpc.StatusCode.UNAVAILABLE

@@ -11,6 +11,7 @@ from opscaffold.manager import db, secrets
 from opscaffold.manager.auth.passwords import PasswordHasher
 from opscaffold.manager.auth.state import AuthStateStore
 from opscaffold.manager.auth.tokens import TokenCodec
+from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
@@ -27,21 +28,25 @@ class Runtime:
     tokens: TokenCodec
     auth_states: AuthStateStore
     metrics: ManagerMetrics
+    command_bus: CommandBus
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings.database)
         redis = connect_redis(settings) if settings.redis.enabled else None
+        bus = CommandBus(redis)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=db.session_factory(engine),
+            # Services reach the bus through their session to wake streams after commit.
+            sessions=db.session_factory(engine, info={"command_bus": bus}),
             redis=redis,
             counters=RedisCounters(redis) if redis is not None else MemoryCounters(),
             hasher=PasswordHasher(settings.auth.password),
             tokens=token_codec(settings),
             auth_states=AuthStateStore(redis),
             metrics=ManagerMetrics(),
+            command_bus=bus,
         )
 
     async def close(self) -> None:

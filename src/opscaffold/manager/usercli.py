@@ -1,9 +1,10 @@
-"""The user commands of ops-manager, run against the database without the HTTP server."""
+"""The user and enrollment-token commands of ops-manager, run against the database directly."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -12,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.auth.passwords import PasswordHasher
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import create_engine, session_factory, transaction
+from opscaffold.manager.enrollment import repository as enrollment_repository
+from opscaffold.manager.enrollment import service as enrollment_service
+from opscaffold.manager.enrollment.schemas import EnrollmentTokenCreate
 from opscaffold.manager.errors import DomainError
 from opscaffold.manager.user import repository, service
 from opscaffold.manager.user.schemas import UserCreate
@@ -61,5 +65,34 @@ async def list_lines(settings: Settings) -> list[str]:
         f"{u.id:>5}  {u.username:<24} {u.role:<9} {'enabled' if u.status else 'disabled':<8} "
         f"{u.last_login_at.isoformat() + 'Z' if u.last_login_at else '-'}"
         for u in users
+    ]
+    return [header, *rows]
+
+
+async def create_token(
+    settings: Settings, name: str, expires_in_days: int | None, max_uses: int | None
+) -> str:
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    data = EnrollmentTokenCreate(name=name, expires_at=expires, max_uses=max_uses)
+    async with _unit_of_work(settings) as (session, _):
+        created = await enrollment_service.create(session, data, None)
+    return created.token
+
+
+async def revoke_token(settings: Settings, token_id: int) -> None:
+    async with _unit_of_work(settings) as (session, _):
+        await enrollment_service.revoke(session, token_id)
+
+
+async def token_lines(settings: Settings) -> list[str]:
+    async with _unit_of_work(settings) as (session, _):
+        tokens = await enrollment_repository.list_all(session)
+    header = f"{'ID':>5}  {'NAME':<24} {'PREFIX':<9} {'USES':>9} {'EXPIRES':<20} STATE"
+    rows = [
+        f"{t.id:>5}  {t.name:<24} {t.token_prefix:<9} "
+        f"{str(t.uses) + ('/' + str(t.max_uses) if t.max_uses else ''):>9} "
+        f"{t.expires_at.isoformat() + 'Z' if t.expires_at else 'never':<20} "
+        f"{'revoked' if t.revoked_at else 'active'}"
+        for t in tokens
     ]
     return [header, *rows]

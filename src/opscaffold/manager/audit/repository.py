@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscaffold.manager.kit.sql import upsert
 from opscaffold.manager.models import AuditLog
 
 
@@ -19,24 +19,10 @@ async def insert(session: AsyncSession, row: dict[str, Any]) -> None:
 
 async def insert_folded(session: AsyncSession, row: dict[str, Any]) -> None:
     """Insert, or add one to the count of the row with the same fold key."""
-    dialect = session.get_bind().dialect.name
-    bump = {"occurrences": AuditLog.occurrences + 1}
-    stmt: Any
-    if dialect in ("mysql", "mariadb"):
-        stmt = mysql.insert(AuditLog).values(**row).on_duplicate_key_update(**bump)
-    elif dialect == "postgresql":
-        stmt = (
-            postgresql.insert(AuditLog)
-            .values(**row)
-            .on_conflict_do_update(index_elements=["fold_key"], set_=bump)
-        )
-    else:
-        stmt = (
-            sqlite.insert(AuditLog)
-            .values(**row)
-            .on_conflict_do_update(index_elements=["fold_key"], set_=bump)
-        )
-    await session.execute(stmt)
+    stmt = upsert(
+        session, AuditLog, ["fold_key"], lambda _: {"occurrences": AuditLog.occurrences + 1}
+    )
+    await session.execute(stmt.values(**row))
 
 
 def _filters(

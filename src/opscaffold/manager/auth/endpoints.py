@@ -5,12 +5,12 @@ from fastapi.responses import JSONResponse
 
 from opscaffold.manager.auth import service
 from opscaffold.manager.auth.schemas import LoginRequest, LoginResult, RefreshRequest, TokenPair
+from opscaffold.manager.db import after_commit
 from opscaffold.manager.deps import (
     AuditDep,
     CurrentUser,
     RuntimeDep,
     SessionDep,
-    after_commit,
     request_ip,
 )
 from opscaffold.manager.errors import Unauthenticated

@@ -55,6 +55,36 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/system/users/{{id}}"): Rule(ADMIN),
     ("PUT", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.update", "user"),
     ("DELETE", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.delete", "user"),
+    # enrollment tokens and commands to daemons (admin only)
+    ("GET", f"{API}/enrollment-tokens"): Rule(ADMIN),
+    ("POST", f"{API}/enrollment-tokens"): Rule(
+        ADMIN, "enrollment_token.create", "enrollment_token"
+    ),
+    ("DELETE", f"{API}/enrollment-tokens/{{id}}"): Rule(
+        ADMIN, "enrollment_token.revoke", "enrollment_token"
+    ),
+    ("POST", f"{API}/commands"): Rule(ADMIN, "command.send", "command"),
+    ("GET", f"{API}/commands/{{id}}"): Rule(ADMIN),
+    # nodes (spec §6.1.2: everyone reads, admin and operator edit, admin deletes); their
+    # configuration may hold what a viewer should not read, so editors only
+    ("GET", f"{API}/nodes"): Rule(EVERYONE),
+    ("GET", f"{API}/nodes/{{id}}"): Rule(EVERYONE),
+    ("PUT", f"{API}/nodes/{{id}}"): Rule(EDITORS, "node.update", "node"),
+    ("DELETE", f"{API}/nodes/{{id}}"): Rule(ADMIN, "node.delete", "node"),
+    ("GET", f"{API}/nodes/{{id}}/events"): Rule(EVERYONE),
+    ("GET", f"{API}/nodes/{{id}}/agent"): Rule(EVERYONE),
+    ("GET", f"{API}/nodes/{{id}}/metrics"): Rule(EVERYONE),
+    ("GET", f"{API}/nodes/{{id}}/metrics/latest"): Rule(EVERYONE),
+    ("GET", f"{API}/nodes/{{id}}/config"): Rule(EDITORS),
+    ("PUT", f"{API}/nodes/{{id}}/config"): Rule(EDITORS, "node.set_config", "node"),
+    ("GET", f"{API}/nodes/{{id}}/config/effective"): Rule(EDITORS),
+    # node groups (spec §4.4: admin and operator edit, admin deletes)
+    ("GET", f"{API}/groups"): Rule(EVERYONE),
+    ("POST", f"{API}/groups"): Rule(EDITORS, "group.create", "group"),
+    ("PUT", f"{API}/groups/{{id}}"): Rule(EDITORS, "group.update", "group"),
+    ("DELETE", f"{API}/groups/{{id}}"): Rule(ADMIN, "group.delete", "group"),
+    ("GET", f"{API}/groups/{{id}}/config"): Rule(EDITORS),
+    ("PUT", f"{API}/groups/{{id}}/config"): Rule(EDITORS, "group.set_config", "group"),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
@@ -53,6 +53,35 @@ class ManagerMetrics:
         )
         self.nodes = NodeCounts()
         self.registry.register(self.nodes)
+        self.ingest_queue_depth = Gauge(
+            "manager_ingest_queue_depth",
+            "Reports waiting for the write-behind flusher",
+            registry=self.registry,
+        )
+        self.ingest_rows = Counter(
+            "manager_ingest_rows_flushed",
+            "Rows written by the write-behind flusher",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ingest_flush_seconds = Histogram(
+            "manager_ingest_flush_seconds",
+            "Time to write and commit one ingest batch",
+            buckets=DEFAULT_BUCKETS,
+            registry=self.registry,
+        )
+        self.grpc_streams = Gauge(
+            "manager_grpc_streams",
+            "Daemon streams held open by this Manager",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.grpc_refused = Counter(
+            "manager_grpc_refused",
+            "gRPC calls refused at the edge",
+            ["reason"],
+            registry=self.registry,
+        )
         self.grpc_requests = Counter(
             "manager_grpc_requests_total",
             "Total number of gRPC requests",

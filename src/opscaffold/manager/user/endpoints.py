@@ -4,7 +4,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from opscaffold.manager.deps import AuditDep, RuntimeDep, SessionDep, after_commit
+from opscaffold.manager.db import after_commit
+from opscaffold.manager.deps import AuditDep, RuntimeDep, SessionDep
 from opscaffold.manager.kit.envelope import EmptyData, Envelope, Page
 from opscaffold.manager.kit.pagination import PageDep
 from opscaffold.manager.kit.responses import ok

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from opscaffold.manager.agent import service
+from opscaffold.manager.agent.schemas import AgentRead
+from opscaffold.manager.deps import SessionDep
+from opscaffold.manager.kit.envelope import Envelope
+from opscaffold.manager.kit.responses import ok
+from opscaffold.manager.kit.routes import API_PREFIX
+
+router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["agents"])
+NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/{id}/agent", response_model=Envelope[AgentRead | None])
+async def get_node_agent(id: NodeId, session: SessionDep) -> Envelope[AgentRead | None]:
+    """The node's Agent as last reported; `data` is null while the daemon has reported none."""
+    agent = await service.for_node(session, id)
+    return ok(None if agent is None else AgentRead.model_validate(agent))

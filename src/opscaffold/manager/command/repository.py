@@ -1,0 +1,100 @@
+"""SQL for the command outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.models import Node, NodeCommand
+
+
+async def existing_node_ids(session: AsyncSession, node_ids: Sequence[int]) -> list[int]:
+    rows = await session.scalars(sa.select(Node.id).where(Node.id.in_(node_ids)))
+    return list(rows)
+
+
+async def insert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(sa.insert(NodeCommand), list(rows))
+
+
+async def deliverable(
+    session: AsyncSession, node_id: int, now: datetime, resend_before: datetime | None, limit: int
+) -> Sequence[NodeCommand]:
+    """Pending commands of a node, oldest first; with `resend_before`, also those sent before
+    then and still not acknowledged (at-least-once redelivery)."""
+    due = NodeCommand.state == "pending"
+    if resend_before is not None:
+        due = sa.or_(due, sa.and_(NodeCommand.state == "sent", NodeCommand.sent_at < resend_before))
+    stmt = (
+        sa.select(NodeCommand)
+        .where(NodeCommand.node_id == node_id, due, NodeCommand.expires_at > now)
+        .order_by(NodeCommand.created_at, NodeCommand.id)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def mark(
+    session: AsyncSession, ids: Sequence[str], *, state: str, now: datetime, via: str
+) -> None:
+    """Record a delivery: `sent` awaits an acknowledgement, `done` is final."""
+    if not ids:
+        return
+    values: dict[str, Any] = {
+        "state": state,
+        "sent_at": now,
+        "attempts": NodeCommand.attempts + 1,
+        "delivered_via": via,
+    }
+    if state == "done":
+        values["done_at"] = now
+    await session.execute(
+        sa.update(NodeCommand)
+        .where(NodeCommand.id.in_(ids), NodeCommand.state.in_(("pending", "sent")))
+        .values(**values)
+    )
+
+
+async def acknowledge(
+    session: AsyncSession, node_id: int, ids: Sequence[str], now: datetime
+) -> int:
+    """A node acknowledges only its own commands."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        sa.update(NodeCommand)
+        .where(
+            NodeCommand.node_id == node_id,
+            NodeCommand.id.in_(ids),
+            NodeCommand.state.in_(("pending", "sent")),
+        )
+        .values(state="done", done_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def expire(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(
+        sa.update(NodeCommand)
+        .where(NodeCommand.state.in_(("pending", "sent")), NodeCommand.expires_at <= now)
+        .values(state="expired")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get(session: AsyncSession, command_id: str) -> NodeCommand | None:
+    return await session.get(NodeCommand, command_id)
+
+
+async def nodes_with_pending(session: AsyncSession, now: datetime) -> list[int]:
+    stmt = (
+        sa.select(NodeCommand.node_id)
+        .where(NodeCommand.state == "pending", NodeCommand.expires_at > now)
+        .distinct()
+    )
+    return list(await session.scalars(stmt))

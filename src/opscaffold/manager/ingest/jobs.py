@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.config import Settings
+from opscaffold.manager.ingest import repository
+from opscaffold.manager.jobs.registry import job
+
+
+@job("node.detect_offline", every=lambda s: s.node.offline_check_interval)
+async def detect_offline(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Nodes whose heartbeat deadline has passed go offline (one set-based statement)."""
+    await repository.mark_offline(session, now - settings.node.heartbeat_timeout, now)

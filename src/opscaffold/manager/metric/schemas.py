@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from opscaffold.manager.kit.clock import rfc3339
+
+
+class NodeMetricRead(BaseModel):
+    """One report of a node (or, over a long range, the average of a time bucket)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    node_id: int
+    cpu_usage: float | None = Field(description="percent")
+    memory_usage: float | None = Field(description="percent")
+    memory_used: int | None = Field(description="bytes")
+    disk_usage: float | None = Field(description="percent")
+    disk_used: int | None = Field(description="bytes")
+    network_rx: int | None = Field(description="bytes/s")
+    network_tx: int | None = Field(description="bytes/s")
+    load_avg_1: float | None
+    load_avg_5: float | None
+    load_avg_15: float | None
+    process_count: int | None
+    tcp_connections: int | None
+    timestamp: datetime = Field(description="collected at; for a bucket, the bucket's start")
+
+    @field_serializer("timestamp")
+    def _time(self, value: datetime) -> str | None:
+        return rfc3339(value)

@@ -1,0 +1,103 @@
+"""Between protobuf messages and our rows: validation of what a daemon says about itself."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import UTC
+from typing import Any
+
+from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.models import NodeCommand
+from opscaffold.manager.rpc.identity import valid_uuid
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+DEFAULT_AGENT_PORT = 9100
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")
+MAX_LABELS = 64
+# The design's UpdateEvent.event_type names; our own command types pass through as they are.
+EVENT_TYPES = {"update": "version_update", "config": "config_change"}
+LIMITS = {"hostname": 128, "os": 32, "arch": 16, "kernel_version": 64, "daemon_version": 32}
+
+
+def _text(name: str, value: str, *, required: bool = False) -> str | None:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(f"{name} is required")
+    if len(value) > LIMITS[name]:
+        raise InvalidArgument(f"{name} is longer than {LIMITS[name]} characters")
+    return value or None
+
+
+def _ip(value: str, peer: str) -> str:
+    if not value:
+        return peer
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise InvalidArgument(f"ip '{value[:45]}' is not an IP address") from exc
+
+
+def labels_of(request: pb.RegisterRequest) -> dict[str, str]:
+    labels = dict(request.labels)
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(f"at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not LABEL_KEY.match(key):
+            raise InvalidArgument(f"label key '{key[:63]}' is not allowed")
+        if len(value) > 191:
+            raise InvalidArgument(f"label '{key}' has a value longer than 191 characters")
+    return labels
+
+
+def registration(request: pb.RegisterRequest, peer_ip: str) -> dict[str, Any]:
+    """The nodes columns a daemon may set about itself, validated."""
+    if not valid_uuid(request.uuid):
+        raise InvalidArgument("uuid must be a UUID like 123e4567-e89b-12d3-a456-426614174000")
+    port = request.port or DEFAULT_AGENT_PORT
+    if not 1 <= port <= 65535:
+        raise InvalidArgument(f"port={request.port} is outside 1..65535")
+    for name in ("cpu_cores", "memory_total", "disk_total"):
+        if getattr(request, name) < 0:
+            raise InvalidArgument(f"{name} must not be negative")
+    return {
+        "uuid": request.uuid.lower(),
+        "hostname": _text("hostname", request.hostname, required=True),
+        "ip": _ip(request.ip, peer_ip),
+        "peer_ip": peer_ip,
+        "port": port,
+        "os": _text("os", request.os),
+        "arch": _text("arch", request.arch),
+        "kernel_version": _text("kernel_version", request.kernel_version),
+        "daemon_version": _text("daemon_version", request.daemon_version),
+        "cpu_cores": request.cpu_cores or None,
+        "memory_total": request.memory_total or None,
+        "disk_total": request.disk_total or None,
+    }
+
+
+def _payload(command: NodeCommand) -> bytes:
+    return json.dumps(command.payload, separators=(",", ":")).encode()
+
+
+def command_message(command: NodeCommand) -> pb.Command:
+    return pb.Command(
+        id=command.id,
+        type=command.type,
+        payload=_payload(command),
+        expires_at=int(command.expires_at.replace(tzinfo=UTC).timestamp()),
+    )
+
+
+def update_event(command: NodeCommand) -> pb.UpdateEvent:
+    payload = command.payload or {}
+    return pb.UpdateEvent(
+        event_type=EVENT_TYPES.get(command.type, command.type),
+        component=str(payload.get("component", "")),
+        version=str(payload.get("version", "")),
+        download_url=str(payload.get("download_url", "")),
+        hash_sha256=str(payload.get("hash_sha256", "")),
+        command_id=command.id,
+        payload=_payload(command),
+    )

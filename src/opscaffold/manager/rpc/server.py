@@ -1,0 +1,110 @@
+"""The Manager's gRPC server: DaemonService plus the standard health service."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from opscaffold.manager.command import service as command_service
+from opscaffold.manager.config import Settings, split_addr
+from opscaffold.manager.ingest.flusher import Flusher
+from opscaffold.manager.rpc.identity import IdentityResolver, Mode
+from opscaffold.manager.rpc.servicer import Channel, DaemonServicer, EffectiveConfig
+from opscaffold.manager.rpc.streams import StreamRegistry
+from opscaffold.manager.runtime import Runtime
+from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
+
+KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+# Out of the box grpc.aio cancels new calls once ~1,000 wait to be served: a reconnect storm
+# of a large fleet would be turned away, so the queue is allowed to grow.
+MAX_PENDING_REQUESTS = 100_000
+
+
+def identity_mode(settings: Settings) -> Mode:
+    return "mtls" if settings.tls.enabled and settings.tls.ca_file else "token"
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class GrpcService:
+    server: grpc.aio.Server
+    channel: Channel
+    port: int
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.server.stop(grace)
+        await self.channel.flusher.stop()
+        await self.channel.streams.stop()
+        await self.channel.bus.stop()
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    tls = settings.tls
+    if not tls.enabled:
+        return None
+    assert tls.cert_file is not None  # the config refuses TLS without them
+    assert tls.key_file is not None
+    pair = (tls.key_file.read_bytes(), tls.cert_file.read_bytes())
+    ca = tls.ca_file.read_bytes() if tls.ca_file else None
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+async def start(
+    runtime: Runtime, effective_config: EffectiveConfig, *, reuse_port: bool = True
+) -> GrpcService:
+    settings = runtime.settings
+    cfg = settings.server.grpc
+    bus = runtime.command_bus
+    flusher = Flusher(runtime.sessions, runtime.metrics)
+    channel = Channel(
+        runtime=runtime,
+        flusher=flusher,
+        identities=IdentityResolver(runtime.sessions, identity_mode(settings)),
+        streams=StreamRegistry(runtime.redis, replica_id()),
+        bus=bus,
+        effective_config=effective_config,
+    )
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", cfg.max_recv_msg_size),
+            ("grpc.max_send_message_length", cfg.max_send_msg_size),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.server.max_pending_requests", MAX_PENDING_REQUESTS),
+            *KEEPALIVE,
+        ]
+    )
+    daemon_pb2_grpc.add_DaemonServiceServicer_to_server(DaemonServicer(channel), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    host, port = split_addr(cfg.addr)
+    credentials = _credentials(settings)
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, credentials)
+        if credentials
+        else server.add_insecure_port(address)
+    )
+    if bound == 0:
+        raise RuntimeError(f"cannot listen for gRPC on {cfg.addr}")
+    flusher.start()
+    await bus.start(lambda: command_service.nodes_with_pending(runtime.sessions))
+    channel.streams.start()
+    await server.start()
+    for service in ("", "ops.daemon.DaemonService"):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return GrpcService(server, channel, bound)

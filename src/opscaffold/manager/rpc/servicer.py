@@ -1,0 +1,408 @@
+"""DaemonService: thin handlers that check identity, validate, and call the domain services.
+
+Reports are queued to the write-behind flusher and answered only once committed. Commands
+come from the outbox and go out over whatever the daemon holds: our Connect stream (which
+acknowledges), SubscribeUpdates, or the heartbeat response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.audit import service as audit_service
+from opscaffold.manager.command import service as command_service
+from opscaffold.manager.command.bus import CommandBus
+from opscaffold.manager.config import Settings
+from opscaffold.manager.db import transaction
+from opscaffold.manager.enrollment import repository as enrollment_repository
+from opscaffold.manager.enrollment import service as enrollment_service
+from opscaffold.manager.errors import DomainError, IngestBusy, InvalidArgument, NodeGone
+from opscaffold.manager.ingest.flusher import Flusher, Report
+from opscaffold.manager.ingest.validation import agent_row, metric_row
+from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.logging import get_logger
+from opscaffold.manager.models import NodeCommand
+from opscaffold.manager.rpc import convert
+from opscaffold.manager.rpc.identity import (
+    Caller,
+    IdentityResolver,
+    NodeIdentity,
+    Refused,
+    check_names_self,
+)
+from opscaffold.manager.rpc.streams import StreamRegistry
+from opscaffold.manager.runtime import Runtime
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
+
+T = TypeVar("T")
+log = get_logger("opscaffold.rpc")
+# Streams also look at the outbox now and then, whatever the wake-ups say.
+STREAM_POLL_S = 300.0
+NODE_TOKEN_HEADER = "x-ops-node-token"  # noqa: S105 - a header name
+NODE_GONE = "node was deleted"
+GONE = pb.ManagerMessage()  # marker on a stream's outgoing queue: end it, the node is gone
+EffectiveConfig = Callable[[AsyncSession, int], Awaitable[dict[str, str]]]
+
+
+@dataclass
+class Channel:
+    """What the servicer works with, built once per Manager process."""
+
+    runtime: Runtime
+    flusher: Flusher
+    identities: IdentityResolver
+    streams: StreamRegistry
+    bus: CommandBus
+    effective_config: EffectiveConfig
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+
+class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
+    def __init__(self, channel: Channel) -> None:
+        self.c = channel
+
+    # -- edges ------------------------------------------------------------------------------
+    def _count(self, method: str, status: grpc.StatusCode) -> None:
+        self.c.runtime.metrics.grpc_requests.labels(method=method, status=status.name).inc()
+
+    async def _refuse(self, method: str, context: Any, refused: Refused) -> None:
+        """Count, audit (folded per source and minute), then answer with the refusal."""
+        self.c.runtime.metrics.grpc_refused.labels(reason=refused.reason).inc()
+        trail = audit_service.AuditTrail(
+            action="node.auth",
+            resource_type="node",
+            ip=self.c.identities.caller(context).peer_ip,
+            detail={"method": method, "reason": refused.reason},
+        )
+        code = 1003 if refused.status == grpc.StatusCode.PERMISSION_DENIED else 1002
+        try:
+            async with transaction(self.c.runtime.sessions) as session:
+                await audit_service.record_failure(session, trail, code, refused.message)
+        except Exception:
+            log.exception("audit of a refused call failed")
+        self._count(method, refused.status)
+        await context.abort(refused.status, refused.message)
+
+    async def _unary(self, method: str, context: Any, handle: Callable[[], Awaitable[T]]) -> T:
+        try:
+            result = await handle()
+        except Refused as refused:
+            await self._refuse(method, context, refused)
+            raise  # abort raised already; this keeps type checkers content
+        except DomainError as error:
+            self._count(method, error.grpc_status)
+            await context.abort(error.grpc_status, error.message)
+            raise
+        self._count(method, grpc.StatusCode.OK)
+        return result
+
+    # -- Register ---------------------------------------------------------------------------
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        return await self._unary("Register", context, lambda: self._register(request, context))
+
+    async def _register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        caller = self.c.identities.caller(context)
+        values = convert.registration(request, caller.peer_ip)
+        labels = convert.labels_of(request)
+        async with transaction(self.c.runtime.sessions) as session:
+            known = await self._may_register(session, caller, values["uuid"])
+            registered = await enrollment_service.register(
+                session,
+                known_node_id=known,
+                values=values,
+                labels=labels,
+                issue_token=self.c.identities.mode == "token",
+            )
+            config = await self.c.effective_config(session, registered.node_id)
+        if registered.node_token:
+            await context.send_initial_metadata(((NODE_TOKEN_HEADER, registered.node_token),))
+        log.info(
+            "node registered", node_uuid=values["uuid"], ip=caller.peer_ip, new=registered.created
+        )
+        return pb.RegisterResponse(
+            node_id=registered.node_id,
+            heartbeat_interval=int(config.get("heartbeat_interval", "30")),
+            metric_interval=int(config.get("metric_interval", "60")),
+            node_token=registered.node_token,
+        )
+
+    async def _may_register(
+        self, session: AsyncSession, caller: Caller, node_uuid: str
+    ) -> int | None:
+        """The existing node's id when the caller is that node, None for a new enrollment."""
+        existing = await enrollment_repository.node_by_uuid(session, node_uuid)
+        if self.c.identities.mode == "mtls":
+            if caller.cert_uuid is None:
+                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "no node certificate", "no_cert")
+            if caller.cert_uuid != node_uuid:
+                message = "the certificate names another node"
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "other_node")
+            return None if existing is None else existing[0]
+        if caller.bearer is None:
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "no_token")
+        own = await enrollment_repository.node_by_credential(
+            session, enrollment_service.digest(caller.bearer)
+        )
+        if own is not None:
+            check_names_self(NodeIdentity(*own), node_uuid)
+            return own[0]
+        if existing is not None:
+            message = "this node is already enrolled: register with its node token"
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
+        if not await enrollment_service.redeem(session, caller.bearer, utcnow()):
+            message = "invalid, expired or used-up enrollment token"
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, message, "bad_enrollment")
+        return None
+
+    # -- reports ----------------------------------------------------------------------------
+    def _oldest(self) -> timedelta:
+        return timedelta(days=self.c.settings.metrics.raw_retention_days)
+
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
+        return await self._unary("Heartbeat", context, lambda: self._heartbeat(request, context))
+
+    async def _heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
+        identity = await self.c.identities.of_call(context)
+        check_names_self(identity, request.node_uuid)
+        await self.c.flusher.submit(self._heartbeat_report(identity, request))
+        if not self.c.bus.may_have(identity.node_id) or await self.c.streams.held_anywhere(
+            identity.node_id
+        ):
+            return pb.HeartbeatResponse(success=True)
+        commands = await self._take(identity, acknowledging=False, via="heartbeat")
+        return pb.HeartbeatResponse(
+            success=True, commands=[convert.command_message(c) for c in commands]
+        )
+
+    def _heartbeat_report(self, identity: NodeIdentity, request: pb.HeartbeatRequest) -> Report:
+        agent = None
+        if request.HasField("agent_status"):
+            agent = agent_row(identity.node_id, request.agent_status, utcnow())
+        return Report(identity.node_id, heartbeat=True, agent=agent)
+
+    async def ReportMetrics(
+        self, request: pb.ReportMetricsRequest, context: Any
+    ) -> pb.ReportMetricsResponse:
+        return await self._unary("ReportMetrics", context, lambda: self._metrics(request, context))
+
+    async def _metrics(
+        self, request: pb.ReportMetricsRequest, context: Any
+    ) -> pb.ReportMetricsResponse:
+        identity = await self.c.identities.of_call(context)
+        check_names_self(identity, request.node_uuid)
+        await self.c.flusher.submit(self._metric_report(identity, request))
+        return pb.ReportMetricsResponse(success=True)
+
+    def _metric_report(self, identity: NodeIdentity, request: pb.ReportMetricsRequest) -> Report:
+        row = metric_row(identity.node_id, request.metrics, utcnow(), self._oldest())
+        return Report(identity.node_id, metric=row)
+
+    async def GetConfig(self, request: pb.GetConfigRequest, context: Any) -> pb.GetConfigResponse:
+        return await self._unary("GetConfig", context, lambda: self._config(request, context))
+
+    async def _config(self, request: pb.GetConfigRequest, context: Any) -> pb.GetConfigResponse:
+        identity = await self.c.identities.of_call(context)
+        check_names_self(identity, request.node_uuid)
+        async with transaction(self.c.runtime.sessions) as session:
+            config = await self.c.effective_config(session, identity.node_id)
+        return pb.GetConfigResponse(config=config)
+
+    # -- SubscribeUpdates -------------------------------------------------------------------
+    async def SubscribeUpdates(
+        self, request: pb.SubscribeRequest, context: Any
+    ) -> AsyncIterator[pb.UpdateEvent]:
+        try:
+            identity = await self.c.identities.of_call(context)
+            check_names_self(identity, request.node_uuid)
+        except Refused as refused:
+            await self._refuse("SubscribeUpdates", context, refused)
+            return
+        async with self._held(identity, "subscribe") as wake:
+            # Headers now: the daemon can tell its stream is held before any event arrives.
+            await context.send_initial_metadata(())
+            while True:
+                wake.clear()
+                commands = await self._take(identity, acknowledging=False, via="subscribe")
+                for command in commands:
+                    yield convert.update_event(command)
+                await self._wait_or_poll(wake)
+                if not await self._still_enrolled(identity):
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, NODE_GONE)
+
+    async def _take(
+        self, identity: NodeIdentity, *, acknowledging: bool, via: str
+    ) -> Sequence[NodeCommand]:
+        async with transaction(self.c.runtime.sessions) as session:
+            commands = await command_service.take_for_delivery(
+                session, identity.node_id, acknowledging=acknowledging, via=via
+            )
+        if len(commands) < command_service.BATCH:
+            self.c.bus.settled(identity.node_id)
+        return commands
+
+    @contextlib.asynccontextmanager
+    async def _held(self, identity: NodeIdentity, kind: str) -> AsyncIterator[asyncio.Event]:
+        wake = self.c.bus.subscribe(identity.node_id)
+        await self.c.streams.open(identity.node_id)
+        gauge = self.c.runtime.metrics.grpc_streams.labels(kind=kind)
+        gauge.inc()
+        try:
+            yield wake
+        finally:
+            gauge.dec()
+            self.c.bus.unsubscribe(identity.node_id, wake)
+            await self.c.streams.close(identity.node_id)
+
+    @staticmethod
+    async def _wait_or_poll(wake: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), STREAM_POLL_S)
+
+    async def _still_enrolled(self, identity: NodeIdentity) -> bool:
+        """A node deleted while its stream is open loses the stream."""
+        return await self.c.identities.by_uuid(identity.uuid) == identity
+
+    # -- Connect ----------------------------------------------------------------------------
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.DaemonMessage], context: Any
+    ) -> AsyncIterator[pb.ManagerMessage]:
+        try:
+            identity = await self.c.identities.of_call(context)
+        except Refused as refused:
+            await self._refuse("Connect", context, refused)
+            return
+        session = ConnectSession(self, identity, context)
+        async with self._held(identity, "connect") as wake:
+            async for message in session.run(request_iterator, wake):
+                yield message
+
+
+class ConnectSession:
+    """One daemon's Connect stream: reports in, cumulative acks and commands out."""
+
+    def __init__(self, servicer: DaemonServicer, identity: NodeIdentity, context: Any) -> None:
+        self.s = servicer
+        self.c = servicer.c
+        self.identity = identity
+        self.context = context
+        self.out: asyncio.Queue[pb.ManagerMessage | None] = asyncio.Queue()
+        self.pending: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self.progress = asyncio.Event()
+
+    async def run(
+        self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
+    ) -> AsyncIterator[pb.ManagerMessage]:
+        tasks = [
+            asyncio.create_task(self._read(requests)),
+            asyncio.create_task(self._acknowledge()),
+            asyncio.create_task(self._push_commands(wake)),
+        ]
+        try:
+            while (message := await self.out.get()) is not None:
+                if message is GONE:
+                    await self.context.abort(grpc.StatusCode.UNAUTHENTICATED, NODE_GONE)
+                yield message
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(self, requests: AsyncIterator[pb.DaemonMessage]) -> None:
+        try:
+            async for message in requests:
+                self.pending.append((message.seq, self._handle(message)))
+                self.progress.set()
+        finally:
+            # The daemon closed its side: answer what is in flight, then end the stream.
+            self.pending.append((-1, asyncio.get_running_loop().create_future()))
+            self.pending[-1][1].set_result(None)
+            self.progress.set()
+
+    def _handle(self, message: pb.DaemonMessage) -> asyncio.Future[None]:
+        """Start handling one message; its future resolves when it is committed or refused."""
+        loop = asyncio.get_running_loop()
+        try:
+            kind = message.WhichOneof("body")
+            if kind == "heartbeat":
+                check_names_self(self.identity, message.heartbeat.node_uuid)
+                return self.c.flusher.submit(
+                    self.s._heartbeat_report(self.identity, message.heartbeat)
+                )
+            if kind == "metrics":
+                check_names_self(self.identity, message.metrics.node_uuid)
+                return self.c.flusher.submit(self.s._metric_report(self.identity, message.metrics))
+            if kind == "command_ack":
+                return loop.create_task(self._command_ack(list(message.command_ack.command_ids)))
+            raise InvalidArgument("a message needs a heartbeat, metrics or command_ack")
+        except (DomainError, Refused) as error:
+            failed: asyncio.Future[None] = loop.create_future()
+            failed.set_exception(error)
+            return failed
+
+    async def _command_ack(self, ids: list[str]) -> None:
+        async with transaction(self.c.runtime.sessions) as session:
+            await command_service.acknowledge(session, self.identity.node_id, ids[:1000])
+
+    async def _acknowledge(self) -> None:
+        """Send one cumulative ack for every run of finished messages, in order."""
+        while True:
+            await self.progress.wait()
+            self.progress.clear()
+            while self.pending:
+                seq, future = self.pending[0]
+                if seq == -1:
+                    await self.out.put(None)
+                    return
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(future)
+                if isinstance(future.exception(), NodeGone):
+                    await self.out.put(GONE)
+                    return
+                ack = pb.StreamAck()
+                while self.pending and self.pending[0][1].done() and self.pending[0][0] != -1:
+                    seq, future = self.pending.popleft()
+                    ack.seq = seq
+                    refusal = _refusal(seq, future)
+                    if refusal is not None:
+                        ack.refused.append(refusal)
+                self.s._count("Connect.report", grpc.StatusCode.OK)
+                await self.out.put(pb.ManagerMessage(ack=ack))
+
+    async def _push_commands(self, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            commands = await self.s._take(self.identity, acknowledging=True, via="connect")
+            for command in commands:
+                await self.out.put(pb.ManagerMessage(command=convert.command_message(command)))
+            if commands:  # look again when they are due for redelivery, unless acknowledged
+                redeliver = command_service.REDELIVER_AFTER.total_seconds() + 1
+                asyncio.get_running_loop().call_later(max(redeliver, 0), wake.set)
+            await DaemonServicer._wait_or_poll(wake)
+            if not await self.s._still_enrolled(self.identity):
+                await self.out.put(GONE)
+                return
+
+
+def _refusal(seq: int, future: asyncio.Future[None]) -> pb.Refusal | None:
+    error = future.exception()
+    if error is None:
+        return None
+    if isinstance(error, Refused):
+        return pb.Refusal(seq=seq, code=error.status.name, message=error.message)
+    if isinstance(error, DomainError):
+        return pb.Refusal(seq=seq, code=error.grpc_status.name, message=error.message)
+    busy = IngestBusy()
+    return pb.Refusal(seq=seq, code=busy.grpc_status.name, message=busy.message)

@@ -1,0 +1,197 @@
+"""Heartbeats and metrics over the unary RPCs: committed before answered, validated one by one."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from opscaffold.manager.models import Agent, Node, NodeEvent, NodeMetric, NodeMetricLatest
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from tests.manager.conftest import Stack
+from tests.manager.rpc.conftest import Wire, bearer
+
+
+def metrics(at: int | None = None, **fields: float) -> pb.NodeMetrics:
+    values: dict[str, float] = {
+        "cpu_usage": 12.5,
+        "memory_usage": 40.25,
+        "memory_used": 3 << 30,
+        "disk_usage": 55.0,
+        "disk_used": 50 << 30,
+        "network_rx": 1000,
+        "network_tx": 2000,
+        "load_avg_1": 0.5,
+        "load_avg_5": 0.4,
+        "load_avg_15": 0.3,
+        "process_count": 150,
+        "tcp_connections": 20,
+    }
+    return pb.NodeMetrics(timestamp=at if at is not None else int(time.time()), **(values | fields))
+
+
+def agent_status(**fields: object) -> pb.AgentStatus:
+    values: dict[str, object] = {
+        "version": "1.0.0",
+        "status": "running",
+        "pid": 4242,
+        "cpu_usage": 1.5,
+        "memory_usage": 50 << 20,
+        "start_time": int(time.time()) - 60,
+        "restart_count": 2,
+    }
+    return pb.AgentStatus(**(values | fields))
+
+
+async def test_heartbeat_sets_online_with_the_managers_clock(wire: Wire, stack: Stack) -> None:
+    registered, node_uuid = await wire.register()
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    response = await wire.stub.Heartbeat(
+        pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status(), timestamp=1),
+        metadata=bearer(registered.node_token),
+    )
+    assert response.success
+    async with stack.runtime.sessions() as session:
+        node = await session.get(Node, registered.node_id)
+        assert node is not None
+        assert node.status == "online"
+        assert node.last_heartbeat is not None
+        assert node.last_heartbeat >= before  # the node's own timestamp (1) is not believed
+        agent = (await session.scalars(sa.select(Agent))).one()
+        assert (agent.pid, agent.status, agent.restart_count) == (4242, "running", 2)
+        events = (await session.scalars(sa.select(NodeEvent.event).order_by(NodeEvent.id))).all()
+        assert events == ["registered", "online"]
+
+
+async def test_metrics_are_stored_once_and_latest_follows(wire: Wire, stack: Stack) -> None:
+    registered, node_uuid = await wire.register()
+    token = bearer(registered.node_token)
+    now = int(time.time())
+    for at in (now - 120, now - 60, now - 60):  # the last one is a resend
+        request = pb.ReportMetricsRequest(
+            node_uuid=node_uuid, metrics=metrics(at, cpu_usage=at % 100)
+        )
+        assert (await wire.stub.ReportMetrics(request, metadata=token)).success
+    late = pb.ReportMetricsRequest(node_uuid=node_uuid, metrics=metrics(now - 600, cpu_usage=1))
+    await wire.stub.ReportMetrics(late, metadata=token)
+    async with stack.runtime.sessions() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(NodeMetric))
+        assert count == 3
+        latest = await session.get(NodeMetricLatest, registered.node_id)
+        assert latest is not None
+        assert latest.timestamp == datetime.fromtimestamp(now - 60, UTC).replace(tzinfo=None)
+        assert latest.cpu_usage == (now - 60) % 100  # the late, older report did not win
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"cpu_usage": math.nan}, "cpu_usage"),
+        ({"cpu_usage": 1000.0}, "cpu_usage"),
+        ({"load_avg_5": -1.0}, "load_avg_5"),
+        ({"network_rx": -5}, "network_rx"),
+    ],
+)
+async def test_bad_metrics_are_refused_naming_the_field(
+    wire: Wire, fields: dict[str, float], named: str
+) -> None:
+    registered, node_uuid = await wire.register()
+    request = pb.ReportMetricsRequest(node_uuid=node_uuid, metrics=metrics(**fields))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert named in (refused.value.details() or "")
+
+
+@pytest.mark.parametrize("offset", [3600, -3 * 86400])
+async def test_timestamps_outside_the_window_are_refused(wire: Wire, offset: int) -> None:
+    registered, node_uuid = await wire.register()
+    request = pb.ReportMetricsRequest(
+        node_uuid=node_uuid, metrics=metrics(int(time.time()) + offset)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "timestamp" in (refused.value.details() or "")
+
+
+async def test_unknown_agent_status_is_refused(wire: Wire) -> None:
+    registered, node_uuid = await wire.register()
+    request = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status(status="dancing"))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.Heartbeat(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_naming_another_node_is_permission_denied(wire: Wire) -> None:
+    mine, _ = await wire.register()
+    _, other_uuid = await wire.register()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.ReportMetrics(
+            pb.ReportMetricsRequest(node_uuid=other_uuid, metrics=metrics()),
+            metadata=bearer(mine.node_token),
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_get_config_returns_the_effective_config(wire: Wire) -> None:
+    registered, node_uuid = await wire.register()
+    response = await wire.stub.GetConfig(
+        pb.GetConfigRequest(node_uuid=node_uuid), metadata=bearer(registered.node_token)
+    )
+    assert response.config["heartbeat_interval"] == "30"
+    assert response.config["metric_interval"] == "60"
+
+
+async def test_offline_detection_and_recovery(wire: Wire, stack: Stack) -> None:
+    from opscaffold.manager.ingest.jobs import detect_offline
+    from opscaffold.manager.kit.clock import utcnow
+
+    registered, node_uuid = await wire.register()
+    token = bearer(registered.node_token)
+    await wire.stub.Heartbeat(pb.HeartbeatRequest(node_uuid=node_uuid), metadata=token)
+    async with stack.runtime.engine.begin() as conn:
+        await conn.execute(sa.update(Node).values(last_heartbeat=sa.literal(datetime(2020, 1, 1))))
+    async with stack.runtime.sessions() as session, session.begin():
+        await detect_offline(session, stack.settings, utcnow())
+    await wire.stub.Heartbeat(pb.HeartbeatRequest(node_uuid=node_uuid), metadata=token)
+    async with stack.runtime.sessions() as session:
+        events = (
+            await session.execute(
+                sa.select(NodeEvent.event, NodeEvent.from_status).order_by(NodeEvent.id)
+            )
+        ).all()
+    assert [tuple(e) for e in events] == [
+        ("registered", None),
+        ("online", "unknown"),
+        ("offline", "online"),
+        ("online", "offline"),
+    ]
+
+
+async def test_reports_of_a_node_deleted_while_queued_are_skipped(wire: Wire, stack: Stack) -> None:
+    from opscaffold.manager.errors import NodeGone
+    from opscaffold.manager.ingest.flusher import Flusher, Report
+    from opscaffold.manager.ingest.validation import metric_row
+    from opscaffold.manager.kit.clock import utcnow
+
+    registered, _ = await wire.register()
+    flusher = Flusher(stack.runtime.sessions, stack.runtime.metrics, max_delay=10.0)
+    flusher.start()
+    try:
+        row = metric_row(registered.node_id, metrics(), utcnow(), timedelta(days=2))
+        queued = flusher.submit(Report(registered.node_id, heartbeat=True, metric=row))
+        async with stack.runtime.engine.begin() as conn:
+            await conn.execute(sa.delete(Node).where(Node.id == registered.node_id))
+    finally:
+        await flusher.stop()  # flushes what is queued
+    with pytest.raises(NodeGone):
+        await queued
+    async with stack.runtime.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Node)) == 0
+        assert await session.scalar(sa.select(sa.func.count()).select_from(NodeMetric)) == 0
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Agent)) == 0
