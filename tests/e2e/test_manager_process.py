@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,71 +13,9 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-BIN = Path(sys.executable).parent
+from tests.e2e.processes import BIN, Manager
+
 PASSWORD_LINE = re.compile(r"created user 'admin' with password: (\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-class Manager:
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.http_port, self.grpc_port = free_port(), free_port()
-        self.env = {
-            **os.environ,
-            "OPS_DATA_DIR": str(data_dir),
-            "OPS_SERVER__HTTP__ADDR": f"127.0.0.1:{self.http_port}",
-            "OPS_SERVER__GRPC__ADDR": f"127.0.0.1:{self.grpc_port}",
-            **env,
-        }
-        self.log = data_dir / "manager.out"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(BIN / "ops-manager"), "serve"],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(self._live)
-
-    def _live(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"manager exited:\n{self.log.read_text()}")
-        try:
-            return httpx.get(f"{self.url}/livez", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> None:
-        """SIGTERM, as a service manager sends it: the Manager shuts down cleanly (uvicorn
-        then re-raises the signal, so the exit status says SIGTERM, not a crash)."""
-        assert self.proc is not None
-        before = self.log.read_text().count('"manager stopped"')
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=20)
-        assert code in (0, -signal.SIGTERM), code
-        assert self.log.read_text().count('"manager stopped"') == before + 1
 
 
 @pytest.fixture
@@ -116,7 +50,11 @@ def test_serve_prints_admin_password_and_login_works(manager: Manager, tmp_path:
 
     # Secrets were generated once and are private to the owner.
     secrets_dir = tmp_path / "secrets"
-    assert {p.name for p in secrets_dir.iterdir()} == {"jwt_access_secret", "jwt_refresh_secret"}
+    assert {p.name for p in secrets_dir.iterdir()} == {
+        "jwt_access_secret",
+        "jwt_refresh_secret",
+        "enrollment_token",
+    }
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in secrets_dir.iterdir())
     manager.stop()
 

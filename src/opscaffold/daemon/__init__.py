@@ -1,0 +1,13 @@
+"""The node daemon: registers with the Manager, reports heartbeats and metrics, supervises the
+Agent. It depends only on `opscaffold.protocol`, never on the Manager's packages."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+
+def package_version() -> str:
+    try:
+        return version("opscaffold")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0.0.0+unknown"

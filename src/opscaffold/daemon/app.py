@@ -1,0 +1,124 @@
+"""The daemon: one node's session with the Manager, real metrics, and the supervised Agent.
+
+`await Daemon(config).run()` runs until cancelled (the agent is stopped on the way out) or
+until the Manager refuses the node's identity (Fatal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from opscaffold.daemon import package_version
+from opscaffold.daemon.commands import Intervals
+from opscaffold.daemon.config import ConfigError, DaemonConfig
+from opscaffold.daemon.host import register_request
+from opscaffold.daemon.link import open_channel, parse_target, stub
+from opscaffold.daemon.metrics import MetricsSampler
+from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
+from opscaffold.daemon.state import NodeState, StateStore
+from opscaffold.daemon.supervisor import AgentSupervisor
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.store = StateStore(config.state_dir)
+        self.supervisor = AgentSupervisor(
+            agent_command(config), version=package_version(), stop_grace=config.agent_stop_grace
+        )
+        self.session: NodeSession | None = None  # set by run(); tests and probes read it
+        self._sampler: MetricsSampler | None = None
+
+    async def run(self) -> None:
+        state = self.store.load_or_create(self.config.uuid)
+        identity = Identity(
+            state.uuid, state.node_id, None if self.config.re_enroll else state.node_token
+        )
+        token = self.config.enrollment_token
+        if identity.node_token is None and token is None and not self.config.mutual_tls:
+            raise ConfigError(
+                f"no node token in {self.store.path} and no enrollment token given: "
+                "pass --enrollment-token for the first registration"
+            )
+        try:
+            channel = open_channel(self.config.manager, self.config.tls.files())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TLS files: {exc}") from exc
+        self._sampler = MetricsSampler()
+        self.session = NodeSession(stub(channel), self, identity, self._settings())
+        agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
+        log.info("node %s, manager %s", state.uuid, self.config.manager)
+        try:
+            # The first heartbeat should describe a started agent, not the moment before.
+            await self.supervisor.first_attempt.wait()
+            await self.session.run()
+        finally:
+            agent.cancel()
+            await asyncio.gather(agent, return_exceptions=True)
+            await channel.close()
+
+    def _settings(self) -> SessionSettings:
+        config = self.config
+        token = config.enrollment_token
+        return SessionSettings(
+            transport=config.transport,
+            enrollment_token=token.get_secret_value() if token else None,
+            intervals=Intervals(config.heartbeat_interval, config.metric_interval),
+            jitter=config.jitter,
+            call_timeout=config.call_timeout,
+            ack_timeout=config.ack_timeout,
+            backoff_cap=config.backoff_cap,
+            capacity=config.buffer_size,
+        )
+
+    # ---- NodeOwner -----------------------------------------------------------------------
+
+    async def register_request(self) -> pb.RegisterRequest:
+        host, port = parse_target(self.config.manager)
+        return await asyncio.to_thread(
+            register_request, host, port, self.config.agent_port, self.config.labels
+        )
+
+    async def agent_status(self) -> pb.AgentStatus:
+        return self.supervisor.snapshot().message()
+
+    async def metrics(self) -> pb.NodeMetrics:
+        assert self._sampler is not None
+        return await asyncio.to_thread(self._sampler.sample)
+
+    async def on_command(self, command: pb.Command) -> None:
+        if command.type == "restart":
+            log.info("command %s: restarting the agent", command.id)
+            self.supervisor.request_restart()
+        elif command.type == "update":
+            log.warning("command %s: update is not supported yet; acknowledged only", command.id)
+        elif command.type not in ("ping", "config"):
+            log.warning("command %s: unknown type %r; acknowledged only", command.id, command.type)
+
+    def identity_changed(self, identity: Identity) -> None:
+        self.store.save(
+            NodeState(uuid=identity.uuid, node_id=identity.node_id, node_token=identity.node_token)
+        )
+
+
+def agent_command(config: DaemonConfig) -> list[str]:
+    """The Agent runs from the same installation as the daemon, with the same interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "opscaffold.daemon.agent",
+        "--port",
+        str(config.agent_port),
+        "--host",
+        config.agent_host,
+        "--log-level",
+        config.log_level,
+        "--parent-pid",
+        str(os.getpid()),
+    ]

@@ -1,0 +1,226 @@
+"""Reports not yet acknowledged by the Manager, and the per-stream sequence numbers.
+
+One state machine serves both transports. On a Connect stream every message gets a `seq` and
+the Manager acknowledges cumulatively; unary calls are settled through the same `acknowledge`
+with a StreamAck made from the call's outcome, so retry, drop and order rules live here once.
+
+- Metric reports are all kept (bounded: a full buffer drops the oldest and counts it) and
+  resent oldest first after a reconnect.
+- Heartbeats are coalesced: only the latest matters, so a newer one replaces an unsent one and
+  a refused old one is not resent when a newer exists.
+- Command acknowledgements wait here until the Manager has seen them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from opscaffold.daemon.codes import Disposition, disposition
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+ReportMessage = pb.HeartbeatRequest | pb.ReportMetricsRequest
+MAX_IDS_PER_ACK = 1000
+
+
+@dataclass(slots=True, eq=False)
+class Report:
+    order: int  # creation order: resends go oldest first
+    message: ReportMessage
+    sent_at: float = 0.0  # monotonic, last time it went on the wire
+
+    @property
+    def kind(self) -> str:
+        return "heartbeat" if isinstance(self.message, pb.HeartbeatRequest) else "metrics"
+
+    def __lt__(self, other: Report) -> bool:
+        return self.order < other.order
+
+
+@dataclass(slots=True)
+class _InFlight:
+    sent_at: float
+    report: Report | None  # None: a command acknowledgement
+    command_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    kind: str  # heartbeat, metrics, command_ack
+    code: str
+    message: str
+    kept: bool  # True: queued again for a later resend
+
+
+@dataclass(slots=True)
+class AckOutcome:
+    committed: list[Report] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def retry_later(self) -> bool:
+        return any(r.kept for r in self.refused)
+
+    @property
+    def fatal(self) -> Refused | None:
+        return next((r for r in self.refused if disposition(r.code) is Disposition.FATAL), None)
+
+
+class Outbox:
+    def __init__(self, capacity: int = 10_000, window: int = 256) -> None:
+        if capacity < 1 or window < 1:
+            raise ValueError("capacity and window must be positive")
+        self.capacity = capacity
+        # The window never exceeds the capacity, so an overflow always finds an unsent report
+        # to drop and never discards one whose acknowledgement is on its way.
+        self.window = min(window, capacity)
+        self.dropped = 0
+        self._metrics: deque[Report] = deque()
+        self._heartbeat: Report | None = None
+        self._latest_heartbeat = -1  # order of the newest heartbeat ever queued
+        self._acks: list[str] = []
+        self._inflight: dict[int, _InFlight] = {}
+        self._seq = 0
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+
+    # ---- producers -----------------------------------------------------------------------
+
+    def put_heartbeat(self, message: pb.HeartbeatRequest) -> None:
+        self._heartbeat = self._report(message)
+        self._latest_heartbeat = self._heartbeat.order
+        self._wake.set()
+
+    def put_metrics(self, message: pb.ReportMetricsRequest) -> None:
+        self._metrics.append(self._report(message))
+        if self.metrics_held() > self.capacity:
+            self._metrics.popleft()
+            self.dropped += 1
+        self._wake.set()
+
+    def put_ack(self, command_id: str) -> None:
+        self._acks.append(command_id)
+        self._wake.set()
+
+    def discard_acks(self) -> None:
+        """Unary calls cannot carry acknowledgements (a heartbeat's commands need none)."""
+        self._acks.clear()
+
+    # ---- the wire ------------------------------------------------------------------------
+
+    def rewind(self) -> None:
+        """A connection ended: everything on it is unacknowledged again, and the next one
+        numbers its messages from 1."""
+        returned = []
+        for entry in self._inflight.values():
+            if entry.report is None:
+                self._acks[:0] = entry.command_ids
+            else:
+                returned.append(entry.report)
+        self._inflight.clear()
+        self._seq = 0
+        self._requeue(returned)
+
+    def next_message(self, now: float | None = None) -> pb.DaemonMessage | None:
+        """The next message to send, numbered and held in flight; None when nothing is
+        waiting or the window of unacknowledged messages is full."""
+        if len(self._inflight) >= self.window:
+            return None
+        now = time.monotonic() if now is None else now
+        if self._acks:
+            ids = tuple(self._acks[:MAX_IDS_PER_ACK])
+            del self._acks[:MAX_IDS_PER_ACK]
+            seq = self._track(_InFlight(now, None, ids))
+            return pb.DaemonMessage(seq=seq, command_ack=pb.CommandAck(command_ids=ids))
+        report = self._take_report()
+        if report is None:
+            return None
+        report.sent_at = now
+        seq = self._track(_InFlight(now, report))
+        if isinstance(report.message, pb.HeartbeatRequest):
+            return pb.DaemonMessage(seq=seq, heartbeat=report.message)
+        return pb.DaemonMessage(seq=seq, metrics=report.message)
+
+    def acknowledge(self, ack: pb.StreamAck) -> AckOutcome:
+        """Settle every message up to `ack.seq`: committed unless refused; a refusal whose
+        code says retry puts the message back in line."""
+        refusals = {r.seq: r for r in ack.refused}
+        outcome = AckOutcome()
+        returned: list[Report] = []
+        for seq in list(self._inflight):
+            if seq > ack.seq:
+                break  # in flight is ordered by seq
+            entry = self._inflight.pop(seq)
+            refusal = refusals.get(seq)
+            if refusal is None:
+                if entry.report is not None:
+                    outcome.committed.append(entry.report)
+                continue
+            keep = disposition(refusal.code) is Disposition.KEEP
+            kind = "command_ack" if entry.report is None else entry.report.kind
+            outcome.refused.append(Refused(kind, refusal.code, refusal.message, keep))
+            if keep and entry.report is None:
+                self._acks[:0] = entry.command_ids
+            elif keep and entry.report is not None:
+                returned.append(entry.report)
+        self._requeue(returned)
+        self._wake.set()
+        return outcome
+
+    def oldest_unacknowledged(self) -> float | None:
+        """When the longest-waiting message in flight was sent (monotonic)."""
+        first = next(iter(self._inflight.values()), None)
+        return None if first is None else first.sent_at
+
+    async def wait(self, limit: float | None = None) -> None:
+        """Until something was queued or acknowledged, or `limit` seconds passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), limit)
+        self._wake.clear()
+
+    # ---- introspection -------------------------------------------------------------------
+
+    def metrics_held(self) -> int:
+        """Metric reports not yet acknowledged, on the wire or waiting."""
+        reports = (e.report for e in self._inflight.values() if e.report is not None)
+        return len(self._metrics) + sum(1 for r in reports if r.kind == "metrics")
+
+    def pending(self) -> list[Report]:
+        """Reports waiting to be sent, in the order they will go."""
+        head = [self._heartbeat] if self._heartbeat is not None else []
+        return head + list(self._metrics)
+
+    def pending_acks(self) -> list[str]:
+        return list(self._acks)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _report(self, message: ReportMessage) -> Report:
+        return Report(next(self._order), message)
+
+    def _track(self, entry: _InFlight) -> int:
+        self._seq += 1
+        self._inflight[self._seq] = entry
+        return self._seq
+
+    def _take_report(self) -> Report | None:
+        # The heartbeat goes first: it is what keeps the node online in the Manager's eyes.
+        if self._heartbeat is not None:
+            report, self._heartbeat = self._heartbeat, None
+            return report
+        return self._metrics.popleft() if self._metrics else None
+
+    def _requeue(self, reports: list[Report]) -> None:
+        metrics = sorted(r for r in reports if r.kind == "metrics")
+        if metrics:
+            self._metrics = deque(heapq.merge(metrics, self._metrics))
+        for report in reports:
+            # A returned heartbeat is worth resending only while it is the newest one: any
+            # later heartbeat, sent or waiting, says everything it says.
+            if report.kind == "heartbeat" and report.order == self._latest_heartbeat:
+                self._heartbeat = report

@@ -1,0 +1,496 @@
+"""One node's conversation with the Manager: register, report on schedule, take commands,
+reconnect with backoff. The daemon and every virtual node of the fleet simulator run this.
+
+The owner (the daemon, or a virtual node) supplies what is reported and carries out commands;
+this module owns the protocol: which transport, what to resend, what ends the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import grpc
+
+from opscaffold.daemon.backoff import Backoff
+from opscaffold.daemon.codes import FATAL_CODES
+from opscaffold.daemon.commands import CommandError, Deduplicator, Intervals, parse_config
+from opscaffold.daemon.link import (
+    EnrollmentRefused,
+    Fatal,
+    NodeCredentialRefused,
+    RegistrationRejected,
+    bearer,
+    describe,
+    status_name,
+)
+from opscaffold.daemon.outbox import AckOutcome, Outbox
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+if TYPE_CHECKING:
+    from opscaffold.daemon.link import Stub
+
+log = logging.getLogger(__name__)
+Transport = Literal["connect", "unary"]
+# Codes after which a unary call's connection is suspect: reconnect (and re-register) first.
+RECONNECT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+# Our defaults (the design names none); the Manager's Register answer replaces them.
+DEFAULT_INTERVALS = Intervals(heartbeat=30.0, metrics=60.0)
+
+
+class NodeOwner(Protocol):
+    """What the session needs from whoever runs the node."""
+
+    async def register_request(self) -> pb.RegisterRequest: ...
+
+    async def agent_status(self) -> pb.AgentStatus: ...
+
+    async def metrics(self) -> pb.NodeMetrics: ...
+
+    async def on_command(self, command: pb.Command) -> None:
+        """Carry out a command (quickly: the stream waits); `config` intervals are already
+        applied by the session. Raise CommandError for one that cannot be done."""
+
+    def identity_changed(self, identity: Identity) -> None:
+        """Persist the node id and token the Manager just assigned."""
+
+
+@dataclass(slots=True)
+class Identity:
+    uuid: str
+    node_id: int | None = None
+    node_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    transport: Transport = "connect"
+    enrollment_token: str | None = None
+    intervals: Intervals = DEFAULT_INTERVALS  # until the Manager says otherwise
+    pin_intervals: bool = False  # ignore the Manager's intervals (load tests)
+    jitter: float = 0.1  # each interval is scaled by a random factor in 1 ± jitter
+    stagger: bool = False  # first reports at a random point of the first interval
+    call_timeout: float = 10.0
+    ack_timeout: float = 60.0  # a stream with a message unacknowledged this long is dead
+    backoff_initial: float = 1.0
+    backoff_cap: float = 30.0
+    capacity: int = 10_000
+    window: int = 256
+
+
+@dataclass
+class Stats:
+    """Counters of one node, or of many sharing one instance (the fleet)."""
+
+    registrations: int = 0
+    sent: int = 0  # reports written, resends included
+    acknowledged: int = 0  # reports the Manager committed
+    acknowledged_metrics: int = 0  # of which metric reports (each is one stored row)
+    commands: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    latency_samples: int = 100_000
+    _latencies: list[float] = field(default_factory=list, init=False, repr=False)
+    _seen: int = field(default=0, init=False, repr=False)
+
+    def record_latency(self, seconds: float) -> None:
+        """Reservoir sampling: a uniform sample of every latency, in bounded memory."""
+        self._seen += 1
+        if len(self._latencies) < self.latency_samples:
+            self._latencies.append(seconds)
+            return
+        slot = random.randrange(self._seen)  # noqa: S311 - statistics, not secrets
+        if slot < self.latency_samples:
+            self._latencies[slot] = seconds
+
+    def percentile(self, q: float) -> float | None:
+        if not self._latencies:
+            return None
+        ordered = sorted(self._latencies)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+class _NodeLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes the node: the fleet runs thousands of sessions in one log."""
+
+    def __init__(self, logger: logging.Logger, node: str) -> None:
+        super().__init__(logger)
+        self.node = node
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[node {self.node}] {msg}", kwargs
+
+
+class NodeSession:
+    def __init__(
+        self,
+        stub: Stub,
+        owner: NodeOwner,
+        identity: Identity,
+        settings: SessionSettings,
+        stats: Stats | None = None,
+    ) -> None:
+        self.identity = identity
+        self.settings = settings
+        self.stats = stats if stats is not None else Stats()
+        self.outbox = Outbox(settings.capacity, settings.window)
+        self._stub = stub
+        self._owner = owner
+        self._intervals = settings.intervals
+        self._intervals_changed = asyncio.Event()
+        self._dedup = Deduplicator()
+        self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
+        self._resume_at = 0.0  # monotonic; the Manager asked us to hold off until then
+        self._log = _NodeLog(log, identity.uuid[:8])
+
+    @property
+    def intervals(self) -> Intervals:
+        return self._intervals
+
+    def set_intervals(self, intervals: Intervals) -> None:
+        if intervals == self._intervals:
+            return
+        self._log.info(
+            "intervals now heartbeat=%gs metrics=%gs", intervals.heartbeat, intervals.metrics
+        )
+        self._intervals = intervals
+        self._intervals_changed.set()
+
+    async def run(self) -> None:
+        """Report and take commands until cancelled; raises Fatal when the Manager refuses
+        this node's identity. The outbox survives, so running again resends what is left."""
+        ticker = asyncio.create_task(self._tick(), name=f"ticker-{self.identity.uuid[:8]}")
+        try:
+            await self._converse()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def handle_command(self, command: pb.Command, *, acknowledge: bool) -> None:
+        """Carry out a command once (the Manager delivers at least once), then acknowledge
+        it on the stream; duplicates and expired ones are acknowledged without acting."""
+        self.stats.commands += 1
+        if not self._dedup.first_time(command.id):
+            self._log.debug("command %s seen before; acknowledging again", command.id)
+        elif command.expires_at and command.expires_at < time.time():
+            self._log.info("command %s (%s) expired; not carried out", command.id, command.type)
+        else:
+            await self._carry_out(command)
+        if acknowledge:
+            self.outbox.put_ack(command.id)
+
+    # ---- connection lifecycle ------------------------------------------------------------
+
+    async def _converse(self) -> None:
+        while True:
+            try:
+                await self._register()
+                await self._exchange()
+            except grpc.aio.AioRpcError as error:
+                self._on_rpc_error(error)
+            except (ConnectionLost, TimeoutError) as lost:
+                self._log.warning("connection lost: %s", str(lost) or "a write timed out")
+            finally:
+                self.outbox.rewind()
+            delay = self._backoff.next()
+            self._log.info("reconnecting in %.1fs", delay)
+            await asyncio.sleep(delay)
+
+    def _on_rpc_error(self, error: grpc.aio.AioRpcError) -> None:
+        code = status_name(error)
+        self.stats.errors[code] += 1
+        if code in FATAL_CODES:
+            raise NodeCredentialRefused(
+                f"the Manager refused this node's credential ({describe(error)}): the node was "
+                "deleted or its token revoked. Not enrolling again on our own; an operator "
+                "must enroll it again."
+            ) from error
+        self._log.warning("call failed: %s", describe(error))
+
+    async def _register(self) -> None:
+        request = await self._owner.register_request()
+        request.uuid = self.identity.uuid
+        token = self.identity.node_token or self.settings.enrollment_token
+        try:
+            response = await self._stub.Register(
+                request, metadata=bearer(token), timeout=self.settings.call_timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            if (refusal := self._registration_refusal(error)) is not None:
+                self.stats.errors[status_name(error)] += 1
+                raise refusal from error
+            raise  # the Manager is unreachable or busy: retry with backoff
+        self.stats.registrations += 1
+        self._adopt(response)
+        if not self.settings.pin_intervals:
+            self.set_intervals(
+                Intervals(
+                    float(response.heartbeat_interval or self._intervals.heartbeat),
+                    float(response.metric_interval or self._intervals.metrics),
+                )
+            )
+        self._log.info("registered as node %d", response.node_id)
+
+    def _registration_refusal(self, error: grpc.aio.AioRpcError) -> Fatal | None:
+        code = status_name(error)
+        if code == "INVALID_ARGUMENT":
+            return RegistrationRejected(f"registration rejected: {describe(error)}")
+        if code not in FATAL_CODES:
+            return None
+        if self.identity.node_token:
+            return NodeCredentialRefused(
+                f"the Manager refused this node's token on Register ({describe(error)}): the "
+                "node was deleted or its token revoked. Not enrolling again on our own; enroll "
+                "it explicitly (ops-daemon run --re-enroll keeps the uuid)."
+            )
+        if self.settings.enrollment_token:
+            return EnrollmentRefused(f"enrollment token refused: {describe(error)}")
+        return NodeCredentialRefused(
+            f"registration refused ({describe(error)}): no token was presented, so only a "
+            "client certificate (mTLS) could identify this node"
+        )
+
+    def _adopt(self, response: pb.RegisterResponse) -> None:
+        token = response.node_token or self.identity.node_token  # empty in mTLS mode
+        if (response.node_id, token) == (self.identity.node_id, self.identity.node_token):
+            return
+        self.identity.node_id = response.node_id
+        self.identity.node_token = token
+        self._owner.identity_changed(self.identity)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return bearer(self.identity.node_token)
+
+    async def _exchange(self) -> None:
+        if self.settings.transport == "connect":
+            try:
+                await self._stream()
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._log.warning(
+                    "the Manager has no Connect stream; using unary Heartbeat and "
+                    "ReportMetrics until the next reconnect"
+                )
+                self.outbox.rewind()
+        await self._unary()
+
+    # ---- Connect stream ------------------------------------------------------------------
+
+    async def _stream(self) -> None:
+        call = self._stub.Connect(metadata=self._metadata())
+        try:
+            await _first_to_fail(self._stream_writer(call), self._stream_reader(call))
+        finally:
+            call.cancel()
+
+    async def _stream_writer(self, call: Any) -> None:
+        while True:
+            now = time.monotonic()
+            oldest = self.outbox.oldest_unacknowledged()
+            if oldest is not None and now - oldest > self.settings.ack_timeout:
+                raise ConnectionLost(f"no acknowledgement for {self.settings.ack_timeout:g}s")
+            message = self.outbox.next_message(now) if now >= self._resume_at else None
+            if message is None:
+                await self.outbox.wait(self._writer_timeout(now, oldest))
+                continue
+            # A Manager that stopped reading would block this write forever; the stream is
+            # as dead as one that stopped acknowledging.
+            await asyncio.wait_for(call.write(message), self.settings.ack_timeout)
+            if message.WhichOneof("body") != "command_ack":
+                self.stats.sent += 1
+
+    def _writer_timeout(self, now: float, oldest: float | None) -> float | None:
+        deadlines = [self._resume_at] if now < self._resume_at else []
+        if oldest is not None:
+            deadlines.append(oldest + self.settings.ack_timeout)
+        return max(0.0, min(deadlines) - now) if deadlines else None
+
+    async def _stream_reader(self, call: Any) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise ConnectionLost("the Manager closed the stream")
+            body = message.WhichOneof("body")
+            if body == "ack":
+                self._settle(message.ack)
+            elif body == "command":
+                await self.handle_command(message.command, acknowledge=True)
+
+    # ---- unary fallback ------------------------------------------------------------------
+
+    async def _unary(self) -> None:
+        self.outbox.discard_acks()
+        while True:
+            now = time.monotonic()
+            message = self.outbox.next_message(now) if now >= self._resume_at else None
+            if message is None:
+                paused = self._resume_at - now if now < self._resume_at else None
+                await self.outbox.wait(paused)
+                continue
+            await self._send_unary(message)
+
+    async def _send_unary(self, message: pb.DaemonMessage) -> None:
+        self.stats.sent += 1
+        try:
+            success, commands = await self._unary_call(message)
+        except grpc.aio.AioRpcError as error:
+            if status_name(error) in RECONNECT_CODES:
+                raise
+            self._settle(_refusal(message.seq, status_name(error), error.details() or ""))
+            return
+        if not success:  # not committed, and not said why: like a busy Manager, try later
+            self._settle(_refusal(message.seq, "ABORTED", "the Manager answered success=false"))
+            return
+        self._settle(pb.StreamAck(seq=message.seq))
+        for command in commands:
+            # Commands in a heartbeat response are final on delivery: nothing to acknowledge.
+            await self.handle_command(command, acknowledge=False)
+
+    async def _unary_call(self, message: pb.DaemonMessage) -> tuple[bool, list[pb.Command]]:
+        options: dict[str, Any] = {
+            "metadata": self._metadata(),
+            "timeout": self.settings.call_timeout,
+        }
+        if message.HasField("heartbeat"):
+            beat: pb.HeartbeatResponse = await self._stub.Heartbeat(message.heartbeat, **options)
+            return beat.success, list(beat.commands)
+        report: pb.ReportMetricsResponse = await self._stub.ReportMetrics(
+            message.metrics, **options
+        )
+        return report.success, []
+
+    # ---- both transports -----------------------------------------------------------------
+
+    def _settle(self, ack: pb.StreamAck) -> None:
+        outcome = self.outbox.acknowledge(ack)
+        now = time.monotonic()
+        for report in outcome.committed:
+            self.stats.acknowledged += 1
+            if isinstance(report.message, pb.ReportMetricsRequest):
+                self.stats.acknowledged_metrics += 1
+            self.stats.record_latency(now - report.sent_at)
+        self._log_refusals(outcome)
+        if (fatal := outcome.fatal) is not None:
+            raise NodeCredentialRefused(
+                f"the Manager refused this node's credential ({fatal.code}: {fatal.message}); "
+                "not enrolling again on our own"
+            )
+        if outcome.retry_later:
+            self._resume_at = now + self._backoff.next()
+        elif outcome.committed:
+            self._backoff.reset()
+
+    def _log_refusals(self, outcome: AckOutcome) -> None:
+        for refused in outcome.refused:
+            self.stats.refused[refused.code] += 1
+            if refused.kept:
+                self._log.info("%s deferred (%s): %s", refused.kind, refused.code, refused.message)
+            else:
+                self._log.warning(
+                    "%s refused and dropped (%s): %s", refused.kind, refused.code, refused.message
+                )
+
+    async def _carry_out(self, command: pb.Command) -> None:
+        try:
+            if command.type == "config":
+                self._apply_config(command.payload)
+            await self._owner.on_command(command)
+        except CommandError as error:
+            self._log.warning("command %s (%s) not done: %s", command.id, command.type, error)
+
+    def _apply_config(self, payload: bytes) -> None:
+        change = parse_config(payload)
+        if change.other:
+            self._log.info("config keys not acted on by this daemon: %s", sorted(change.other))
+        if self.settings.pin_intervals:
+            self._log.info("intervals are pinned; config intervals ignored")
+            return
+        self.set_intervals(change.apply(self._intervals))
+
+    # ---- the schedule --------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        next_beat = now + self._first_delay(self._intervals.heartbeat)
+        next_metrics = now + self._first_delay(self._intervals.metrics)
+        while True:
+            now = time.monotonic()
+            if now >= next_beat:
+                await self._produce(self._queue_heartbeat)
+                next_beat = now + self._jittered(self._intervals.heartbeat)
+            if now >= next_metrics:
+                await self._produce(self._queue_metrics)
+                next_metrics = now + self._jittered(self._intervals.metrics)
+            if await _wait_event(self._intervals_changed, min(next_beat, next_metrics) - now):
+                # A shorter interval takes effect now, not after the old, longer wait.
+                now = time.monotonic()
+                next_beat = min(next_beat, now + self._jittered(self._intervals.heartbeat))
+                next_metrics = min(next_metrics, now + self._jittered(self._intervals.metrics))
+
+    async def _produce(self, queue: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await queue()
+        except Exception:
+            # A failing probe must not stop the schedule: the next tick tries again.
+            self._log.exception("could not collect a report")
+
+    async def _queue_heartbeat(self) -> None:
+        status = await self._owner.agent_status()
+        self.outbox.put_heartbeat(
+            pb.HeartbeatRequest(
+                node_uuid=self.identity.uuid, agent_status=status, timestamp=int(time.time())
+            )
+        )
+
+    async def _queue_metrics(self) -> None:
+        metrics = await self._owner.metrics()
+        if not metrics.timestamp:
+            metrics.timestamp = int(time.time())
+        request = pb.ReportMetricsRequest(node_uuid=self.identity.uuid, metrics=metrics)
+        self.outbox.put_metrics(request)
+
+    def _first_delay(self, interval: float) -> float:
+        return random.uniform(0, interval) if self.settings.stagger else 0.0  # noqa: S311
+
+    def _jittered(self, interval: float) -> float:
+        spread = self.settings.jitter
+        return interval * random.uniform(1 - spread, 1 + spread)  # noqa: S311
+
+
+def _refusal(seq: int, code: str, message: str) -> pb.StreamAck:
+    return pb.StreamAck(seq=seq, refused=[pb.Refusal(seq=seq, code=code, message=message)])
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Whether `event` was set within `seconds`; clears it."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+    fired = event.is_set()
+    event.clear()
+    return fired
+
+
+async def _first_to_fail(*coroutines: Coroutine[Any, Any, None]) -> None:
+    """Run loops that end only by raising; when one does, stop the others and re-raise."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()

@@ -1,0 +1,107 @@
+"""A virtual node: plausible hardware, metrics that wander like a real machine's, and an agent
+status (there is no agent process). Deterministic per uuid, so a node looks the same each run."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid as uuid_lib
+from collections.abc import Callable
+
+from opscaffold.daemon import package_version
+from opscaffold.daemon.session import Identity
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+log = logging.getLogger(__name__)
+GIB = 1024**3
+MIB = 1024**2
+
+
+def _wander(rng: random.Random, value: float, step: float, low: float, high: float) -> float:
+    return min(high, max(low, value + rng.gauss(0, step)))
+
+
+class VirtualNode:
+    def __init__(
+        self, index: int, identity: Identity, on_identity: Callable[[Identity], None]
+    ) -> None:
+        self.index = index
+        self.identity = identity
+        self._on_identity = on_identity
+        self._rng = random.Random(uuid_lib.UUID(identity.uuid).int)  # noqa: S311 - simulation
+        rng = self._rng
+        self.cpu_cores = rng.choice((2, 4, 8, 16, 32))
+        self.memory_total = self.cpu_cores * rng.choice((2, 4, 8)) * GIB
+        self.disk_total = rng.choice((50, 100, 200, 500)) * GIB
+        self._cpu = rng.uniform(5, 60)
+        self._memory = rng.uniform(20, 80)
+        self._disk = rng.uniform(10, 70)
+        self._rx = rng.uniform(10e3, 5e6)
+        self._processes = rng.uniform(120, 400)
+        self._tcp = rng.uniform(10, 400)
+        self.restart_count = 0
+        self._agent_pid = rng.randint(1000, 60000)
+        self._agent_started = int(time.time())
+
+    async def register_request(self) -> pb.RegisterRequest:
+        i = self.index
+        return pb.RegisterRequest(
+            hostname=f"fleet-{i:06d}",
+            ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+            port=9100,
+            os="linux",
+            arch="amd64",
+            kernel_version="6.1.0-fleet",
+            daemon_version=package_version(),
+            cpu_cores=self.cpu_cores,
+            memory_total=self.memory_total,
+            disk_total=self.disk_total,
+            labels={"fleet": "simulated"},
+        )
+
+    async def agent_status(self) -> pb.AgentStatus:
+        return pb.AgentStatus(
+            version=package_version(),
+            status="running",
+            pid=self._agent_pid,
+            cpu_usage=round(self._rng.uniform(0.1, 3.0), 2),
+            memory_usage=self._rng.randint(30, 90) * MIB,
+            start_time=self._agent_started,
+            restart_count=self.restart_count,
+        )
+
+    async def metrics(self) -> pb.NodeMetrics:
+        rng = self._rng
+        self._cpu = _wander(rng, self._cpu, 6, 0.5, 99.5)
+        self._memory = _wander(rng, self._memory, 2, 5, 97)
+        self._disk = min(99.0, self._disk + abs(rng.gauss(0, 0.02)))  # disks fill, slowly
+        self._rx = _wander(rng, self._rx, self._rx * 0.2, 1e3, 100e6)
+        self._processes = _wander(rng, self._processes, 5, 60, 2000)
+        self._tcp = _wander(rng, self._tcp, 10, 0, 20000)
+        load = self._cpu / 100 * self.cpu_cores
+        return pb.NodeMetrics(
+            cpu_usage=round(self._cpu, 2),
+            memory_usage=round(self._memory, 2),
+            memory_used=int(self.memory_total * self._memory / 100),
+            disk_usage=round(self._disk, 2),
+            disk_used=int(self.disk_total * self._disk / 100),
+            network_rx=int(self._rx),
+            network_tx=int(self._rx * rng.uniform(0.3, 1.2)),
+            load_avg_1=round(load * rng.uniform(0.8, 1.2), 2),
+            load_avg_5=round(load, 2),
+            load_avg_15=round(load * rng.uniform(0.9, 1.05), 2),
+            process_count=int(self._processes),
+            tcp_connections=int(self._tcp),
+        )
+
+    async def on_command(self, command: pb.Command) -> None:
+        if command.type == "restart":
+            self.restart_count += 1
+            self._agent_pid = self._rng.randint(1000, 60000)
+            self._agent_started = int(time.time())
+        elif command.type == "update":
+            log.debug("node %d: update is not supported yet; acknowledged only", self.index)
+
+    def identity_changed(self, identity: Identity) -> None:
+        self._on_identity(identity)

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from opscaffold.daemon.outbox import Outbox
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+
+def metrics(n: int) -> pb.ReportMetricsRequest:
+    return pb.ReportMetricsRequest(node_uuid="n", metrics=pb.NodeMetrics(timestamp=n))
+
+
+def beat(n: int) -> pb.HeartbeatRequest:
+    return pb.HeartbeatRequest(node_uuid="n", timestamp=n)
+
+
+def drain(outbox: Outbox) -> list[pb.DaemonMessage]:
+    sent = []
+    while (message := outbox.next_message()) is not None:
+        sent.append(message)
+    return sent
+
+
+def stamps(messages: list[pb.DaemonMessage]) -> list[int]:
+    return [m.metrics.metrics.timestamp for m in messages if m.HasField("metrics")]
+
+
+def refusal(seq: int, code: str) -> pb.StreamAck:
+    return pb.StreamAck(seq=seq, refused=[pb.Refusal(seq=seq, code=code, message="why")])
+
+
+def test_metrics_go_oldest_first_with_increasing_seq() -> None:
+    outbox = Outbox()
+    for n in range(1, 6):
+        outbox.put_metrics(metrics(n))
+    sent = drain(outbox)
+    assert stamps(sent) == [1, 2, 3, 4, 5]
+    assert [m.seq for m in sent] == [1, 2, 3, 4, 5]
+
+
+def test_full_buffer_drops_the_oldest_and_counts_it() -> None:
+    outbox = Outbox(capacity=3)
+    for n in range(1, 6):
+        outbox.put_metrics(metrics(n))
+    assert outbox.dropped == 2
+    assert outbox.metrics_held() == 3
+    assert stamps(drain(outbox)) == [3, 4, 5]
+
+
+def test_reports_on_the_wire_count_against_the_bound() -> None:
+    outbox = Outbox(capacity=3)
+    outbox.put_metrics(metrics(1))
+    outbox.put_metrics(metrics(2))
+    drain(outbox)  # both in flight, unacknowledged
+    outbox.put_metrics(metrics(3))
+    outbox.put_metrics(metrics(4))
+    # The unsent 3 is dropped, never a report whose acknowledgement is on its way.
+    assert outbox.dropped == 1
+    assert outbox.metrics_held() == 3
+    assert stamps(drain(outbox)) == [4]
+
+
+def test_heartbeats_are_coalesced_and_go_first() -> None:
+    outbox = Outbox()
+    outbox.put_metrics(metrics(1))
+    outbox.put_heartbeat(beat(10))
+    outbox.put_heartbeat(beat(11))
+    sent = drain(outbox)
+    assert [m.WhichOneof("body") for m in sent] == ["heartbeat", "metrics"]
+    assert sent[0].heartbeat.timestamp == 11
+
+
+def test_command_acks_go_before_reports_in_one_message() -> None:
+    outbox = Outbox()
+    outbox.put_metrics(metrics(1))
+    outbox.put_ack("a")
+    outbox.put_ack("b")
+    first = outbox.next_message()
+    assert first is not None
+    assert list(first.command_ack.command_ids) == ["a", "b"]
+
+
+def test_cumulative_ack_commits_everything_up_to_seq() -> None:
+    outbox = Outbox()
+    for n in range(1, 5):
+        outbox.put_metrics(metrics(n))
+    drain(outbox)
+    outcome = outbox.acknowledge(pb.StreamAck(seq=3))
+    assert [r.message.metrics.timestamp for r in outcome.committed] == [1, 2, 3]  # type: ignore[union-attr]
+    assert outcome.refused == []
+    assert outbox.metrics_held() == 1  # seq 4 still in flight
+
+
+def test_invalid_argument_is_dropped_and_resource_exhausted_is_kept_in_order() -> None:
+    outbox = Outbox()
+    for n in range(1, 4):
+        outbox.put_metrics(metrics(n))
+    drain(outbox)
+    outbox.put_metrics(metrics(4))
+    ack = pb.StreamAck(
+        seq=3,
+        refused=[
+            pb.Refusal(seq=1, code="INVALID_ARGUMENT", message="cpu_usage=1e9 out of range"),
+            pb.Refusal(seq=2, code="RESOURCE_EXHAUSTED", message="busy"),
+        ],
+    )
+    outcome = outbox.acknowledge(ack)
+    assert [(r.code, r.kept) for r in outcome.refused] == [
+        ("INVALID_ARGUMENT", False),
+        ("RESOURCE_EXHAUSTED", True),
+    ]
+    assert outcome.retry_later
+    assert len(outcome.committed) == 1  # seq 3
+    # The kept report is older than the one queued since, so it goes first.
+    assert stamps(drain(outbox)) == [2, 4]
+
+
+def test_reconnect_resends_everything_unacknowledged_oldest_first() -> None:
+    outbox = Outbox()
+    for n in range(1, 4):
+        outbox.put_metrics(metrics(n))
+    outbox.put_ack("cmd-1")
+    drain(outbox)
+    outbox.acknowledge(pb.StreamAck(seq=2))  # the ack and metrics 1 are committed
+    outbox.put_metrics(metrics(4))
+
+    outbox.rewind()  # the stream broke
+    resent = drain(outbox)
+    assert stamps(resent) == [2, 3, 4]
+    assert [m.seq for m in resent] == [1, 2, 3]  # a new stream counts from 1
+
+
+def test_reconnect_resends_unacknowledged_command_acks() -> None:
+    outbox = Outbox()
+    outbox.put_ack("cmd-1")
+    drain(outbox)
+    outbox.rewind()
+    assert outbox.pending_acks() == ["cmd-1"]
+
+
+def test_a_stale_heartbeat_is_not_resent() -> None:
+    outbox = Outbox()
+    outbox.put_heartbeat(beat(1))
+    drain(outbox)
+    outbox.put_heartbeat(beat(2))
+    drain(outbox)
+    outbox.rewind()  # both were on the wire
+    resent = drain(outbox)
+    assert [m.heartbeat.timestamp for m in resent] == [2]
+
+    outbox.put_heartbeat(beat(3))
+    drain(outbox)
+    outbox.put_heartbeat(beat(4))  # newer one waiting
+    outbox.acknowledge(refusal(2, "RESOURCE_EXHAUSTED"))
+    assert [m.heartbeat.timestamp for m in drain(outbox)] == [4]
+
+
+def test_window_limits_messages_in_flight() -> None:
+    outbox = Outbox(window=2)
+    for n in range(1, 5):
+        outbox.put_metrics(metrics(n))
+    assert len(drain(outbox)) == 2
+    outbox.acknowledge(pb.StreamAck(seq=1))
+    assert stamps(drain(outbox)) == [3]
+
+
+def test_unauthenticated_refusal_is_fatal() -> None:
+    outbox = Outbox()
+    outbox.put_metrics(metrics(1))
+    drain(outbox)
+    outcome = outbox.acknowledge(refusal(1, "UNAUTHENTICATED"))
+    assert outcome.fatal is not None
+    assert not outcome.retry_later
+
+
+def test_oldest_unacknowledged_is_the_first_sent() -> None:
+    outbox = Outbox()
+    assert outbox.oldest_unacknowledged() is None
+    outbox.put_metrics(metrics(1))
+    outbox.put_metrics(metrics(2))
+    outbox.next_message(now=100.0)
+    outbox.next_message(now=105.0)
+    assert outbox.oldest_unacknowledged() == 100.0
+    outbox.acknowledge(pb.StreamAck(seq=1))
+    assert outbox.oldest_unacknowledged() == 105.0
+
+
+async def test_wait_wakes_when_something_is_queued() -> None:
+    outbox = Outbox()
+    outbox.put_metrics(metrics(1))
+    await outbox.wait(5)  # already signalled: returns at once
+    await outbox.wait(0.01)  # nothing new: times out
+    assert outbox.next_message() is not None

@@ -1,0 +1,155 @@
+"""The session's own logic, with a real channel to an address where no Manager listens (the
+Manager's server is tested against this client end to end elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from opscaffold.daemon.commands import CommandError, Intervals
+from opscaffold.daemon.link import open_channel, stub
+from opscaffold.daemon.session import Identity, NodeSession, SessionSettings, Stats
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from tests.daemon.helpers import closed_port_target, wait_until
+
+UUID = "6f1c2a57-3d0e-4c1f-9a59-1b8e0f6c2d41"
+
+
+class Owner:
+    """A node that reports fixed values and records the commands it carries out."""
+
+    def __init__(self) -> None:
+        self.carried_out: list[str] = []
+
+    async def register_request(self) -> pb.RegisterRequest:
+        return pb.RegisterRequest(hostname="test")
+
+    async def agent_status(self) -> pb.AgentStatus:
+        return pb.AgentStatus(status="running")
+
+    async def metrics(self) -> pb.NodeMetrics:
+        return pb.NodeMetrics(cpu_usage=1.0)
+
+    async def on_command(self, command: pb.Command) -> None:
+        if command.type == "bad":
+            raise CommandError("cannot")
+        self.carried_out.append(command.id)
+
+    def identity_changed(self, identity: Identity) -> None:
+        raise AssertionError("no Manager here, so no identity")
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[Any]:
+    channel = open_channel(closed_port_target())
+    yield channel
+    await channel.close()
+
+
+def make_session(channel: Any, **settings: Any) -> tuple[NodeSession, Owner]:
+    owner = Owner()
+    base = {"intervals": Intervals(30, 60), "backoff_cap": 1.0, **settings}
+    return NodeSession(stub(channel), owner, Identity(UUID), SessionSettings(**base)), owner
+
+
+def config_command(command_id: str, **values: str) -> pb.Command:
+    return pb.Command(id=command_id, type="config", payload=json.dumps({"config": values}).encode())
+
+
+async def test_config_command_changes_intervals_and_is_acknowledged(channel: Any) -> None:
+    session, owner = make_session(channel)
+    command = config_command("c1", heartbeat_interval="5", metric_interval="7")
+    await session.handle_command(command, acknowledge=True)
+    assert session.intervals == Intervals(5, 7)
+    assert owner.carried_out == ["c1"]
+    assert session.outbox.pending_acks() == ["c1"]
+
+
+async def test_a_redelivered_command_runs_once_but_is_acknowledged_again(channel: Any) -> None:
+    session, owner = make_session(channel)
+    ping = pb.Command(id="p1", type="ping")
+    await session.handle_command(ping, acknowledge=True)
+    await session.handle_command(ping, acknowledge=True)
+    assert owner.carried_out == ["p1"]
+    assert session.outbox.pending_acks() == ["p1", "p1"]
+
+
+async def test_an_expired_command_is_acknowledged_without_running(channel: Any) -> None:
+    session, owner = make_session(channel)
+    stale = pb.Command(id="r1", type="restart", expires_at=int(time.time()) - 10)
+    await session.handle_command(stale, acknowledge=True)
+    assert owner.carried_out == []
+    assert session.outbox.pending_acks() == ["r1"]
+
+
+async def test_commands_from_a_heartbeat_response_need_no_ack(channel: Any) -> None:
+    session, owner = make_session(channel)
+    await session.handle_command(pb.Command(id="p2", type="ping"), acknowledge=False)
+    assert owner.carried_out == ["p2"]
+    assert session.outbox.pending_acks() == []
+
+
+async def test_a_command_that_cannot_be_done_is_still_acknowledged(channel: Any) -> None:
+    session, owner = make_session(channel)
+    await session.handle_command(pb.Command(id="b1", type="bad"), acknowledge=True)
+    bad_config = pb.Command(id="b2", type="config", payload=b"{not json")
+    await session.handle_command(bad_config, acknowledge=True)
+    assert session.intervals == Intervals(30, 60)
+    assert owner.carried_out == []
+    assert session.outbox.pending_acks() == ["b1", "b2"]
+
+
+async def test_pinned_intervals_ignore_config_commands(channel: Any) -> None:
+    session, _ = make_session(channel, pin_intervals=True)
+    await session.handle_command(config_command("c2", heartbeat_interval="5"), acknowledge=True)
+    assert session.intervals == Intervals(30, 60)
+
+
+async def test_reports_pile_up_in_order_while_the_manager_is_unreachable(channel: Any) -> None:
+    session, _ = make_session(channel, intervals=Intervals(0.05, 0.05), jitter=0.0)
+    running = asyncio.create_task(session.run())
+    await wait_until(lambda: session.outbox.metrics_held() >= 5)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    pending = session.outbox.pending()
+    assert [r.kind for r in pending].count("heartbeat") == 1  # coalesced
+    assert pending[0].kind == "heartbeat"
+    orders = [r.order for r in pending if r.kind == "metrics"]
+    assert orders == sorted(orders)
+    assert session.stats.errors["UNAVAILABLE"] >= 1
+    assert session.stats.registrations == 0
+
+
+async def test_a_shorter_interval_takes_effect_without_waiting_out_the_old(channel: Any) -> None:
+    session, _ = make_session(channel, intervals=Intervals(1000, 1000), jitter=0.0)
+    running = asyncio.create_task(session.run())
+    try:
+        await wait_until(lambda: session.outbox.metrics_held() == 1)  # the first, at start
+        await session.handle_command(config_command("c3", metric_interval="1"), acknowledge=True)
+        await wait_until(lambda: session.outbox.metrics_held() >= 3, timeout=10)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+def test_stats_percentiles() -> None:
+    stats = Stats()
+    for ms in range(1, 101):
+        stats.record_latency(ms / 1000)
+    assert stats.percentile(50) == 0.051
+    assert stats.percentile(99) == 0.1
+    assert Stats().percentile(50) is None
+
+
+def test_stats_keep_a_bounded_sample() -> None:
+    stats = Stats(latency_samples=10)
+    for value in range(1000):
+        stats.record_latency(float(value))
+    assert len(stats._latencies) == 10

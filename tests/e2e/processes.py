@@ -1,0 +1,146 @@
+"""Real Manager and daemon processes on loopback, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll until `condition()` returns something truthy, and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met in {timeout} s: {what}")
+
+
+class Manager:
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.env = {
+            **os.environ,
+            "OPS_DATA_DIR": str(data_dir),
+            "OPS_SERVER__HTTP__ADDR": f"127.0.0.1:{self.http_port}",
+            "OPS_SERVER__GRPC__ADDR": f"127.0.0.1:{self.grpc_port}",
+            **env,
+        }
+        self.log = data_dir / "manager.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "ops-manager"), "serve"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._live)
+
+    def _live(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"manager exited:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/livez", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is flushed."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager sends it: the Manager shuts down cleanly (uvicorn
+        then re-raises the signal, so the exit status says SIGTERM, not a crash)."""
+        assert self.proc is not None
+        before = self.log.read_text().count('"manager stopped"')
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=20)
+        assert code in (0, -signal.SIGTERM), code
+        assert self.log.read_text().count('"manager stopped"') == before + 1
+
+
+class Api:
+    """The Manager's REST API as an admin."""
+
+    def __init__(self, manager: Manager, password: str) -> None:
+        self.base = f"{manager.url}/api/v1"
+        login = httpx.post(
+            f"{self.base}/auth/login", json={"username": "admin", "password": password}
+        )
+        login.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base}{path}", params=params, headers=self.headers)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def send(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.base}{path}", json=body, headers=self.headers)
+        response.raise_for_status()
+        return response.json()["data"]
+
+
+class Daemon:
+    """A real `ops-daemon run` process (which starts its real Agent)."""
+
+    def __init__(self, manager: Manager, state_dir: Path, token: str, *extra: str) -> None:
+        self.state_dir = state_dir
+        self.log = state_dir.parent / f"{state_dir.name}.log"
+        self.agent_port = free_port()
+        self.args = [
+            str(BIN / "ops-daemon"), "run",
+            "--manager", f"127.0.0.1:{manager.grpc_port}",
+            "--enrollment-token", token,
+            "--state-dir", str(state_dir),
+            "--port", str(self.agent_port),
+            "--log-level", "debug",
+            *extra,
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.daemon.helpers import BIN, closed_port_target
+
+
+def test_ops_fleet_run_prints_a_json_summary() -> None:
+    result = subprocess.run(
+        [
+            str(BIN / "ops-fleet"),
+            "run",
+            "--manager",
+            closed_port_target(),
+            "--nodes",
+            "5",
+            "--enrollment-token",
+            "t",
+            "--duration",
+            "1",
+            "--ramp",
+            "0",
+            "--heartbeat-interval",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["nodes"] == 5
+    assert summary["transport"] == "connect"
+    assert set(summary["reports"]) >= {"sent", "acknowledged", "refused"}
+    assert set(summary["latency_to_ack_ms"]) == {"p50", "p99"}
+    assert summary["errors"]["UNAVAILABLE"] >= 5
+
+
+def test_ops_fleet_refuses_a_bad_address() -> None:
+    result = subprocess.run(
+        [str(BIN / "ops-fleet"), "run", "--manager", "nowhere", "--nodes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "HOST:PORT" in result.stderr
+
+
+def test_ops_fleet_needs_a_token_for_new_nodes() -> None:
+    result = subprocess.run(
+        [str(BIN / "ops-fleet"), "run", "--manager", closed_port_target(), "--nodes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "enrollment token" in result.stderr
