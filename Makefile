@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format typecheck proto openapi initdb migrate check-generated pytest clean
+.PHONY: install run demo test lint format typecheck proto openapi initdb migrate check-generated pytest clean
 
 $(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -20,6 +20,9 @@ install: $(STAMP)  ## create .venv with everything the project needs
 
 run: install  ## start the Manager on the embedded default (SQLite, HTTP :8080, gRPC :9090)
 	$(BIN)/ops-manager serve
+
+demo: install  ## the Manager plus a real daemon and a small simulated fleet
+	bash scripts/demo.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -128,3 +128,25 @@ def test_user_commands(tmp_path: Path) -> None:
     assert missing.returncode == 1
     listing = run("user", "list").stdout
     assert re.search(r"olga\s+operator\s+enabled", listing)
+
+
+def test_enrollment_token_commands(tmp_path: Path) -> None:
+    env = {**os.environ, "OPS_DATA_DIR": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "ops-manager"), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert run("migrate").returncode == 0
+    created = run("enrollment-token", "create", "rack-7", "--max-uses", "3")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("ose_")
+    listing = run("enrollment-token", "list").stdout
+    assert "rack-7" in listing
+    assert token not in listing
+    assert "0/3" in listing
+    assert run("enrollment-token", "revoke", "1").returncode == 0
+    assert "revoked" in run("enrollment-token", "list").stdout
+    assert run("enrollment-token", "revoke", "42").returncode == 1

@@ -194,9 +194,14 @@ class NodeSession:
     # ---- connection lifecycle ------------------------------------------------------------
 
     async def _converse(self) -> None:
+        registered = False
         while True:
             try:
-                await self._register()
+                # Once per run: a reconnect (say, after the Manager restarted) goes straight
+                # back to reporting, so a fleet reconnecting at once is not a registration storm.
+                if not registered or not self.identity.node_token:
+                    await self._register()
+                    registered = True
                 await self._exchange()
             except grpc.aio.AioRpcError as error:
                 self._on_rpc_error(error)

@@ -41,8 +41,15 @@ def create_engine(db: DatabaseSettings) -> AsyncEngine:
     if db.driver == "sqlite":
         assert db.path is not None
         db.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection: SQLite has a single writer, and writers queued on our pool wait
+        # cheaply on the event loop, where writers racing for the file lock would sleep in
+        # SQLite's busy handler and serialise far slower.
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_size=5
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -59,10 +59,32 @@ async def test_register_again_with_the_node_token_is_idempotent(wire: Wire, stac
 
 
 async def test_another_caller_cannot_claim_an_existing_uuid(wire: Wire) -> None:
-    _, node_uuid = await wire.register()
+    first, node_uuid = await wire.register()
+    await wire.stub.Heartbeat(
+        pb.HeartbeatRequest(node_uuid=node_uuid), metadata=bearer(first.node_token)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await wire.stub.Register(registration(node_uuid), metadata=bearer(wire.enrollment_token))
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_lost_first_answer_can_be_retried(wire: Wire) -> None:
+    """The daemon timed out waiting for its token, yet the node was created: enrolling again
+    (before the node was ever heard from) gives the same node a new token."""
+    first, node_uuid = await wire.register()
+    again = await wire.stub.Register(
+        registration(node_uuid), metadata=bearer(wire.enrollment_token)
+    )
+    assert again.node_id == first.node_id
+    assert again.node_token not in ("", first.node_token)
+    with pytest.raises(grpc.aio.AioRpcError) as old:
+        await wire.stub.Heartbeat(
+            pb.HeartbeatRequest(node_uuid=node_uuid), metadata=bearer(first.node_token)
+        )
+    assert old.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    await wire.stub.Heartbeat(
+        pb.HeartbeatRequest(node_uuid=node_uuid), metadata=bearer(again.node_token)
+    )
 
 
 async def test_a_node_token_cannot_register_another_uuid(wire: Wire) -> None:

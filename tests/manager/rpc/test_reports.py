@@ -195,3 +195,14 @@ async def test_reports_of_a_node_deleted_while_queued_are_skipped(wire: Wire, st
         assert await session.scalar(sa.select(sa.func.count()).select_from(Node)) == 0
         assert await session.scalar(sa.select(sa.func.count()).select_from(NodeMetric)) == 0
         assert await session.scalar(sa.select(sa.func.count()).select_from(Agent)) == 0
+
+
+async def test_a_full_queue_answers_resource_exhausted(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered, node_uuid = await wire.register()
+    monkeypatch.setattr(wire.service.channel.flusher, "_max_queue", 0)
+    request = pb.ReportMetricsRequest(node_uuid=node_uuid, metrics=metrics())
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

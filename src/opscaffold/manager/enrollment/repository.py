@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscaffold.manager.models import EnrollmentToken, Node, NodeCredential
+from opscaffold.manager.models import EnrollmentToken, Node, NodeCredential, NodeMetricLatest
 
 
 async def add(session: AsyncSession, token: EnrollmentToken) -> EnrollmentToken:
@@ -85,5 +85,21 @@ async def insert_node(session: AsyncSession, values: dict[str, object]) -> int:
     return node.id
 
 
+async def node_values(session: AsyncSession, node_id: int, columns: list[str]) -> dict[str, object]:
+    stmt = sa.select(*(Node.__table__.c[c] for c in columns)).where(Node.id == node_id)
+    row = (await session.execute(stmt)).first()
+    return {} if row is None else dict(zip(columns, row, strict=True))
+
+
 async def update_node(session: AsyncSession, node_id: int, values: dict[str, object]) -> None:
     await session.execute(sa.update(Node).where(Node.id == node_id).values(**values))
+
+
+async def node_activity(
+    session: AsyncSession, node_id: int
+) -> tuple[datetime, datetime | None, bool] | None:
+    """When the node was created, its last heartbeat, and whether any report of it is stored."""
+    reported = sa.exists().where(NodeMetricLatest.node_id == Node.id)
+    stmt = sa.select(Node.created_at, Node.last_heartbeat, reported).where(Node.id == node_id)
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], bool(row[2]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,10 +95,39 @@ async def ensure_initial(session: AsyncSession, configured: str | None, generate
     return True
 
 
-async def redeem(session: AsyncSession, token: str, now: datetime) -> bool:
-    """Count a use of an enrollment token; False when it is unknown or no longer usable."""
+async def usable(session: AsyncSession, token: str, now: datetime) -> int | None:
+    """The id of an enrollment token that may enroll a node now, or None."""
     row = await repository.by_hash(session, digest(token))
-    return row is not None and await repository.use(session, row.id, now)
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if row.max_uses is not None and row.uses >= row.max_uses:
+        return None
+    return row.id
+
+
+async def redeem(session: AsyncSession, token_id: int, now: datetime) -> bool:
+    """Count one use, atomically; False when the token was used up or revoked meanwhile.
+
+    Called last in the registering transaction: every enrollment updates this one row, so
+    its lock is held only from here to the commit.
+    """
+    return await repository.use(session, token_id, now)
+
+
+# A node that never used its token this long after enrolling may enroll again: the answer
+# carrying its token was lost (a timeout), and without it the daemon is locked out.
+LOST_ANSWER_WINDOW = timedelta(minutes=10)
+
+
+async def answer_lost(session: AsyncSession, node_id: int) -> bool:
+    """True when a node enrolled recently and has never been heard from with its token."""
+    node = await repository.node_activity(session, node_id)
+    if node is None:
+        return False
+    created_at, last_heartbeat, has_reports = node
+    return last_heartbeat is None and not has_reports and created_at > utcnow() - LOST_ANSWER_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +152,24 @@ async def register(
     """
     now = utcnow()
     if known_node_id is not None:
-        await repository.update_node(session, known_node_id, {**values, "updated_at": now})
-        return Registration(known_node_id, False, "")
+        current = await repository.node_values(session, known_node_id, list(values))
+        changed = {k: v for k, v in values.items() if current.get(k) != v}
+        if changed:  # a daemon re-registering unchanged writes nothing (no write lock taken)
+            await repository.update_node(session, known_node_id, {**changed, "updated_at": now})
+        token = await _issue_token(session, known_node_id, now) if issue_token else ""
+        return Registration(known_node_id, False, token)
     node_id = await repository.insert_node(
         session,
         {**values, "labels": labels, "status": "unknown", "created_at": now, "updated_at": now},
     )
     await node_repository.replace_labels(session, node_id, labels)
     await ingest_repository.add_events(session, [node_id], "registered", {}, now)
-    token = ""
-    if issue_token:
-        token = new_secret(NODE_TOKEN_PREFIX)
-        await repository.set_credential(session, node_id, digest(token), now)
+    token = await _issue_token(session, node_id, now) if issue_token else ""
     return Registration(node_id, True, token)
+
+
+async def _issue_token(session: AsyncSession, node_id: int, now: datetime) -> str:
+    """A new node token; it replaces any earlier one of the node."""
+    token = new_secret(NODE_TOKEN_PREFIX)
+    await repository.set_credential(session, node_id, digest(token), now)
+    return token

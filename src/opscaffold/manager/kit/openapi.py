@@ -12,11 +12,19 @@ _GENERIC = re.compile(r"^(Envelope|Page)_(\w+?)_$")
 _UNUSED = ("HTTPValidationError", "ValidationError")
 
 
+_LIST = re.compile(r"^list_(\w+)_$")
+_OPTIONAL = re.compile(r"^Union_(\w+)__NoneType_$")
+
+
 def _readable(name: str) -> str:
-    match = _GENERIC.match(name)
-    if not match:
-        return name
-    return _readable(match.group(2)) + match.group(1)
+    """Envelope_UserRead_ → UserReadEnvelope, list_X_ → XList, Union_X__NoneType_ → XOrNull."""
+    if match := _GENERIC.match(name):
+        return _readable(match.group(2)) + match.group(1)
+    if match := _OPTIONAL.match(name):
+        return _readable(match.group(1)) + "OrNull"
+    if match := _LIST.match(name):
+        return _readable(match.group(1)) + "List"
+    return name
 
 
 def tidy(document: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import grpc
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.audit import service as audit_service
@@ -49,7 +50,9 @@ log = get_logger("opscaffold.rpc")
 # Streams also look at the outbox now and then, whatever the wake-ups say.
 STREAM_POLL_S = 300.0
 NODE_TOKEN_HEADER = "x-ops-node-token"  # noqa: S105 - a header name
+MAX_REGISTERING = 32  # in flight at once, per Manager process
 NODE_GONE = "node was deleted"
+BAD_ENROLLMENT = "invalid, expired or used-up enrollment token"
 GONE = pb.ManagerMessage()  # marker on a stream's outgoing queue: end it, the node is gone
 EffectiveConfig = Callable[[AsyncSession, int], Awaitable[dict[str, str]]]
 
@@ -73,6 +76,7 @@ class Channel:
 class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     def __init__(self, channel: Channel) -> None:
         self.c = channel
+        self._registering = 0
 
     # -- edges ------------------------------------------------------------------------------
     def _count(self, method: str, status: grpc.StatusCode) -> None:
@@ -106,26 +110,54 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             self._count(method, error.grpc_status)
             await context.abort(error.grpc_status, error.message)
             raise
+        except sqlalchemy.exc.SQLAlchemyError as error:  # e.g. a deadlock: worth a retry
+            log.warning("rpc hit a database error", method=method, error=type(error).__name__)
+            self._count(method, grpc.StatusCode.UNAVAILABLE)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
+            raise
+        except Exception:
+            log.exception("rpc failed", method=method)
+            self._count(method, grpc.StatusCode.INTERNAL)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            raise
         self._count(method, grpc.StatusCode.OK)
         return result
 
     # -- Register ---------------------------------------------------------------------------
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
-        return await self._unary("Register", context, lambda: self._register(request, context))
+        return await self._unary("Register", context, lambda: self._admitted(request, context))
+
+    async def _admitted(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        """Registrations beyond what the database absorbs are turned away at once: daemons
+        back off and retry, where queued calls would pass their deadlines and come back
+        together (an enrollment storm feeding itself)."""
+        if self._registering >= MAX_REGISTERING:
+            raise IngestBusy("too many registrations at once; retry later")
+        self._registering += 1
+        try:
+            return await self._register(request, context)
+        finally:
+            self._registering -= 1
 
     async def _register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
         caller = self.c.identities.caller(context)
         values = convert.registration(request, caller.peer_ip)
         labels = convert.labels_of(request)
         async with transaction(self.c.runtime.sessions) as session:
-            known = await self._may_register(session, caller, values["uuid"])
+            known, enrolling_with = await self._may_register(session, caller, values["uuid"])
             registered = await enrollment_service.register(
                 session,
                 known_node_id=known,
                 values=values,
                 labels=labels,
-                issue_token=self.c.identities.mode == "token",
+                # A new node, or one whose first answer was lost: it needs a (new) token.
+                issue_token=self.c.identities.mode == "token" and enrolling_with is not None,
             )
+            if enrolling_with is not None and not await enrollment_service.redeem(
+                session, enrolling_with, utcnow()
+            ):
+                raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
+        async with self.c.runtime.sessions() as session:  # read only, after the commit
             config = await self.c.effective_config(session, registered.node_id)
         if registered.node_token:
             await context.send_initial_metadata(((NODE_TOKEN_HEADER, registered.node_token),))
@@ -141,8 +173,9 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
 
     async def _may_register(
         self, session: AsyncSession, caller: Caller, node_uuid: str
-    ) -> int | None:
-        """The existing node's id when the caller is that node, None for a new enrollment."""
+    ) -> tuple[int | None, int | None]:
+        """(the existing node's id when the caller is that node, the enrollment token's id
+        when a new node enrolls); refuses everyone else."""
         existing = await enrollment_repository.node_by_uuid(session, node_uuid)
         if self.c.identities.mode == "mtls":
             if caller.cert_uuid is None:
@@ -150,7 +183,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             if caller.cert_uuid != node_uuid:
                 message = "the certificate names another node"
                 raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "other_node")
-            return None if existing is None else existing[0]
+            return (None if existing is None else existing[0]), None
         if caller.bearer is None:
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "no_token")
         own = await enrollment_repository.node_by_credential(
@@ -158,14 +191,16 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         )
         if own is not None:
             check_names_self(NodeIdentity(*own), node_uuid)
-            return own[0]
-        if existing is not None:
+            return own[0], None
+        token_id = await enrollment_service.usable(session, caller.bearer, utcnow())
+        if existing is not None and not (
+            token_id is not None and await enrollment_service.answer_lost(session, existing[0])
+        ):
             message = "this node is already enrolled: register with its node token"
             raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
-        if not await enrollment_service.redeem(session, caller.bearer, utcnow()):
-            message = "invalid, expired or used-up enrollment token"
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, message, "bad_enrollment")
-        return None
+        if token_id is None:
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
+        return (None if existing is None else existing[0]), token_id
 
     # -- reports ----------------------------------------------------------------------------
     def _oldest(self) -> timedelta:
