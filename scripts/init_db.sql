@@ -430,3 +430,9 @@ CREATE UNIQUE INDEX idx_node_timestamp ON node_metrics (node_id, timestamp);
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE INDEX idx_status_heartbeat ON nodes (status, last_heartbeat);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+

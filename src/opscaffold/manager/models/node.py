@@ -49,6 +49,8 @@ class Node(Base):
         sa.Index("idx_group_id", "group_id"),
         sa.Index("idx_status", "status"),
         sa.Index("idx_ip", "ip"),
+        # Ours: the offline check finds online nodes past their deadline by this index alone.
+        sa.Index("idx_status_heartbeat", "status", "last_heartbeat"),
         {"comment": "nodes", **TABLE_OPTS},
     )
 
