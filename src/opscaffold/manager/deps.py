@@ -103,7 +103,6 @@ class Principal:
     username: str
     role: str
     family_id: str
-    token_expires_at: Any
 
 
 async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) -> None:
@@ -134,7 +133,7 @@ async def _authenticate(request: Request, runtime: Runtime, session: AsyncSessio
         raise Unauthenticated("user no longer exists or is disabled")
     if state.session_revoked:
         raise Unauthenticated("session has ended; log in again")
-    return Principal(state.user_id, state.username, state.role, claims.family_id, claims.expires_at)
+    return Principal(state.user_id, state.username, state.role, claims.family_id)
 
 
 async def _limit_user(runtime: Runtime, user_id: int) -> None:

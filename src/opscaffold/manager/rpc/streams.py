@@ -41,7 +41,7 @@ class StreamRegistry:
                 await self._redis.delete(self._key(node_id))
 
     def held_here(self, node_id: int) -> bool:
-        return self._held[node_id] > 0 if node_id in self._held else False
+        return self._held[node_id] > 0  # a Counter answers 0 for a node it has not seen
 
     def count(self) -> int:
         return len(self._held)
