@@ -436,3 +436,110 @@ CREATE INDEX idx_status_heartbeat ON nodes (status, last_heartbeat);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+DROP INDEX idx_node_timestamp ON node_metrics;
+
+DROP INDEX idx_timestamp ON node_metrics;
+
+ALTER TABLE node_metrics RENAME TO node_metrics_legacy;
+
+CREATE TABLE node_metrics (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    cpu_usage NUMERIC(5, 2), 
+    memory_usage NUMERIC(5, 2), 
+    memory_used BIGINT, 
+    disk_usage NUMERIC(5, 2), 
+    disk_used BIGINT, 
+    network_rx BIGINT, 
+    network_tx BIGINT, 
+    load_avg_1 NUMERIC(5, 2), 
+    load_avg_5 NUMERIC(5, 2), 
+    load_avg_15 NUMERIC(5, 2), 
+    process_count INTEGER, 
+    tcp_connections INTEGER, 
+    timestamp DATETIME NOT NULL, 
+    CONSTRAINT pk_node_metrics PRIMARY KEY (node_id, timestamp)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='node metrics' PARTITION BY RANGE COLUMNS(`timestamp`) (PARTITION pmax VALUES LESS THAN (MAXVALUE));
+
+CREATE INDEX idx_timestamp ON node_metrics (timestamp);
+
+CREATE TABLE node_metrics_5m (
+    node_id BIGINT UNSIGNED NOT NULL, 
+    bucket DATETIME NOT NULL COMMENT 'bucket start (UTC)', 
+    samples INTEGER NOT NULL COMMENT 'raw reports in the bucket', 
+    cpu_usage_avg NUMERIC(5, 2), 
+    cpu_usage_max NUMERIC(5, 2), 
+    memory_usage_avg NUMERIC(5, 2), 
+    memory_usage_max NUMERIC(5, 2), 
+    memory_used_avg BIGINT, 
+    memory_used_max BIGINT, 
+    disk_usage_avg NUMERIC(5, 2), 
+    disk_usage_max NUMERIC(5, 2), 
+    disk_used_avg BIGINT, 
+    disk_used_max BIGINT, 
+    network_rx_avg BIGINT, 
+    network_rx_max BIGINT, 
+    network_tx_avg BIGINT, 
+    network_tx_max BIGINT, 
+    load_avg_1_avg NUMERIC(5, 2), 
+    load_avg_1_max NUMERIC(5, 2), 
+    load_avg_5_avg NUMERIC(5, 2), 
+    load_avg_5_max NUMERIC(5, 2), 
+    load_avg_15_avg NUMERIC(5, 2), 
+    load_avg_15_max NUMERIC(5, 2), 
+    process_count_avg INTEGER, 
+    process_count_max INTEGER, 
+    tcp_connections_avg INTEGER, 
+    tcp_connections_max INTEGER, 
+    CONSTRAINT pk_node_metrics_5m PRIMARY KEY (node_id, bucket)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='5-minute metric rollups per node' PARTITION BY RANGE COLUMNS(`bucket`) (PARTITION pmax VALUES LESS THAN (MAXVALUE));
+
+CREATE INDEX idx_bucket ON node_metrics_5m (bucket);
+
+CREATE TABLE fleet_metrics_5m (
+    group_id BIGINT UNSIGNED NOT NULL COMMENT '0: the whole fleet; else a group subtree', 
+    bucket DATETIME NOT NULL COMMENT 'bucket start (UTC)', 
+    nodes INTEGER NOT NULL COMMENT 'nodes that reported', 
+    samples INTEGER NOT NULL COMMENT 'raw reports in the bucket', 
+    cpu_usage_avg NUMERIC(5, 2), 
+    cpu_usage_max NUMERIC(5, 2), 
+    memory_usage_avg NUMERIC(5, 2), 
+    memory_usage_max NUMERIC(5, 2), 
+    memory_used_avg BIGINT, 
+    memory_used_max BIGINT, 
+    disk_usage_avg NUMERIC(5, 2), 
+    disk_usage_max NUMERIC(5, 2), 
+    disk_used_avg BIGINT, 
+    disk_used_max BIGINT, 
+    network_rx_avg BIGINT, 
+    network_rx_max BIGINT, 
+    network_tx_avg BIGINT, 
+    network_tx_max BIGINT, 
+    load_avg_1_avg NUMERIC(5, 2), 
+    load_avg_1_max NUMERIC(5, 2), 
+    load_avg_5_avg NUMERIC(5, 2), 
+    load_avg_5_max NUMERIC(5, 2), 
+    load_avg_15_avg NUMERIC(5, 2), 
+    load_avg_15_max NUMERIC(5, 2), 
+    process_count_avg INTEGER, 
+    process_count_max INTEGER, 
+    tcp_connections_avg INTEGER, 
+    tcp_connections_max INTEGER, 
+    CONSTRAINT pk_fleet_metrics_5m PRIMARY KEY (group_id, bucket)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='5-minute metric rollups of the fleet and of each group';
+
+CREATE INDEX idx_bucket ON fleet_metrics_5m (bucket);
+
+CREATE TABLE metric_rollup_pending (
+    bucket DATETIME NOT NULL COMMENT 'bucket start (UTC)', 
+    version BIGINT NOT NULL COMMENT 'bumped by every ingest batch with rows in the bucket', 
+    CONSTRAINT pk_metric_rollup_pending PRIMARY KEY (bucket)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='buckets with raw rows not yet rolled up';
+
+INSERT INTO node_metrics (node_id, cpu_usage, memory_usage, memory_used, disk_usage, disk_used, network_rx, network_tx, load_avg_1, load_avg_5, load_avg_15, process_count, tcp_connections, timestamp) SELECT node_id, cpu_usage, memory_usage, memory_used, disk_usage, disk_used, network_rx, network_tx, load_avg_1, load_avg_5, load_avg_15, process_count, tcp_connections, timestamp FROM node_metrics_legacy;
+
+DROP TABLE node_metrics_legacy;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.metric import partitions
 from opscaffold.manager.models import (
     Agent,
     Node,
@@ -27,6 +28,7 @@ from opscaffold.manager.models import (
     NodeMetric,
     NodeMetricLatest,
     NodeTag,
+    node_metrics_5m,
 )
 from tests.manager.conftest import Stack
 
@@ -101,16 +103,54 @@ def metric_values(i: int) -> dict[str, Any]:
 
 
 async def add_metrics(
-    stack: Stack, node_id: int, start: datetime, step: timedelta, count: int
+    stack: Stack,
+    node_id: int,
+    start: datetime,
+    step: timedelta,
+    count: int,
+    *,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """`count` reports from `start`, one every `step`; returns the rows inserted."""
     rows = [
-        {"node_id": node_id, "timestamp": start + i * step, **metric_values(i)}
+        {"node_id": node_id, "timestamp": start + i * step, **metric_values(offset + i)}
         for i in range(count)
     ]
+    await ensure_partitions(stack, rows[0]["timestamp"], rows[-1]["timestamp"])
     async with stack.runtime.engine.begin() as conn:
         for part in range(0, len(rows), 1000):
             await conn.execute(sa.insert(NodeMetric), rows[part : part + 1000])
+    return rows
+
+
+async def ensure_partitions(stack: Stack, first: datetime, last: datetime) -> None:
+    """Day partitions for [first, last] (PostgreSQL has no catch-all to write into)."""
+    async with stack.runtime.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in partitions.PARTITIONED:
+            await auto.run_sync(partitions.ensure_days, table, first.date(), last.date())
+
+
+async def add_rollups(
+    stack: Stack, node_id: int, start: datetime, count: int, samples: int = 5
+) -> list[dict[str, Any]]:
+    """`count` consecutive 5-minute rollups from `start` (a bucket start)."""
+    rows = []
+    for i in range(count):
+        values = metric_values(i)
+        rows.append(
+            {
+                "node_id": node_id,
+                "bucket": start + timedelta(minutes=5 * i),
+                "samples": samples + i % 3,
+                **{f"{k}_avg": v for k, v in values.items()},
+                **{f"{k}_max": v for k, v in values.items()},
+            }
+        )
+    await ensure_partitions(stack, rows[0]["bucket"], rows[-1]["bucket"])
+    async with stack.runtime.engine.begin() as conn:
+        for part in range(0, len(rows), 1000):
+            await conn.execute(sa.insert(node_metrics_5m), rows[part : part + 1000])
     return rows
 
 

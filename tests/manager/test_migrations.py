@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from opscaffold.manager import migrate
 from opscaffold.manager.config import Settings, load_settings
 from opscaffold.manager.db import database_url
-from opscaffold.manager.models import Base
+from opscaffold.manager.metric import partitions, rollup
+from opscaffold.manager.metric.partitions import include_name
+from opscaffold.manager.models import Base, NodeMetric, metric_rollup_pending
 from tests.conftest import require_service
 from tests.manager.conftest import recreate_database
 
@@ -210,7 +213,12 @@ def is_mysql_on_update(diff: tuple[Any, ...]) -> bool:
 
 def schema_diff(conn: Connection) -> list[tuple[Any, ...]]:
     context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "compare_server_default": True}
+        conn,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": include_name,
+        },
     )
     diffs = compare_metadata(context, models_as_migrated(conn.dialect.name))
     # Column changes come as one list per column.
@@ -375,7 +383,12 @@ async def test_mariadb_ids_are_unsigned_auto_increment_and_updated_at_auto_updat
     mariadb_at_head: MigrationDb,
 ) -> None:
     columns = await mysql_columns(mariadb_at_head.settings)
-    for table in sorted(SPEC_TABLES):
+    # Raw metrics are keyed by (node_id, timestamp): a partitioned table needs the time in
+    # every unique key, and a surrogate id would only add a second index to every insert.
+    assert ("node_metrics", "id") not in columns
+    assert columns["node_metrics", "node_id"]["COLUMN_KEY"] == "PRI"
+    assert columns["node_metrics", "timestamp"]["COLUMN_KEY"] == "PRI"
+    for table in sorted(SPEC_TABLES - {"node_metrics"}):
         id_column = columns[table, "id"]
         assert id_column["DATA_TYPE"] == "bigint", table
         assert id_column["COLUMN_TYPE"].endswith(" unsigned"), table
@@ -612,3 +625,53 @@ async def test_cli_prints_the_mysql_ddl_without_touching_a_database(tmp_path: Pa
     assert out.startswith("CREATE TABLE ")
     assert out == await asyncio.to_thread(migrate.mysql_ddl, load_settings(None, env))
     assert not (tmp_path / "manager.db").exists()
+
+
+# --- moving node_metrics to day partitions (0004) keeps its data ----------------------------
+
+
+@pytest.mark.db_matrix
+async def test_partitioning_node_metrics_keeps_recent_rows_and_queues_their_rollups(
+    fresh_db: MigrationDb,
+) -> None:
+    settings = fresh_db.settings
+    await asyncio.to_thread(migrate.upgrade, settings, "0003")
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    times = [now - timedelta(minutes=7), now - timedelta(days=1, minutes=3), now]
+    expired = now - timedelta(days=45)  # older than any retention: not copied
+    legacy = sa.table(
+        "node_metrics",
+        sa.column("node_id"),
+        sa.column("cpu_usage"),
+        sa.column("memory_used"),
+        sa.column("timestamp", sa.DateTime),
+    )
+    rows = [
+        {"node_id": 7, "cpu_usage": 10.5 + i, "memory_used": 1000 * i, "timestamp": at}
+        for i, at in enumerate([*times, expired])
+    ]
+    async with connect(settings) as conn:
+        await conn.execute(sa.insert(legacy), rows)
+        await conn.commit()
+
+    await upgrade(settings)
+
+    async with connect(settings) as conn:
+        stored = await conn.execute(
+            sa.select(NodeMetric.timestamp, NodeMetric.cpu_usage, NodeMetric.memory_used).order_by(
+                NodeMetric.timestamp
+            )
+        )
+        assert [tuple(r) for r in stored] == sorted(
+            (r["timestamp"], r["cpu_usage"], r["memory_used"]) for r in rows[:3]
+        )
+        queued = set(await conn.scalars(sa.select(metric_rollup_pending.c.bucket)))
+        assert queued == {rollup.bucket_of(at) for at in times}
+        days = await conn.run_sync(partitions.existing_days, partitions.RAW)
+    if fresh_db.backend != "sqlite":
+        assert {at.date() for at in times} <= set(days)
+
+    await downgrade(settings, "0003")
+    async with connect(settings) as conn:
+        count = await conn.scalar(sa.text("SELECT COUNT(*) FROM node_metrics"))
+    assert count == 3

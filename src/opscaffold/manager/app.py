@@ -41,10 +41,13 @@ from opscaffold.manager.errors import (
 from opscaffold.manager.jobs.registry import load_all as load_all_jobs
 from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit import openapi
+from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.kit.envelope import ErrorEnvelope
 from opscaffold.manager.kit.responses import error_body, error_response
 from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.logging import get_logger
+from opscaffold.manager.metric import jobs as metric_jobs
+from opscaffold.manager.metric.endpoints import fleet_router as fleet_metric_router
 from opscaffold.manager.metric.endpoints import router as metric_router
 from opscaffold.manager.middleware import RequestContextMiddleware
 from opscaffold.manager.node import service as node_service
@@ -135,6 +138,7 @@ def create_app(
         group_router,
         agent_router,
         metric_router,
+        fleet_metric_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
@@ -203,6 +207,15 @@ def effective_config_of(settings: Settings) -> EffectiveConfig:
 async def _bootstrap(runtime: Runtime) -> None:
     await _create_initial_admin(runtime)
     await _create_initial_enrollment_token(runtime)
+    await _prepare_metric_partitions(runtime)
+
+
+async def _prepare_metric_partitions(runtime: Runtime) -> None:
+    """Before the first report: PostgreSQL has no catch-all partition to write into."""
+    try:
+        await metric_jobs.maintain_partitions(runtime.engine, runtime.settings.metrics, utcnow())
+    except Exception:  # the hourly job tries again; MySQL and SQLite write on regardless
+        log.exception("could not prepare the metric partitions")
 
 
 async def _create_initial_enrollment_token(runtime: Runtime) -> None:

@@ -355,8 +355,19 @@ class NodeSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    retention_days: PositiveInt = 30
-    raw_retention_days: PositiveInt = 2
+    retention_days: PositiveInt = 30  # 5-minute rollups
+    raw_retention_days: PositiveInt = 2  # raw reports
+    rollup_interval: Duration = timedelta(seconds=60)  # how often complete buckets are rolled up
+    # A bucket is rolled up this long after it ends; reports arriving later roll it up again.
+    rollup_delay: Duration = timedelta(seconds=60)
+    partition_days_ahead: PositiveInt = 3  # day partitions made before they are needed
+
+    @model_validator(mode="after")
+    def _rollups_outlive_raw_rows(self) -> Self:
+        if self.raw_retention_days > self.retention_days:
+            problem = f"must not exceed metrics.retention_days ({self.retention_days})"
+            _raise_if_any([("raw_retention_days", problem)])
+        return self
 
 
 class LogFileSettings(_Section):

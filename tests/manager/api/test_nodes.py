@@ -505,13 +505,14 @@ async def test_metrics_range_rules(
     assert response.status_code == status, response.text
 
 
-async def test_metrics_of_a_long_range_are_bucket_averages(
+async def test_metrics_of_a_long_recent_range_are_bucket_averages_of_raw_reports(
     stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
+    """Within the raw retention, buckets shorter than a rollup average the raw reports."""
     node_id = await f.add_node(stack, "n1")
-    start = utcnow().replace(minute=0, second=0) - timedelta(days=3)
-    end = start + timedelta(days=2)
-    step = timedelta(seconds=86.4)  # 2,000 reports over 2 days
+    start = utcnow().replace(minute=0, second=0) - timedelta(hours=30)
+    end = start + timedelta(days=1)
+    step = timedelta(seconds=43.2)  # 2,000 reports over a day: buckets of 173 s
     rows = await f.add_metrics(stack, node_id, start, step, 2000)
     await f.add_metrics(stack, await f.add_node(stack, "other"), start, step, 50)
 

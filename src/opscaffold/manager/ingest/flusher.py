@@ -21,6 +21,7 @@ from opscaffold.manager.ingest import repository
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
+from opscaffold.manager.metric import rollup
 from opscaffold.manager.observability.metrics import ManagerMetrics
 
 log = get_logger("opscaffold.ingest")
@@ -133,6 +134,7 @@ class Flusher:
             )
             rows = [m for (node_id, _), m in metrics.items() if node_id in statuses]
             await repository.insert_metrics(session, rows)
+            await rollup.mark_pending(session, (row.timestamp for row in rows))
             latest: dict[int, MetricRow] = {}
             for row in rows:
                 if row.node_id not in latest or row.timestamp > latest[row.node_id].timestamp:

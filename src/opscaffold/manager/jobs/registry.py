@@ -40,5 +40,6 @@ def load_all() -> dict[str, Job]:
     from opscaffold.manager.command import jobs as _command_jobs  # noqa: F401
     from opscaffold.manager.ingest import jobs as _ingest_jobs  # noqa: F401
     from opscaffold.manager.jobs import maintenance as _maintenance  # noqa: F401
+    from opscaffold.manager.metric import jobs as _metric_jobs  # noqa: F401
 
     return JOBS

@@ -7,19 +7,20 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 # Given the proposed row (its columns by name), the values to set on the existing one.
 UpdateFn = Callable[[Any], Mapping[str, Any]]
 
 
-def dialect_of(session: AsyncSession) -> str:
-    name = session.get_bind().dialect.name
+def dialect_of(session: AsyncSession | AsyncConnection) -> str:
+    bind = session if isinstance(session, AsyncConnection) else session.get_bind()
+    name = bind.dialect.name
     return "mysql" if name == "mariadb" else name
 
 
 def upsert(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     table: sa.Table | Any,
     conflict_keys: Sequence[str],
     update: UpdateFn | None,

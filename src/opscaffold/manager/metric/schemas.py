@@ -30,3 +30,22 @@ class NodeMetricRead(BaseModel):
     @field_serializer("timestamp")
     def _time(self, value: datetime) -> str | None:
         return rfc3339(value)
+
+
+class FleetTrendPoint(BaseModel):
+    """One bucket of the fleet (or a group subtree): averages over every report in it, and
+    the highest single report."""
+
+    timestamp: datetime = Field(description="the bucket's start")
+    nodes: int = Field(description="nodes that reported in the bucket")
+    samples: int = Field(description="reports in the bucket")
+    cpu_usage_avg: float | None = Field(description="percent")
+    cpu_usage_max: float | None = Field(description="percent")
+    memory_usage_avg: float | None = Field(description="percent")
+    memory_usage_max: float | None = Field(description="percent")
+    disk_usage_avg: float | None = Field(description="percent")
+    disk_usage_max: float | None = Field(description="percent")
+
+    @field_serializer("timestamp")
+    def _time(self, value: datetime) -> str | None:
+        return rfc3339(value)

@@ -4,6 +4,11 @@ from opscaffold.manager.models.alert import Alert, AlertRule
 from opscaffold.manager.models.audit import AuditLog
 from opscaffold.manager.models.base import Base
 from opscaffold.manager.models.job import JobClaim
+from opscaffold.manager.models.metric import (
+    fleet_metrics_5m,
+    metric_rollup_pending,
+    node_metrics_5m,
+)
 from opscaffold.manager.models.node import (
     Agent,
     EnrollmentToken,
@@ -47,4 +52,7 @@ __all__ = [
     "UpdateRecord",
     "User",
     "Version",
+    "fleet_metrics_5m",
+    "metric_rollup_pending",
+    "node_metrics_5m",
 ]

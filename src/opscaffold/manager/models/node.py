@@ -18,6 +18,9 @@ from opscaffold.manager.models.base import (
 )
 
 TABLE_OPTS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
+# The fixed layout a migration creates: everything goes to `pmax` until day partitions are
+# split off it at run time, ahead of the days they hold.
+MYSQL_DAILY_PARTITIONS = "RANGE COLUMNS(`{column}`) (PARTITION pmax VALUES LESS THAN (MAXVALUE))"
 NODE_STATUSES = ("online", "offline", "unknown")
 AGENT_STATUSES = ("running", "stopped", "error", "unknown")
 
@@ -110,16 +113,27 @@ class Agent(Base):
 
 
 class NodeMetric(Base):
+    """Raw reports, kept for `metrics.raw_retention_days`, in one partition per day.
+
+    The natural key is the primary key, so that the partitioning column is in every unique key
+    (MySQL requires it) and a report sent twice is stored once. No foreign keys: partitioned
+    InnoDB tables cannot have any; the flusher writes only for existing nodes and deleting a
+    node deletes its rows. The migration creates one catch-all partition (MySQL) or none
+    (PostgreSQL); the day partitions are managed at run time (`metric.partitions`).
+    """
+
     __tablename__ = "node_metrics"
     __table_args__ = (
-        # Unique (the spec has a plain index): a report sent twice is stored once.
-        sa.Index("idx_node_timestamp", "node_id", "timestamp", unique=True),
         sa.Index("idx_timestamp", "timestamp"),
-        {"comment": "node metrics", **TABLE_OPTS},
+        {
+            "comment": "node metrics",
+            "mysql_partition_by": MYSQL_DAILY_PARTITIONS.format(column="timestamp"),
+            "postgresql_partition_by": "RANGE (timestamp)",
+            **TABLE_OPTS,
+        },
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    node_id: Mapped[int] = mapped_column(BigRef)
+    node_id: Mapped[int] = mapped_column(BigRef, primary_key=True)
     cpu_usage: Mapped[float | None] = mapped_column(Percent)
     memory_usage: Mapped[float | None] = mapped_column(Percent)
     memory_used: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -132,7 +146,7 @@ class NodeMetric(Base):
     load_avg_15: Mapped[float | None] = mapped_column(Percent)
     process_count: Mapped[int | None] = mapped_column(sa.Integer)
     tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
-    timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
+    timestamp: Mapped[datetime] = mapped_column(sa.DateTime, primary_key=True)
 
 
 METRIC_COLUMNS = (

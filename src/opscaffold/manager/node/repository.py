@@ -25,6 +25,7 @@ from opscaffold.manager.models import (
     NodeLabel,
     NodeMetric,
     NodeTag,
+    node_metrics_5m,
 )
 from opscaffold.manager.node.schemas import distinct_casefold
 
@@ -181,9 +182,11 @@ async def placements(
 
 async def delete(session: AsyncSession, node_id: int) -> None:
     """Delete a node. Credentials, commands, tags, labels, events, the latest metrics and the
-    agent go with it (ON DELETE CASCADE); metric history and the node's configuration have no
-    foreign key (the history is too hot for one), so they are deleted here."""
+    agent go with it (ON DELETE CASCADE); metric history (raw and rollups: partitioned tables
+    can have no foreign keys) and the node's configuration are deleted here, by primary key
+    prefix."""
     await session.execute(sa.delete(NodeMetric).where(NodeMetric.node_id == node_id))
+    await session.execute(sa.delete(node_metrics_5m).where(node_metrics_5m.c.node_id == node_id))
     await session.execute(
         sa.delete(NodeConfig).where(NodeConfig.scope == "node", NodeConfig.scope_id == node_id)
     )

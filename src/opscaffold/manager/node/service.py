@@ -126,6 +126,11 @@ async def ensure_exists(session: AsyncSession, node_id: int) -> None:
         raise NodeNotFound()
 
 
+async def ensure_group_exists(session: AsyncSession, group_id: int) -> None:
+    if await repository.get_group(session, group_id) is None:
+        raise GroupNotFound()
+
+
 async def update(
     session: AsyncSession, node_id: int, data: NodeUpdate, settings: Settings, user_id: int
 ) -> NodeRead:
