@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscaffold.manager.models import EnrollmentToken, Node, NodeCredential, NodeMetricLatest
+from opscaffold.manager.models import (
+    EnrollmentToken,
+    Node,
+    NodeCredential,
+    NodeLabel,
+    NodeMetricLatest,
+)
 
 
 async def add(session: AsyncSession, token: EnrollmentToken) -> EnrollmentToken:
@@ -35,23 +42,6 @@ async def list_all(session: AsyncSession) -> Sequence[EnrollmentToken]:
     return (await session.scalars(sa.select(EnrollmentToken).order_by(EnrollmentToken.id))).all()
 
 
-async def use(session: AsyncSession, token_id: int, now: datetime) -> bool:
-    """Count one use, atomically refusing a token that is revoked, expired or used up."""
-    result = await session.execute(
-        sa.update(EnrollmentToken)
-        .where(
-            EnrollmentToken.id == token_id,
-            EnrollmentToken.revoked_at.is_(None),
-            sa.or_(EnrollmentToken.expires_at.is_(None), EnrollmentToken.expires_at > now),
-            sa.or_(
-                EnrollmentToken.max_uses.is_(None), EnrollmentToken.uses < EnrollmentToken.max_uses
-            ),
-        )
-        .values(uses=EnrollmentToken.uses + 1, last_used_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def node_by_credential(session: AsyncSession, token_hash: str) -> tuple[int, str] | None:
     stmt = (
         sa.select(Node.id, Node.uuid)
@@ -69,37 +59,119 @@ async def node_by_uuid(session: AsyncSession, node_uuid: str) -> tuple[int, str]
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-async def set_credential(
-    session: AsyncSession, node_id: int, token_hash: str, now: datetime
-) -> None:
-    await session.execute(sa.delete(NodeCredential).where(NodeCredential.node_id == node_id))
-    await session.execute(
-        sa.insert(NodeCredential).values(node_id=node_id, token_hash=token_hash, created_at=now)
-    )
+# -- registration in batches: each is one statement (or one per chunk) for a whole batch -----
+@dataclass(frozen=True, slots=True)
+class StoredNode:
+    node_id: int
+    created_at: datetime
+    last_heartbeat: datetime | None
+    has_reports: bool
+    current: dict[str, object]  # the requested columns, as stored
 
 
-async def insert_node(session: AsyncSession, values: dict[str, object]) -> int:
-    node = Node(**values)  # the ORM reads the new id back portably (MySQL has no RETURNING)
-    session.add(node)
-    await session.flush()
-    return node.id
-
-
-async def node_values(session: AsyncSession, node_id: int, columns: list[str]) -> dict[str, object]:
-    stmt = sa.select(*(Node.__table__.c[c] for c in columns)).where(Node.id == node_id)
-    row = (await session.execute(stmt)).first()
-    return {} if row is None else dict(zip(columns, row, strict=True))
-
-
-async def update_node(session: AsyncSession, node_id: int, values: dict[str, object]) -> None:
-    await session.execute(sa.update(Node).where(Node.id == node_id).values(**values))
-
-
-async def node_activity(
-    session: AsyncSession, node_id: int
-) -> tuple[datetime, datetime | None, bool] | None:
-    """When the node was created, its last heartbeat, and whether any report of it is stored."""
+async def nodes_by_uuids(
+    session: AsyncSession, uuids: Sequence[str], columns: Sequence[str]
+) -> dict[str, StoredNode]:
+    """The nodes with these uuids: what a registration compares against and decides on."""
+    if not uuids:
+        return {}
     reported = sa.exists().where(NodeMetricLatest.node_id == Node.id)
-    stmt = sa.select(Node.created_at, Node.last_heartbeat, reported).where(Node.id == node_id)
-    row = (await session.execute(stmt)).first()
-    return None if row is None else (row[0], row[1], bool(row[2]))
+    wanted = [Node.__table__.c[c] for c in columns]
+    stmt = sa.select(
+        Node.id, Node.uuid, Node.created_at, Node.last_heartbeat, reported, *wanted
+    ).where(Node.uuid.in_(uuids))
+    found = {}
+    for (
+        node_id,
+        node_uuid,
+        created_at,
+        last_heartbeat,
+        has_reports,
+        *current,
+    ) in await session.execute(stmt):
+        found[str(node_uuid)] = StoredNode(
+            int(node_id),
+            created_at,
+            last_heartbeat,
+            bool(has_reports),
+            dict(zip(columns, current, strict=True)),
+        )
+    return found
+
+
+async def nodes_by_credentials(
+    session: AsyncSession, token_hashes: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    """Token digest → (node id, uuid) of the nodes these node tokens belong to."""
+    if not token_hashes:
+        return {}
+    stmt = (
+        sa.select(NodeCredential.token_hash, Node.id, Node.uuid)
+        .join(Node, NodeCredential.node_id == Node.id)
+        .where(NodeCredential.token_hash.in_(token_hashes))
+    )
+    rows = await session.execute(stmt)
+    return {
+        str(token_hash): (int(node_id), str(node_uuid)) for token_hash, node_id, node_uuid in rows
+    }
+
+
+async def by_hashes(
+    session: AsyncSession, token_hashes: Sequence[str]
+) -> Sequence[EnrollmentToken]:
+    if not token_hashes:
+        return []
+    stmt = sa.select(EnrollmentToken).where(EnrollmentToken.token_hash.in_(token_hashes))
+    return (await session.scalars(stmt)).all()
+
+
+async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Update by primary key: each row holds `id` and the columns to set."""
+    if rows:
+        await session.execute(sa.update(Node), list(rows))
+
+
+async def insert_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> dict[str, int]:
+    """Insert the nodes and return uuid → id (read back: MySQL has no INSERT … RETURNING)."""
+    if not rows:
+        return {}
+    await session.execute(sa.insert(Node), list(rows))
+    stmt = sa.select(Node.uuid, Node.id).where(Node.uuid.in_([r["uuid"] for r in rows]))
+    return {str(node_uuid): int(node_id) for node_uuid, node_id in await session.execute(stmt)}
+
+
+async def insert_labels(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        await session.execute(sa.insert(NodeLabel), list(rows))
+
+
+async def replace_credentials(
+    session: AsyncSession, token_hashes: dict[int, str], replacing: Sequence[int], now: datetime
+) -> None:
+    """Give each node its token digest; `replacing` names the nodes that may hold an earlier
+    token, which goes (new nodes hold none: no delete, so no gap locks taken for them)."""
+    if replacing:
+        stmt = sa.delete(NodeCredential).where(NodeCredential.node_id.in_(sorted(replacing)))
+        await session.execute(stmt)
+    rows = [{"node_id": n, "token_hash": h, "created_at": now} for n, h in token_hashes.items()]
+    if rows:
+        await session.execute(sa.insert(NodeCredential), rows)
+
+
+async def use(session: AsyncSession, token_id: int, uses: int, now: datetime) -> bool:
+    """Count `uses` uses at once, atomically; False (nothing counted) when the token is
+    revoked or expired, or has fewer uses left."""
+    result = await session.execute(
+        sa.update(EnrollmentToken)
+        .where(
+            EnrollmentToken.id == token_id,
+            EnrollmentToken.revoked_at.is_(None),
+            sa.or_(EnrollmentToken.expires_at.is_(None), EnrollmentToken.expires_at > now),
+            sa.or_(
+                EnrollmentToken.max_uses.is_(None),
+                EnrollmentToken.uses + uses <= EnrollmentToken.max_uses,
+            ),
+        )
+        .values(uses=EnrollmentToken.uses + uses, last_used_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +21,7 @@ from opscaffold.manager.errors import InvalidArgument, NotFound
 from opscaffold.manager.ingest import repository as ingest_repository
 from opscaffold.manager.kit.clock import as_utc, utcnow
 from opscaffold.manager.models import EnrollmentToken
-from opscaffold.manager.node import repository as node_repository
+from opscaffold.manager.node.schemas import distinct_casefold
 
 # Prefixes make a leaked secret recognisable (and scannable) for what it is.
 TOKEN_PREFIX = "ose_"  # noqa: S105 - enrollment token prefix, not a secret
@@ -95,39 +97,91 @@ async def ensure_initial(session: AsyncSession, configured: str | None, generate
     return True
 
 
-async def usable(session: AsyncSession, token: str, now: datetime) -> int | None:
-    """The id of an enrollment token that may enroll a node now, or None."""
-    row = await repository.by_hash(session, digest(token))
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    if row.max_uses is not None and row.uses >= row.max_uses:
-        return None
-    return row.id
-
-
-async def redeem(session: AsyncSession, token_id: int, now: datetime) -> bool:
-    """Count one use, atomically; False when the token was used up or revoked meanwhile.
-
-    Called last in the registering transaction: every enrollment updates this one row, so
-    its lock is held only from here to the commit.
-    """
-    return await repository.use(session, token_id, now)
-
-
 # A node that never used its token this long after enrolling may enroll again: the answer
 # carrying its token was lost (a timeout), and without it the daemon is locked out.
 LOST_ANSWER_WINDOW = timedelta(minutes=10)
 
 
-async def answer_lost(session: AsyncSession, node_id: int) -> bool:
-    """True when a node enrolled recently and has never been heard from with its token."""
-    node = await repository.node_activity(session, node_id)
-    if node is None:
+class EnrollmentRaced(Exception):
+    """An enrollment token changed (used, revoked) between the look-up and its redemption:
+    the decisions made on the look-up no longer hold, so the whole batch is rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnownNode:
+    node_id: int
+    current: dict[str, object]  # what the node reported last, as stored
+    answer_lost: bool  # enrolled recently and never heard from with its token
+
+
+@dataclass(frozen=True, slots=True)
+class UsableToken:
+    """An enrollment token that may enroll nodes now."""
+
+    id: int
+    uses_left: int | None  # None: unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a batch of registrations is decided on."""
+
+    nodes: dict[str, KnownNode]  # by uuid
+    node_tokens: dict[str, tuple[int, str]]  # token digest → (node id, uuid)
+    enrollment_tokens: dict[str, UsableToken]  # token digest → token
+
+
+async def look_up(
+    session: AsyncSession,
+    uuids: Sequence[str],
+    token_hashes: Sequence[str],
+    columns: Sequence[str],
+    now: datetime,
+) -> Found:
+    """The nodes named, and what each presented token is, in at most three queries."""
+    stored = await repository.nodes_by_uuids(session, uuids, columns)
+    nodes = {
+        node_uuid: KnownNode(node.node_id, node.current, _answer_lost(node, now))
+        for node_uuid, node in stored.items()
+    }
+    hashes = list(dict.fromkeys(token_hashes))
+    node_tokens = await repository.nodes_by_credentials(session, hashes)
+    rows = await repository.by_hashes(session, [h for h in hashes if h not in node_tokens])
+    enrollment_tokens = {
+        row.token_hash: UsableToken(row.id, _uses_left(row)) for row in rows if _usable(row, now)
+    }
+    return Found(nodes, node_tokens, enrollment_tokens)
+
+
+def _usable(row: EnrollmentToken, now: datetime) -> bool:
+    if row.revoked_at is not None:
         return False
-    created_at, last_heartbeat, has_reports = node
-    return last_heartbeat is None and not has_reports and created_at > utcnow() - LOST_ANSWER_WINDOW
+    if row.expires_at is not None and row.expires_at <= now:
+        return False
+    return row.max_uses is None or row.uses < row.max_uses
+
+
+def _uses_left(row: EnrollmentToken) -> int | None:
+    return None if row.max_uses is None else row.max_uses - row.uses
+
+
+def _answer_lost(node: repository.StoredNode, now: datetime) -> bool:
+    return (
+        node.last_heartbeat is None
+        and not node.has_reports
+        and node.created_at > now - LOST_ANSWER_WINDOW
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One registration the caller was found entitled to."""
+
+    values: dict[str, object]  # the columns the daemon reports about itself
+    labels: dict[str, str]
+    known: KnownNode | None  # None: a new node
+    enrollment_token_id: int | None  # the token it enrolls with; None: registering as itself
+    issue_token: bool  # a new node, or one whose first answer was lost: it needs a (new) token
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,38 +192,79 @@ class Registration:
 
 
 async def register(
-    session: AsyncSession,
-    *,
-    known_node_id: int | None,
-    values: dict[str, object],
-    labels: dict[str, str],
-    issue_token: bool,
-) -> Registration:
-    """Create the node (first registration) or refresh what it reports about itself.
+    session: AsyncSession, admissions: Sequence[Admission], now: datetime
+) -> list[Registration]:
+    """Create the new nodes and refresh what known ones report about themselves, for a whole
+    batch in a fixed number of statements; answers in the order of `admissions`.
 
-    The caller has already established who may register this uuid; the node's group, tags and
-    operator-set labels are never touched by a daemon.
+    The caller has already established who may register each uuid (no uuid twice); the
+    node's group, tags and operator-set labels are never touched by a daemon. Tokens are
+    redeemed last, so their rows stay locked only until the commit; raises EnrollmentRaced
+    when one no longer has the uses the decisions counted on.
     """
-    now = utcnow()
-    if known_node_id is not None:
-        current = await repository.node_values(session, known_node_id, list(values))
-        changed = {k: v for k, v in values.items() if current.get(k) != v}
-        if changed:  # a daemon re-registering unchanged writes nothing (no write lock taken)
-            await repository.update_node(session, known_node_id, {**changed, "updated_at": now})
-        token = await _issue_token(session, known_node_id, now) if issue_token else ""
-        return Registration(known_node_id, False, token)
-    node_id = await repository.insert_node(
-        session,
-        {**values, "labels": labels, "status": "unknown", "created_at": now, "updated_at": now},
+    await _refresh(session, [a for a in admissions if a.known is not None], now)
+    created = await _create(session, [a for a in admissions if a.known is None], now)
+    node_ids = [
+        a.known.node_id if a.known is not None else created[str(a.values["uuid"])]
+        for a in admissions
+    ]
+    issued = {
+        node_id: new_secret(NODE_TOKEN_PREFIX)
+        for node_id, a in zip(node_ids, admissions, strict=True)
+        if a.issue_token
+    }
+    replaced = [a.known.node_id for a in admissions if a.issue_token and a.known is not None]
+    await repository.replace_credentials(
+        session, {node_id: digest(token) for node_id, token in issued.items()}, replaced, now
     )
-    await node_repository.replace_labels(session, node_id, labels)
-    await ingest_repository.add_events(session, [node_id], "registered", {}, now)
-    token = await _issue_token(session, node_id, now) if issue_token else ""
-    return Registration(node_id, True, token)
+    await _redeem(session, [a.enrollment_token_id for a in admissions], now)
+    return [
+        Registration(node_id, a.known is None, issued.get(node_id, ""))
+        for node_id, a in zip(node_ids, admissions, strict=True)
+    ]
 
 
-async def _issue_token(session: AsyncSession, node_id: int, now: datetime) -> str:
-    """A new node token; it replaces any earlier one of the node."""
-    token = new_secret(NODE_TOKEN_PREFIX)
-    await repository.set_credential(session, node_id, digest(token), now)
-    return token
+async def _refresh(session: AsyncSession, known: Sequence[Admission], now: datetime) -> None:
+    """Write only what changed: a daemon re-registering unchanged takes no write lock."""
+    changes: dict[int, dict[str, object]] = {}
+    for admission in known:
+        assert admission.known is not None
+        current = admission.known.current
+        changed = {k: v for k, v in admission.values.items() if current.get(k) != v}
+        if changed:
+            changes[admission.known.node_id] = {**changed, "updated_at": now}
+    # In id order, so that writers locking the same nodes lock them in the same order.
+    rows = [{"id": node_id, **changes[node_id]} for node_id in sorted(changes)]
+    await repository.update_nodes(session, rows)
+
+
+async def _create(session: AsyncSession, new: Sequence[Admission], now: datetime) -> dict[str, int]:
+    """Insert the new nodes with their labels and 'registered' events; uuid → node id."""
+    created = await repository.insert_nodes(
+        session,
+        [
+            {
+                **a.values,
+                "labels": a.labels,
+                "status": "unknown",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for a in new
+        ],
+    )
+    labels = [
+        {"node_id": created[str(a.values["uuid"])], "key": key, "value": a.labels[key]}
+        for a in new
+        for key in distinct_casefold(list(a.labels))
+    ]
+    await repository.insert_labels(session, labels)
+    await ingest_repository.add_events(session, sorted(created.values()), "registered", {}, now)
+    return created
+
+
+async def _redeem(session: AsyncSession, token_ids: Sequence[int | None], now: datetime) -> None:
+    """One atomic update per token, counting all of its uses in the batch at once."""
+    for token_id, uses in sorted(Counter(t for t in token_ids if t is not None).items()):
+        if not await repository.use(session, token_id, uses, now):
+            raise EnrollmentRaced(f"enrollment token {token_id} changed meanwhile")

@@ -19,6 +19,7 @@ from opscaffold.manager.db import transaction
 from opscaffold.manager.errors import IngestBusy, NodeGone
 from opscaffold.manager.ingest import repository
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
+from opscaffold.manager.kit.batching import take_batch
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import rollup
@@ -81,16 +82,7 @@ class Flusher:
 
     async def _run(self) -> None:
         while True:
-            taken = [await self._queue.get()]
-            deadline = time.monotonic() + self._max_delay
-            while len(taken) < self._max_batch and taken[-1] is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    taken.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            taken = await take_batch(self._queue, self._max_batch, self._max_delay)
             batch = [report for report in taken if report is not None]
             if batch:
                 await self._write(batch)

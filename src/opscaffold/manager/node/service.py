@@ -353,6 +353,22 @@ async def effective_config(
     return (await _merged(session, node_id, settings)).config
 
 
+async def effective_configs(
+    session: AsyncSession, node_ids: Sequence[int], settings: Settings
+) -> dict[int, dict[str, str]]:
+    """`effective_config` for many nodes in a fixed number of queries (per chunk of ids);
+    nodes that do not exist are left out."""
+    placements: dict[int, int | None] = {}
+    for part in chunks(sorted(set(node_ids))):
+        placements |= await repository.placements(session, [repository.is_one_of(part)])
+    tree = GroupTree(await repository.group_edges(session))
+    layers = await _layers(session, settings, list(placements))
+    return {
+        node_id: layers.merge(node_id, tree.ancestry(group_id)).config
+        for node_id, group_id in placements.items()
+    }
+
+
 async def explain_config(
     session: AsyncSession, node_id: int, settings: Settings
 ) -> EffectiveConfigRead:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid as uuid_lib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,6 +130,21 @@ class IdentityResolver:
     def forget(self) -> None:
         self._cache.clear()
 
+    def remember(self, identity: NodeIdentity, token_hash: str | None) -> None:
+        """Note a node that has just registered (and the digest of the token it holds now),
+        so that the calls its daemon makes next need no look-up: in a registration storm
+        that saves a query per node."""
+        self._store("uuid:" + identity.uuid, identity)
+        if token_hash is not None:
+            self._store("tok:" + token_hash, identity)
+
+    def forget_nodes(self, node_ids: Collection[int]) -> None:
+        """Drop what is cached for these nodes: one enrolled again holds a new token, and the
+        old one must stop working at once, not when its entry expires."""
+        stale = [k for k, (_, found) in self._cache.items() if found and found.node_id in node_ids]
+        for key in stale:
+            del self._cache[key]
+
     async def _cached(self, key: str, value: str, *, by_uuid: bool) -> NodeIdentity | None:
         now = time.monotonic()
         hit = self._cache.get(key)
@@ -141,10 +157,13 @@ class IdentityResolver:
                 else repository.node_by_credential(session, value)
             )
         found = None if row is None else NodeIdentity(*row)
+        self._store(key, found)
+        return found
+
+    def _store(self, key: str, found: NodeIdentity | None) -> None:
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
-        self._cache[key] = (now + CACHE_SECONDS, found)
-        return found
+        self._cache[key] = (time.monotonic() + CACHE_SECONDS, found)
 
 
 def check_names_self(identity: NodeIdentity, node_uuid: str) -> None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.config import Settings, split_addr
 from opscaffold.manager.ingest.flusher import Flusher
+from opscaffold.manager.node import service as node_service
 from opscaffold.manager.rpc.identity import IdentityResolver, Mode
+from opscaffold.manager.rpc.registrar import EffectiveConfigs, Registrar
 from opscaffold.manager.rpc.servicer import Channel, DaemonServicer, EffectiveConfig
 from opscaffold.manager.rpc.streams import StreamRegistry
 from opscaffold.manager.runtime import Runtime
@@ -34,6 +38,15 @@ def identity_mode(settings: Settings) -> Mode:
     return "mtls" if settings.tls.enabled and settings.tls.ca_file else "token"
 
 
+def effective_configs_of(settings: Settings) -> EffectiveConfigs:
+    async def effective(
+        session: AsyncSession, node_ids: Sequence[int]
+    ) -> dict[int, dict[str, str]]:
+        return await node_service.effective_configs(session, node_ids, settings)
+
+    return effective
+
+
 def replica_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
@@ -46,6 +59,7 @@ class GrpcService:
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.server.stop(grace)
+        await self.channel.registrar.stop()
         await self.channel.flusher.stop()
         await self.channel.streams.stop()
         await self.channel.bus.stop()
@@ -71,10 +85,13 @@ async def start(
     cfg = settings.server.grpc
     bus = runtime.command_bus
     flusher = Flusher(runtime.sessions, runtime.metrics)
+    identities = IdentityResolver(runtime.sessions, identity_mode(settings))
+    registrar = Registrar(runtime.sessions, identities, effective_configs_of(settings))
     channel = Channel(
         runtime=runtime,
         flusher=flusher,
-        identities=IdentityResolver(runtime.sessions, identity_mode(settings)),
+        registrar=registrar,
+        identities=identities,
         streams=StreamRegistry(runtime.redis, replica_id()),
         bus=bus,
         effective_config=effective_config,
@@ -102,6 +119,7 @@ async def start(
     if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on {cfg.addr}")
     flusher.start()
+    registrar.start()
     await bus.start(lambda: command_service.nodes_with_pending(runtime.sessions))
     channel.streams.start()
     await server.start()

@@ -1,8 +1,9 @@
 """DaemonService: thin handlers that check identity, validate, and call the domain services.
 
-Reports are queued to the write-behind flusher and answered only once committed. Commands
-come from the outbox and go out over whatever the daemon holds: our Connect stream (which
-acknowledges), SubscribeUpdates, or the heartbeat response.
+Registrations are queued to the registrar and reports to the write-behind flusher; both are
+written in batches and answered only once committed. Commands come from the outbox and go out
+over whatever the daemon holds: our Connect stream (which acknowledges), SubscribeUpdates, or
+the heartbeat response.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import transaction
-from opscaffold.manager.enrollment import repository as enrollment_repository
-from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.errors import DomainError, IngestBusy, InvalidArgument, NodeGone
 from opscaffold.manager.ingest.flusher import Flusher, Report
 from opscaffold.manager.ingest.validation import agent_row, metric_row
@@ -34,12 +33,12 @@ from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import NodeCommand
 from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import (
-    Caller,
     IdentityResolver,
     NodeIdentity,
     Refused,
     check_names_self,
 )
+from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
 from opscaffold.manager.runtime import Runtime
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
@@ -50,9 +49,7 @@ log = get_logger("opscaffold.rpc")
 # Streams also look at the outbox now and then, whatever the wake-ups say.
 STREAM_POLL_S = 300.0
 NODE_TOKEN_HEADER = "x-ops-node-token"  # noqa: S105 - a header name
-MAX_REGISTERING = 32  # in flight at once, per Manager process
 NODE_GONE = "node was deleted"
-BAD_ENROLLMENT = "invalid, expired or used-up enrollment token"
 GONE = pb.ManagerMessage()  # marker on a stream's outgoing queue: end it, the node is gone
 EffectiveConfig = Callable[[AsyncSession, int], Awaitable[dict[str, str]]]
 
@@ -63,6 +60,7 @@ class Channel:
 
     runtime: Runtime
     flusher: Flusher
+    registrar: Registrar
     identities: IdentityResolver
     streams: StreamRegistry
     bus: CommandBus
@@ -76,7 +74,6 @@ class Channel:
 class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     def __init__(self, channel: Channel) -> None:
         self.c = channel
-        self._registering = 0
 
     # -- edges ------------------------------------------------------------------------------
     def _count(self, method: str, status: grpc.StatusCode) -> None:
@@ -125,40 +122,13 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
 
     # -- Register ---------------------------------------------------------------------------
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
-        return await self._unary("Register", context, lambda: self._admitted(request, context))
-
-    async def _admitted(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
-        """Registrations beyond what the database absorbs are turned away at once: daemons
-        back off and retry, where queued calls would pass their deadlines and come back
-        together (an enrollment storm feeding itself)."""
-        if self._registering >= MAX_REGISTERING:
-            raise IngestBusy("too many registrations at once; retry later")
-        self._registering += 1
-        try:
-            return await self._register(request, context)
-        finally:
-            self._registering -= 1
+        return await self._unary("Register", context, lambda: self._register(request, context))
 
     async def _register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
         caller = self.c.identities.caller(context)
         values = convert.registration(request, caller.peer_ip)
         labels = convert.labels_of(request)
-        async with transaction(self.c.runtime.sessions) as session:
-            known, enrolling_with = await self._may_register(session, caller, values["uuid"])
-            registered = await enrollment_service.register(
-                session,
-                known_node_id=known,
-                values=values,
-                labels=labels,
-                # A new node, or one whose first answer was lost: it needs a (new) token.
-                issue_token=self.c.identities.mode == "token" and enrolling_with is not None,
-            )
-            if enrolling_with is not None and not await enrollment_service.redeem(
-                session, enrolling_with, utcnow()
-            ):
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
-        async with self.c.runtime.sessions() as session:  # read only, after the commit
-            config = await self.c.effective_config(session, registered.node_id)
+        registered = await self.c.registrar.submit(caller, values, labels)
         if registered.node_token:
             await context.send_initial_metadata(((NODE_TOKEN_HEADER, registered.node_token),))
         log.info(
@@ -166,41 +136,10 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         )
         return pb.RegisterResponse(
             node_id=registered.node_id,
-            heartbeat_interval=int(config.get("heartbeat_interval", "30")),
-            metric_interval=int(config.get("metric_interval", "60")),
+            heartbeat_interval=int(registered.config.get("heartbeat_interval", "30")),
+            metric_interval=int(registered.config.get("metric_interval", "60")),
             node_token=registered.node_token,
         )
-
-    async def _may_register(
-        self, session: AsyncSession, caller: Caller, node_uuid: str
-    ) -> tuple[int | None, int | None]:
-        """(the existing node's id when the caller is that node, the enrollment token's id
-        when a new node enrolls); refuses everyone else."""
-        existing = await enrollment_repository.node_by_uuid(session, node_uuid)
-        if self.c.identities.mode == "mtls":
-            if caller.cert_uuid is None:
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "no node certificate", "no_cert")
-            if caller.cert_uuid != node_uuid:
-                message = "the certificate names another node"
-                raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "other_node")
-            return (None if existing is None else existing[0]), None
-        if caller.bearer is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "no_token")
-        own = await enrollment_repository.node_by_credential(
-            session, enrollment_service.digest(caller.bearer)
-        )
-        if own is not None:
-            check_names_self(NodeIdentity(*own), node_uuid)
-            return own[0], None
-        token_id = await enrollment_service.usable(session, caller.bearer, utcnow())
-        if existing is not None and not (
-            token_id is not None and await enrollment_service.answer_lost(session, existing[0])
-        ):
-            message = "this node is already enrolled: register with its node token"
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
-        if token_id is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
-        return (None if existing is None else existing[0]), token_id
 
     # -- reports ----------------------------------------------------------------------------
     def _oldest(self) -> timedelta:

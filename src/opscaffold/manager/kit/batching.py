@@ -1,0 +1,100 @@
+"""Group commit: many callers queue items, one task handles them in batches.
+
+A batch is taken when it is full or `max_delay` after its first item, so a lone item waits
+at most that long while a storm is handled in few, large transactions. The queue is bounded:
+beyond it `offer` says no at once and the caller tells its client to retry, because a queue
+longer than what is handled before the clients' deadlines only feeds a storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from opscaffold.manager.logging import get_logger
+
+T = TypeVar("T")
+log = get_logger("opscaffold.batching")
+
+
+async def take_batch(
+    queue: asyncio.Queue[T | None], max_batch: int, max_delay: float
+) -> list[T | None]:
+    """Wait for one item, then take more until there are `max_batch`, a None arrives (a
+    wake-up: handle what is collected now) or `max_delay` has passed since the first.
+
+    Returns everything taken, wake-ups included, so the caller can mark each done."""
+    taken = [await queue.get()]
+    deadline = time.monotonic() + max_delay
+    while len(taken) < max_batch and taken[-1] is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            taken.append(await asyncio.wait_for(queue.get(), remaining))
+        except TimeoutError:
+            break
+    return taken
+
+
+class GroupCommit(Generic[T]):
+    """A bounded queue drained in batches by one task; `handle` answers the batch's callers."""
+
+    def __init__(
+        self,
+        handle: Callable[[list[T]], Awaitable[None]],
+        *,
+        name: str,
+        max_batch: int,
+        max_delay: float,
+        max_queue: int,
+    ) -> None:
+        self._handle = handle
+        self._name = name
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._max_queue = max_queue
+        self._queue: asyncio.Queue[T | None] = asyncio.Queue()  # None: a wake-up
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    def offer(self, item: T) -> bool:
+        """Queue an item; False when the queue is full or closing (the caller says: retry)."""
+        if self._closing or self._queue.qsize() >= self._max_queue:
+            return False
+        self._queue.put_nowait(item)
+        return True
+
+    async def stop(self) -> None:
+        """Refuse new items, handle everything queued, then stop."""
+        self._closing = True
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            taken = await take_batch(self._queue, self._max_batch, self._max_delay)
+            batch = [item for item in taken if item is not None]
+            try:
+                if batch:
+                    await self._handle(batch)
+            except Exception:  # the loop must survive, or every later caller waits forever
+                log.exception("batch handler failed", queue=self._name, size=len(batch))
+            finally:
+                for _ in taken:
+                    self._queue.task_done()
