@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opscaffold.manager import db, secrets
@@ -15,6 +15,8 @@ from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
+
+REDIS_POOL_WAIT_S = 5.0
 
 
 @dataclass
@@ -58,15 +60,19 @@ class Runtime:
 
 def connect_redis(settings: Settings) -> Redis:
     cfg = settings.redis
-    return Redis(
+    # Blocking: when every connection is busy (thousands of streams opening after a restart),
+    # a caller waits for one instead of failing at once.
+    pool = BlockingConnectionPool(
         host=cfg.host,
         port=cfg.port,
         db=cfg.db,
         password=cfg.password.get_secret_value() or None,
         max_connections=cfg.pool_size,
+        timeout=REDIS_POOL_WAIT_S,
         socket_timeout=5,
         socket_connect_timeout=5,
     )
+    return Redis.from_pool(pool)
 
 
 def token_codec(settings: Settings) -> TokenCodec:

@@ -66,19 +66,20 @@ class Pass:
 async def run_pass(
     engine: AsyncEngine, settings: MetricsSettings, now: datetime, budget: timedelta
 ) -> Pass:
-    """Roll up every due bucket, oldest first, one transaction each, within `budget`."""
+    """Roll up every due bucket, oldest first, each in its own transaction and connection
+    (SQLite has one connection for everyone: ingest gets it between buckets), within
+    `budget`."""
     started = time.monotonic()
-    horizon = now - BUCKET - settings.rollup_delay
-    done: list[datetime] = []
     async with engine.connect() as conn:
-        if conn.dialect.name in ("mysql", "mariadb"):
-            # Consistent (non-locking) reads of raw rows: no gap locks that would stall ingest.
-            conn = await conn.execution_options(isolation_level="READ COMMITTED")
-        due = await _due(conn, horizon)
-        await conn.commit()
-        for bucket, version in due:
-            if time.monotonic() - started > budget.total_seconds():
-                break
+        due = await _due(conn, now - BUCKET - settings.rollup_delay)
+    done: list[datetime] = []
+    for bucket, version in due:
+        if time.monotonic() - started > budget.total_seconds():
+            break
+        async with engine.connect() as conn:
+            if conn.dialect.name in ("mysql", "mariadb"):
+                # Consistent (non-locking) reads of raw rows: no gap locks to stall ingest.
+                conn = await conn.execution_options(isolation_level="READ COMMITTED")
             async with conn.begin():
                 await roll_up_bucket(conn, bucket)
                 await conn.execute(
@@ -87,7 +88,7 @@ async def run_pass(
                         metric_rollup_pending.c.version == version,
                     )
                 )
-            done.append(bucket)
+        done.append(bucket)
     return Pass(done, time.monotonic() - started, len(due) - len(done))
 
 
