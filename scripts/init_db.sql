@@ -459,10 +459,10 @@ CREATE TABLE node_metrics (
     process_count INTEGER, 
     tcp_connections INTEGER, 
     timestamp DATETIME NOT NULL, 
-    CONSTRAINT pk_node_metrics PRIMARY KEY (node_id, timestamp)
+    CONSTRAINT pk_node_metrics PRIMARY KEY (timestamp, node_id)
 )CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='node metrics' PARTITION BY RANGE COLUMNS(`timestamp`) (PARTITION pmax VALUES LESS THAN (MAXVALUE));
 
-CREATE INDEX idx_timestamp ON node_metrics (timestamp);
+CREATE INDEX idx_node_timestamp ON node_metrics (node_id, timestamp);
 
 CREATE TABLE node_metrics_5m (
     node_id BIGINT UNSIGNED NOT NULL, 

@@ -115,16 +115,19 @@ class Agent(Base):
 class NodeMetric(Base):
     """Raw reports, kept for `metrics.raw_retention_days`, in one partition per day.
 
-    The natural key is the primary key, so that the partitioning column is in every unique key
-    (MySQL requires it) and a report sent twice is stored once. No foreign keys: partitioned
-    InnoDB tables cannot have any; the flusher writes only for existing nodes and deleting a
-    node deletes its rows. The migration creates one catch-all partition (MySQL) or none
-    (PostgreSQL); the day partitions are managed at run time (`metric.partitions`).
+    The natural key, time first, is the primary key: the partitioning column is then in every
+    unique key (MySQL requires it), a report sent twice is stored once, new rows go to the end
+    of the (InnoDB clustered) key instead of one page per node, and a rollup pass reads one
+    time slice in order. A node's history uses idx_node_timestamp. No foreign keys:
+    partitioned InnoDB tables cannot have any; the flusher writes only for existing nodes and
+    deleting a node deletes its rows. The migration creates one catch-all partition (MySQL) or
+    none (PostgreSQL); day partitions are managed at run time (`metric.partitions`).
     """
 
     __tablename__ = "node_metrics"
     __table_args__ = (
-        sa.Index("idx_timestamp", "timestamp"),
+        sa.PrimaryKeyConstraint("timestamp", "node_id"),
+        sa.Index("idx_node_timestamp", "node_id", "timestamp"),
         {
             "comment": "node metrics",
             "mysql_partition_by": MYSQL_DAILY_PARTITIONS.format(column="timestamp"),
@@ -133,7 +136,7 @@ class NodeMetric(Base):
         },
     )
 
-    node_id: Mapped[int] = mapped_column(BigRef, primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigRef)
     cpu_usage: Mapped[float | None] = mapped_column(Percent)
     memory_usage: Mapped[float | None] = mapped_column(Percent)
     memory_used: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -146,7 +149,7 @@ class NodeMetric(Base):
     load_avg_15: Mapped[float | None] = mapped_column(Percent)
     process_count: Mapped[int | None] = mapped_column(sa.Integer)
     tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
-    timestamp: Mapped[datetime] = mapped_column(sa.DateTime, primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
 
 
 METRIC_COLUMNS = (

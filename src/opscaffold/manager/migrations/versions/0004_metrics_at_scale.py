@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-26 11:00:00
 
-`node_metrics` becomes keyed by (node_id, timestamp) and partitioned by day (RANGE COLUMNS on
+`node_metrics` becomes keyed by (timestamp, node_id) and partitioned by day (RANGE COLUMNS on
 MySQL, declarative on PostgreSQL; one table on SQLite). The rows of the last 30 days are copied
 over and their buckets queued for the rollup job, which turns them into rollups before the
 retention job drops raw days past `metrics.raw_retention_days`.
@@ -105,14 +105,16 @@ def _create_raw() -> None:
         sa.Column("node_id", _ref(), nullable=False),
         *[sa.Column(name, _type(kind), nullable=True) for name, kind in METRICS],
         sa.Column("timestamp", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("node_id", "timestamp", name=op.f("pk_node_metrics")),
+        sa.PrimaryKeyConstraint("timestamp", "node_id", name=op.f("pk_node_metrics")),
         comment="node metrics",
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
         mysql_partition_by=MYSQL_PARTITIONS.format(column="timestamp"),
         postgresql_partition_by="RANGE (timestamp)",
     )
-    op.create_index(ix("idx_timestamp", "node_metrics"), "node_metrics", ["timestamp"])
+    op.create_index(
+        ix("idx_node_timestamp", "node_metrics"), "node_metrics", ["node_id", "timestamp"]
+    )
 
 
 def _create_rollups() -> None:
@@ -213,7 +215,7 @@ def downgrade() -> None:
     op.drop_table("fleet_metrics_5m")
     op.drop_index(ix("idx_bucket", "node_metrics_5m"), table_name="node_metrics_5m")
     op.drop_table("node_metrics_5m")
-    op.drop_index(ix("idx_timestamp", "node_metrics"), table_name="node_metrics")
+    op.drop_index(ix("idx_node_timestamp", "node_metrics"), table_name="node_metrics")
     op.rename_table("node_metrics", "node_metrics_partitioned")
     if _dialect() == "postgresql":
         op.execute(
