@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import re
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +29,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from common import explain, machine, markers, server_version, write_section
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from opscaffold.manager import migrate
@@ -78,7 +75,7 @@ NOTES = [
     "  sort over every node; an index on it would serve this sort and the offline detector.",
     "- The machine was shared with other test runs while measuring; the p99 column carries that.",
 ]
-MARK_START, MARK_END = "<!-- bench_node_list:start -->", "<!-- bench_node_list:end -->"
+MARK_START, MARK_END = markers("bench_node_list")
 
 
 def settings_for(backend: str, data_dir: str) -> Settings:
@@ -315,39 +312,6 @@ async def plans(engine: AsyncEngine, fleet: Fleet) -> dict[str, list[str]]:
         return found
 
 
-async def explain(conn: AsyncConnection, stmt: sa.Select[Any]) -> str:
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    if conn.dialect.name == "postgresql":
-        rows = await conn.execute(sa.text("EXPLAIN " + sql))
-        return summarize_pg([r[0] for r in rows])
-    rows = await conn.execute(sa.text("EXPLAIN " + sql))
-    return summarize_mysql([dict(r._mapping) for r in rows])
-
-
-PLAN_NODE = re.compile(r"^(Index|Bitmap|Seq|Hash|Nested|Merge|Aggregate|Limit|Sort|Unique|Gather)")
-
-
-def summarize_pg(lines: Sequence[str]) -> str:
-    """The plan's nodes, each scan with its index (costs and conditions dropped)."""
-    steps = []
-    for line in lines:
-        text = re.sub(r"\s+\(cost=.*\)$", "", line.strip().lstrip("-> ").strip())
-        if PLAN_NODE.match(text) and "Cond:" not in text:
-            steps.append(text)
-    return " → ".join(steps)
-
-
-def summarize_mysql(rows: Sequence[dict[str, Any]]) -> str:
-    parts = []
-    for row in rows:
-        key = row.get("key") or "no index"
-        extra = f"; {row['Extra']}" if row.get("Extra") else ""
-        parts.append(
-            f"{row.get('table')}: {row.get('type')} via {key} (~{row.get('rows')} rows){extra}"
-        )
-    return " | ".join(parts)
-
-
 # -- one backend --------------------------------------------------------------------------
 async def run_backend(backend: str, requests: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
@@ -386,26 +350,7 @@ async def run_backend(backend: str, requests: int) -> dict[str, Any]:
         }
 
 
-async def server_version(engine: AsyncEngine) -> str:
-    async with engine.connect() as conn:
-        value = (await conn.execute(sa.text("SELECT version()"))).scalar_one()
-    return str(value).split(" on ")[0].split(",")[0]
-
-
 # -- report -------------------------------------------------------------------------------
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{os.cpu_count()} cores ({model}), {system}, Python {platform.python_version()}"
-
-
 def report(runs: list[dict[str, Any]], requests: int) -> str:
     names = list(runs[0]["results"])
     head = (
@@ -446,17 +391,6 @@ def report(runs: list[dict[str, Any]], requests: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if MARK_START in text and MARK_END in text:
-        before, rest = text.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="mysql,postgres")
@@ -467,7 +401,7 @@ async def main() -> None:
     section = report(runs, args.requests)
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "bench_node_list", section)
     print(
         json.dumps({r["backend"]: {k: v.__dict__ for k, v in r["results"].items()} for r in runs})
     )

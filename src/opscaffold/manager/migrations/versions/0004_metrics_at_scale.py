@@ -10,7 +10,7 @@ over and their buckets queued for the rollup job, which turns them into rollups 
 retention job drops raw days past `metrics.raw_retention_days`.
 
 Downtime: the copy runs while the migration holds its lock, so stop the Managers first; it
-takes about as long as an INSERT ... SELECT of those rows (see docs/sizing.md). Offline (SQL
+takes about as long as an INSERT ... SELECT of those rows (README: "Metrics"). Offline (SQL
 script) upgrades copy the rows on MySQL only and queue no rollups: upgrade a database that
 holds metrics online (`ops-manager migrate`).
 """
