@@ -179,8 +179,10 @@ class Outbox:
 
     async def wait(self, limit: float | None = None) -> None:
         """Until something was queued or acknowledged, or `limit` seconds passed."""
+        # asyncio.timeout, not wait_for: no task per wait (a fleet makes thousands a second)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), limit)
+            async with asyncio.timeout(limit):
+                await self._wake.wait()
         self._wake.clear()
 
     # ---- introspection -------------------------------------------------------------------

@@ -313,7 +313,8 @@ class NodeSession:
                 continue
             # A Manager that stopped reading would block this write forever; the stream is
             # as dead as one that stopped acknowledging.
-            await asyncio.wait_for(call.write(message), self.settings.ack_timeout)
+            async with asyncio.timeout(self.settings.ack_timeout):
+                await call.write(message)
             if message.WhichOneof("body") != "command_ack":
                 self.stats.sent += 1
 
@@ -482,7 +483,8 @@ def _refusal(seq: int, code: str, message: str) -> pb.StreamAck:
 async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
     """Whether `event` was set within `seconds`; clears it."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        async with asyncio.timeout(max(0.0, seconds)):
+            await event.wait()
     fired = event.is_set()
     event.clear()
     return fired
