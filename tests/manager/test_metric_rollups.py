@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from opscaffold.manager.db import transaction
+from opscaffold.manager.jobs.registry import load_all as load_all_jobs
+from opscaffold.manager.jobs.runner import JobRunner, tick_of
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.metric import jobs, partitions, rollup
 from opscaffold.manager.models import NodeMetric, fleet_metrics_5m, node_metrics_5m
@@ -357,3 +359,18 @@ async def test_fleet_trend_per_bucket_for_the_fleet_and_a_group(
     assert bad.status_code == 400
     too_long = {"start": rfc3339(bucket - timedelta(days=40)), "end": rfc3339(bucket)}
     assert (await client.get(TREND, params=too_long, headers=admin_headers)).status_code == 400
+
+
+async def test_the_jobs_run_through_the_job_runner(stack: Stack, client: httpx.AsyncClient) -> None:
+    """As the Manager runs them: claimed ticks, sessions from the runner."""
+    node_id = await f.add_node(stack, "n1")
+    bucket = a_complete_bucket()
+    rows = await f.add_metrics(stack, node_id, bucket, timedelta(seconds=60), 2)
+    await queue(stack, rows)
+    registered = load_all_jobs()
+    runner = JobRunner(stack.runtime.sessions, stack.settings, registered, "test-replica")
+    for name in ("metrics.rollup", "metrics.partitions"):
+        job = registered[name]
+        assert await runner.run_once(job, tick_of(utcnow(), job.every(stack.settings)))
+    assert_matches((await node_rollups(stack, node_id))[bucket], expected(rows))
+    assert await pending(stack) == []
