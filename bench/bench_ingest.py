@@ -107,9 +107,14 @@ def fleet_cmd(
 
 
 def ramp_for(nodes: int) -> float:
-    """Nodes start over this many seconds: 200 a second, as daemons of a fleet do not all
+    """Nodes start over this many seconds: 1,000 a second, as daemons of a fleet do not all
     start in the same instant."""
-    return max(5.0, nodes / 200)
+    return max(5.0, nodes / 1000)
+
+
+def duration_for(nodes: int) -> float:
+    """Long enough for the ramp plus at least two metric intervals at the default rate."""
+    return 60.0 if nodes <= 10_000 else ramp_for(nodes) + 90.0
 
 
 def enroll(port: int, nodes: int, state: Path) -> float:
@@ -188,8 +193,10 @@ def run_case(db: str, nodes: int, rate: int, transport: str, duration: float) ->
 
 
 MATRIX = [
-    *((1000, rate, transport) for rate in (1, 10) for transport in ("connect", "unary")),
-    (10000, 1, "connect"),
+    (nodes, rate, transport)
+    for nodes in (1_000, 10_000, 50_000)
+    for rate in (1, 10)
+    for transport in ("connect", "unary")
 ]
 
 
@@ -199,16 +206,53 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=1)
     parser.add_argument("--transport", choices=["connect", "unary"], default="connect")
-    parser.add_argument("--duration", type=float, default=120)
-    parser.add_argument("--matrix", action="store_true")
+    parser.add_argument("--duration", type=float, help="default: by fleet size")
+    parser.add_argument("--matrix", action="store_true", help="every case of the table")
+    parser.add_argument("--sizes", default="1000,10000,50000", help="fleet sizes of --matrix")
+    parser.add_argument("--table", type=Path, help="print the Markdown table of a JSONL file")
     args = parser.parse_args()
+    if args.table:
+        print(table([json.loads(line) for line in args.table.read_text().splitlines() if line]))
+        return
+    sizes = {int(n) for n in args.sizes.split(",")}
     cases = (
-        [(db, *case) for case in MATRIX for db in ("noop", "sqlite", "mysql")]
+        [(db, *case) for case in MATRIX if case[0] in sizes for db in ("noop", "sqlite", "mysql")]
         if args.matrix
         else [(args.db, args.nodes, args.rate, args.transport)]
     )
     for db, nodes, rate, transport in cases:
-        print(json.dumps(run_case(db, nodes, rate, transport, args.duration)), flush=True)
+        duration = args.duration or duration_for(nodes)
+        print(json.dumps(run_case(db, nodes, rate, transport, duration)), flush=True)
+
+
+SERVERS = {"noop": "no-op ceiling", "sqlite": "SQLite", "mysql": "MariaDB + Redis"}
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The RESULTS.md table: each case against the no-op server's rate for the same load."""
+    ceiling = {
+        (r["nodes"], r["rate"], r["transport"]): r["acked_per_s"]
+        for r in results
+        if r["db"] == "noop"
+    }
+    lines = [
+        "| nodes | rate | transport | server | registered | offered/s | acked/s | vs no-op "
+        "| p50 ms | p99 ms | Manager CPU (cores) | peak RSS MB | metric rows stored / acked "
+        "| errors |",
+        "|" + "---|" * 14,
+    ]
+    for r in results:
+        key = (r["nodes"], r["rate"], r["transport"])
+        ratio = "—" if r["db"] == "noop" else f"{r['acked_per_s'] / max(ceiling[key], 0.1):.2f}"
+        stored = "—" if r["metric_rows"] is None else f"{r['metric_rows']} / {r['metrics_acked']}"
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(r["errors"].items())) or "—"
+        lines.append(
+            f"| {r['nodes']:,} | {r['rate']}× | {r['transport']} | {SERVERS[r['db']]} "
+            f"| {r['registered']:,} | {r['offered_per_s']:g} | {r['acked_per_s']:g} | {ratio} "
+            f"| {r['p50_ms']} | {r['p99_ms']} | {r['cpu_cores']} | {r['peak_rss_mb']} "
+            f"| {stored} | {errors} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
