@@ -201,7 +201,7 @@ async def test_a_full_queue_answers_resource_exhausted(
     wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registered, node_uuid = await wire.register()
-    monkeypatch.setattr(wire.service.channel.flusher, "_max_queue", 0)
+    monkeypatch.setattr(wire.service.channel.flusher._batches, "_max_queue", 0)
     request = pb.ReportMetricsRequest(node_uuid=node_uuid, metrics=metrics())
     with pytest.raises(grpc.aio.AioRpcError) as busy:
         await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))

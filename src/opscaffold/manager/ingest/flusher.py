@@ -9,7 +9,6 @@ of one node in a batch coalesce (the latest counts); metric rows are unique per 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from opscaffold.manager.db import transaction
 from opscaffold.manager.errors import IngestBusy, NodeGone
 from opscaffold.manager.ingest import repository
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
-from opscaffold.manager.kit.batching import take_batch
+from opscaffold.manager.kit.batching import GroupCommit
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import rollup
@@ -51,44 +50,27 @@ class Flusher:
     ) -> None:
         self._sessions = sessions
         self._metrics = metrics
-        self._max_batch = max_batch
-        self._max_delay = max_delay
-        self._max_queue = max_queue
-        # None is a wake-up: write what is collected now (shutdown).
-        self._queue: asyncio.Queue[Report | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._batches: GroupCommit[Report] = GroupCommit(
+            self._write,
+            name="ingest-flusher",
+            max_batch=max_batch,
+            max_delay=max_delay,
+            max_queue=max_queue,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingest-flusher")
+        self._batches.start()
 
     def submit(self, report: Report) -> asyncio.Future[None]:
         """Queue a validated report; the future resolves once it is committed."""
-        if self._closing or self._queue.qsize() >= self._max_queue:
+        if not self._batches.offer(report):
             raise IngestBusy()
-        self._queue.put_nowait(report)
-        self._metrics.ingest_queue_depth.set(self._queue.qsize())
+        self._metrics.ingest_queue_depth.set(self._batches.depth)
         return report.done
 
     async def stop(self) -> None:
         """Refuse new reports, write everything queued, then stop."""
-        self._closing = True
-        if self._task is not None:
-            self._queue.put_nowait(None)
-            await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            taken = await take_batch(self._queue, self._max_batch, self._max_delay)
-            batch = [report for report in taken if report is not None]
-            if batch:
-                await self._write(batch)
-            for _ in taken:
-                self._queue.task_done()
-            self._metrics.ingest_queue_depth.set(self._queue.qsize())
+        await self._batches.stop()
 
     async def _write(self, batch: list[Report]) -> None:
         started = time.perf_counter()
@@ -100,6 +82,7 @@ class Flusher:
                 if not report.done.done():
                     report.done.set_exception(IngestBusy("could not store the report; retry"))
             return
+        self._metrics.ingest_queue_depth.set(self._batches.depth)
         self._metrics.ingest_flush_seconds.observe(time.perf_counter() - started)
         self._metrics.ingest_rows.labels(kind="metric").inc(stored)
         for report in batch:
