@@ -26,12 +26,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from bench_node_list import seed
-from common import explain, machine, markers, server_version, write_section
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from common import (
+    explain,
+    machine,
+    markers,
+    recreate_database,
+    server_version,
+    write_section,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opscaffold.manager import migrate
 from opscaffold.manager.config import Settings, load_settings
-from opscaffold.manager.db import database_url
 from opscaffold.manager.ingest.flusher import Flusher, Report
 from opscaffold.manager.ingest.validation import MetricRow
 from opscaffold.manager.kit.clock import utcnow
@@ -63,17 +69,6 @@ def settings_for(backend: str, data_dir: str) -> Settings:
         "OPS_DATABASE__MAX_OPEN_CONNS": "20",
     }
     return load_settings(None, env)
-
-
-async def recreate_database(settings: Settings) -> None:
-    mysql = settings.database.driver == "mysql"
-    admin = database_url(settings.database, name="mysql" if mysql else "postgres")
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    quoted = f"`{DB_NAME}`" if mysql else f'"{DB_NAME}"'
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
-        await conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
-    await engine.dispose()
 
 
 # -- generated data -----------------------------------------------------------------------

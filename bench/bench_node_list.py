@@ -29,13 +29,19 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from common import explain, machine, markers, server_version, write_section
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from common import (
+    explain,
+    machine,
+    markers,
+    recreate_database,
+    server_version,
+    write_section,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from opscaffold.manager import migrate
 from opscaffold.manager.app import create_app
 from opscaffold.manager.config import Settings, load_settings
-from opscaffold.manager.db import database_url
 from opscaffold.manager.logging import configure as configure_logging
 from opscaffold.manager.models import (
     Agent,
@@ -90,19 +96,6 @@ def settings_for(backend: str, data_dir: str) -> Settings:
         "OPS_DATABASE__NAME": DB_NAME,
     }
     return load_settings(None, env)
-
-
-async def recreate_database(settings: Settings) -> None:
-    mysql = settings.database.driver == "mysql"
-    admin = database_url(settings.database, name="mysql" if mysql else "postgres")
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    quoted = f"`{DB_NAME}`" if mysql else f'"{DB_NAME}"'
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
-        await conn.execute(
-            sa.text(f"CREATE DATABASE {quoted}" + (" CHARACTER SET utf8mb4" if mysql else ""))
-        )
-    await engine.dispose()
 
 
 # -- seeding ------------------------------------------------------------------------------

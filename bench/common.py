@@ -10,12 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from opscaffold.manager.config import Settings
+from opscaffold.manager.db import database_url
 
 PLAN_NODE = re.compile(
     r"^(Index|Bitmap|Seq|Hash|Nested|Merge|Aggregate|GroupAggregate|HashAggregate|Limit|Sort|"
     r"Unique|Gather|Append|Finalize|Partial|Subquery)"
 )
+
+
+async def recreate_database(settings: Settings) -> None:
+    """Drop and create the benchmark's own database (MySQL or PostgreSQL)."""
+    mysql = settings.database.driver == "mysql"
+    name = settings.database.name
+    admin = database_url(settings.database, name="mysql" if mysql else "postgres")
+    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+    quoted = f"`{name}`" if mysql else f'"{name}"'
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
+        await conn.execute(
+            sa.text(f"CREATE DATABASE {quoted}" + (" CHARACTER SET utf8mb4" if mysql else ""))
+        )
+    await engine.dispose()
 
 
 def machine() -> str:
