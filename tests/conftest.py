@@ -11,6 +11,19 @@ from opscaffold.manager.config import LogSettings
 from opscaffold.manager.logging import configure as configure_logging
 
 SERVICES = {"mysql": 3306, "postgres": 5432, "redis": 6379}
+# Several checkouts may run their suites at once on one machine: each picks a slot
+# (OPS_TEST_SLOT, 0 by default), which gives it databases and Redis numbers of its own.
+TEST_SLOT = int(os.environ.get("OPS_TEST_SLOT", "0"))
+
+
+def slot_name(name: str) -> str:
+    """A database name of this checkout's slot (slot 0 keeps the plain name)."""
+    return name if TEST_SLOT == 0 else f"{name}_s{TEST_SLOT}"
+
+
+def slot_redis_db(offset: int) -> str:
+    """Redis database numbers 15 downwards, two per slot."""
+    return str(15 - 2 * TEST_SLOT - offset)
 
 
 def service_up(port: int) -> bool:

@@ -21,9 +21,9 @@ from opscaffold.manager.db import database_url
 from opscaffold.manager.kit.counters import MemoryCounters
 from opscaffold.manager.models import Base, User
 from opscaffold.manager.runtime import Runtime
-from tests.conftest import require_service
+from tests.conftest import require_service, slot_name, slot_redis_db
 
-TEST_DB = "opscaffold_test"
+TEST_DB = slot_name("opscaffold_test")
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 # Cheap argon2 for tests; production keeps the library default (config refuses lower there).
 FAST_ARGON2 = {
@@ -31,7 +31,7 @@ FAST_ARGON2 = {
     "OPS_AUTH__PASSWORD__ARGON2_MEMORY_COST": "256",
     "OPS_AUTH__PASSWORD__ARGON2_PARALLELISM": "1",
 }
-REDIS_DB = {"mysql": "14", "postgres": "15"}
+REDIS_DB = {"mysql": slot_redis_db(1), "postgres": slot_redis_db(0)}
 BACKENDS = ["sqlite", "mysql", "postgres"]
 
 

@@ -30,11 +30,11 @@ from opscaffold.manager.db import database_url
 from opscaffold.manager.metric import partitions, rollup
 from opscaffold.manager.metric.partitions import include_name
 from opscaffold.manager.models import Base, NodeMetric, metric_rollup_pending
-from tests.conftest import require_service
+from tests.conftest import require_service, slot_name
 from tests.manager.conftest import recreate_database
 
 # Our own databases: the API suite's opscaffold_test is never touched.
-MIGTEST_DB = "opscaffold_migtest"
+MIGTEST_DB = slot_name("opscaffold_migtest")
 BACKENDS = ["sqlite", "mysql", "postgres"]
 REPO = Path(__file__).resolve().parents[2]
 OPS_MANAGER = Path(sys.executable).parent / "ops-manager"
