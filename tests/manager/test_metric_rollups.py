@@ -10,8 +10,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.app import all_jobs
 from opscaffold.manager.db import transaction
-from opscaffold.manager.jobs.registry import load_all as load_all_jobs
 from opscaffold.manager.jobs.runner import JobRunner, tick_of
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.metric import jobs, partitions, rollup
@@ -367,7 +367,7 @@ async def test_the_jobs_run_through_the_job_runner(stack: Stack, client: httpx.A
     bucket = a_complete_bucket()
     rows = await f.add_metrics(stack, node_id, bucket, timedelta(seconds=60), 2)
     await queue(stack, rows)
-    registered = load_all_jobs()
+    registered = all_jobs()
     runner = JobRunner(stack.runtime.sessions, stack.settings, registered, "test-replica")
     for name in ("metrics.rollup", "metrics.partitions"):
         job = registered[name]

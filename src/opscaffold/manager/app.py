@@ -24,6 +24,7 @@ from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.audit.endpoints import router as audit_router
 from opscaffold.manager.auth.endpoints import router as auth_router
 from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
+from opscaffold.manager.command import jobs as command_jobs
 from opscaffold.manager.command.endpoints import router as command_router
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import transaction
@@ -38,7 +39,9 @@ from opscaffold.manager.errors import (
     MethodNotAllowed,
     NotFound,
 )
-from opscaffold.manager.jobs.registry import load_all as load_all_jobs
+from opscaffold.manager.ingest import jobs as ingest_jobs
+from opscaffold.manager.jobs import maintenance as maintenance_jobs
+from opscaffold.manager.jobs.registry import Job, collect
 from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit import openapi
 from opscaffold.manager.kit.clock import utcnow
@@ -81,6 +84,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         500: "Internal, database (5001) or cache (5002) error",
     }.items()
 }
+
+
+# The modules whose jobs every Manager runs.
+JOB_MODULES = (command_jobs, ingest_jobs, maintenance_jobs, metric_jobs)
+
+
+def all_jobs() -> dict[str, Job]:
+    return collect(JOB_MODULES)
 
 
 def route_id(route: APIRoute) -> str:
@@ -192,7 +203,7 @@ class Background:
 
 async def _start_background(runtime: Runtime) -> Background:
     grpc = await rpc_server.start(runtime, effective_config_of(runtime.settings))
-    jobs = JobRunner(runtime.sessions, runtime.settings, load_all_jobs(), rpc_server.replica_id())
+    jobs = JobRunner(runtime.sessions, runtime.settings, all_jobs(), rpc_server.replica_id())
     jobs.start()
     return Background(grpc, jobs)
 

@@ -1,4 +1,4 @@
-"""ops-manager: serve, migrate, user, openapi."""
+"""ops-manager: serve, migrate, run-job, user, enrollment-token, openapi."""
 
 from __future__ import annotations
 
@@ -87,6 +87,33 @@ def migrate_cmd(
     else:
         migrate.upgrade(settings, revision)
     typer.echo(f"database at {'revision ' + revision if downgrade else 'head'}")
+
+
+@app.command("run-job")
+def run_job(
+    name: Annotated[str | None, typer.Argument(help="the job to run; none: list them")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run one background job now, once, as a replica would; without a name, list the jobs."""
+    from opscaffold.manager import logging as manager_logging
+    from opscaffold.manager.app import all_jobs
+    from opscaffold.manager.jobs.runner import run_now
+    from opscaffold.manager.rpc.server import replica_id
+
+    jobs = all_jobs()
+    if name is None:
+        for job in sorted(jobs):
+            typer.echo(job)
+        return
+    if name not in jobs:
+        typer.echo(f"no job '{name}'; jobs: {', '.join(sorted(jobs))}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    manager_logging.configure(settings.log)
+    if not asyncio.run(run_now(settings, jobs[name], replica_id())):
+        typer.echo(f"{name}: this tick is taken by another replica; try again", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{name}: done")
 
 
 @app.command()

@@ -1,10 +1,16 @@
-"""Background jobs, declared next to their domain with `@job(name, every=...)`."""
+"""Background jobs, declared next to their domain with `@job(name, every=...)`.
+
+The decorator only describes a job; nothing is registered on import. The app names the
+modules whose jobs it runs (`app.JOB_MODULES`) and `collect` gathers them, so this module
+never imports the domains that import it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import ModuleType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,27 +25,27 @@ class Job:
     every: Callable[[Settings], timedelta]
     run: JobFn
 
-
-JOBS: dict[str, Job] = {}
-
-
-def job(name: str, *, every: Callable[[Settings], timedelta]) -> Callable[[JobFn], JobFn]:
-    """Register a job. It runs once per tick across all replicas, in one transaction."""
-
-    def register(fn: JobFn) -> JobFn:
-        if name in JOBS:
-            raise ValueError(f"job {name} is registered twice")
-        JOBS[name] = Job(name, every, fn)
-        return fn
-
-    return register
+    async def __call__(self, session: AsyncSession, settings: Settings, now: datetime) -> None:
+        await self.run(session, settings, now)
 
 
-def load_all() -> dict[str, Job]:
-    """Import the modules that declare jobs, so their decorators have run."""
-    from opscaffold.manager.command import jobs as _command_jobs  # noqa: F401
-    from opscaffold.manager.ingest import jobs as _ingest_jobs  # noqa: F401
-    from opscaffold.manager.jobs import maintenance as _maintenance  # noqa: F401
-    from opscaffold.manager.metric import jobs as _metric_jobs  # noqa: F401
+def job(name: str, *, every: Callable[[Settings], timedelta]) -> Callable[[JobFn], Job]:
+    """Declare a job. It runs once per tick across all replicas, in one transaction."""
 
-    return JOBS
+    def declare(fn: JobFn) -> Job:
+        return Job(name, every, fn)
+
+    return declare
+
+
+def collect(modules: Iterable[ModuleType]) -> dict[str, Job]:
+    """The jobs the given modules declare, by name; a name declared twice is a mistake."""
+    jobs: dict[str, Job] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if not isinstance(value, Job):
+                continue
+            if jobs.get(value.name, value) is not value:
+                raise ValueError(f"job {value.name} is declared twice")
+            jobs[value.name] = value
+    return jobs

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import transaction
+from opscaffold.manager.db import create_engine, session_factory, transaction
 from opscaffold.manager.jobs import repository
 from opscaffold.manager.jobs.registry import Job
 from opscaffold.manager.kit.clock import utcnow
@@ -89,3 +89,14 @@ class JobRunner:
             log.warning("job tick taken over by another replica", job=job.name)
             return False
         return True
+
+
+async def run_now(settings: Settings, job: Job, replica: str) -> bool:
+    """Run one job at once, outside its schedule (`ops-manager run-job`). The run is claimed
+    as a tick of its own, so it is fenced like any other; False when that tick was taken."""
+    engine = create_engine(settings.database)
+    try:
+        runner = JobRunner(session_factory(engine), settings, {job.name: job}, replica)
+        return await runner.run_once(job, utcnow())
+    finally:
+        await engine.dispose()
