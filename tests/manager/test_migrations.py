@@ -3,6 +3,7 @@ details, scripts/init_db.sql, the migration lock, and `ops-manager migrate`."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import fcntl
 import os
@@ -675,3 +676,18 @@ async def test_partitioning_node_metrics_keeps_recent_rows_and_queues_their_roll
     async with connect(settings) as conn:
         count = await conn.scalar(sa.text("SELECT COUNT(*) FROM node_metrics"))
     assert count == 3
+
+
+def test_migrations_import_no_live_code() -> None:
+    """An applied migration must not change when the Manager's code does: it may use only
+    what the migrations package keeps for itself."""
+    versions = Path(migrate.__file__).parent / "migrations" / "versions"
+    for path in sorted(versions.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opscaffold"):
+                assert node.module == "opscaffold.manager.migrations.helpers", (
+                    path.name,
+                    node.module,
+                )
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("opscaffold") for a in node.names), path.name

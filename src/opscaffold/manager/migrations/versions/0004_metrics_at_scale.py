@@ -18,14 +18,13 @@ holds metrics online (`ops-manager migrate`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import mysql
 
-from opscaffold.manager.metric import partitions
 from opscaffold.manager.migrations.helpers import ix
 
 revision: str = "0004"
@@ -166,6 +165,33 @@ def _create_rollups() -> None:
     )
 
 
+def _add_day_partitions(conn: sa.Connection, table: str, first: date, last: date) -> None:
+    """Day partitions [first, last] of a table this migration has just created (MySQL: only
+    `pmax` exists, PostgreSQL: none; SQLite has no partitions). Written out here, not taken
+    from the Manager's partition code, so that this migration never changes under it."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def bound(day: date) -> str:
+        return f"'{day.isoformat()} 00:00:00'"
+
+    if conn.dialect.name in ("mysql", "mariadb"):
+        parts = [f"PARTITION p{d:%Y%m%d} VALUES LESS THAN ({bound(d + timedelta(days=1))})" for d in days]
+        parts.append("PARTITION pmax VALUES LESS THAN (MAXVALUE)")
+        conn.execute(sa.text(f"ALTER TABLE {table} REORGANIZE PARTITION pmax INTO ({', '.join(parts)})"))
+    elif conn.dialect.name == "postgresql":
+        for day in days:
+            name = f"{table}_p{day:%Y%m%d}"
+            conn.execute(
+                sa.text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            )
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {table} ATTACH PARTITION {name} "
+                    f"FOR VALUES FROM ({bound(day)}) TO ({bound(day + timedelta(days=1))})"
+                )
+            )
+
+
 def _move_legacy_rows(conn: sa.Connection) -> None:
     """Copy the last COPY_DAYS of raw rows into day partitions and queue their buckets."""
     now = datetime.utcnow()  # noqa: DTZ003 - naive UTC, as every stored time
@@ -177,9 +203,9 @@ def _move_legacy_rows(conn: sa.Connection) -> None:
     oldest = conn.scalar(sa.select(sa.func.min(at)).where(at >= since, at < until))
     if oldest is None:
         return
-    first = min(partitions.day_of(oldest), now.date())
-    for table in partitions.PARTITIONED:
-        partitions.ensure_days(conn, table, first, now.date() + timedelta(days=2))
+    first = min(oldest.date(), now.date())
+    for table in ("node_metrics", "node_metrics_5m"):
+        _add_day_partitions(conn, table, first, now.date() + timedelta(days=2))
     conn.execute(
         sa.text(
             f"INSERT INTO node_metrics (node_id, {NAMES}, timestamp) "
