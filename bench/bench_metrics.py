@@ -45,7 +45,7 @@ from opscaffold.manager.logging import configure as configure_logging
 from opscaffold.manager.metric import jobs, partitions, rollup, service
 from opscaffold.manager.models import NodeMetric, NodeMetricLatest
 from opscaffold.manager.models.metric import FLEET, fleet_metrics_5m, node_metrics_5m
-from opscaffold.manager.models.node import METRIC_COLUMNS
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
 from opscaffold.manager.runtime import Runtime
 
 DB_NAME = "opscaffold_bench_metrics"

@@ -17,7 +17,8 @@ from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.metric import jobs, partitions, rollup
 from opscaffold.manager.models import NodeMetric, fleet_metrics_5m, node_metrics_5m
 from opscaffold.manager.models.metric import metric_rollup_pending
-from opscaffold.manager.models.node import METRIC_COLUMNS, MYSQL_DAILY_PARTITIONS
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
+from opscaffold.manager.models.node import MYSQL_DAILY_PARTITIONS
 from tests.manager import factories as f
 from tests.manager.conftest import Stack
 

@@ -22,7 +22,7 @@ from opscaffold.manager.models import (
     NodeMetricLatest,
     NodeTag,
 )
-from opscaffold.manager.models.node import METRIC_COLUMNS
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
 from tests.manager import factories as f
 from tests.manager.conftest import Stack, bearer, login, make_user
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
 from opscaffold.manager.kit.sql import upsert
 from opscaffold.manager.models import Agent, Node, NodeEvent, NodeMetric, NodeMetricLatest
-from opscaffold.manager.models.node import METRIC_COLUMNS
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
 
 
 async def node_statuses(session: AsyncSession, node_ids: Iterable[int]) -> dict[int, str]:

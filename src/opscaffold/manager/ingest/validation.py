@@ -9,23 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.models.metric_fields import BIGINT_MAX, INT_MAX, METRIC_FIELDS, PERCENT_MAX
 
-DECIMAL_5_2 = 999.99  # the largest value a DECIMAL(5,2) column holds
-INT_MAX = 2**31 - 1
-BIGINT_MAX = 2**63 - 1
 CLOCK_SKEW = timedelta(seconds=120)
 AGENT_STATUSES = frozenset({"running", "stopped", "error", "unknown"})
-
-PERCENT_FIELDS = (
-    "cpu_usage",
-    "memory_usage",
-    "disk_usage",
-    "load_avg_1",
-    "load_avg_5",
-    "load_avg_15",
-)
-BIGINT_FIELDS = ("memory_used", "disk_used", "network_rx", "network_tx")
-INT_FIELDS = ("process_count", "tcp_connections")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +31,8 @@ class AgentRow:
 def _decimal(name: str, value: float) -> float:
     if math.isnan(value) or math.isinf(value):
         raise InvalidArgument(f"{name} is not a finite number")
-    if not 0 <= value <= DECIMAL_5_2:
-        raise InvalidArgument(f"{name}={value} is outside 0..{DECIMAL_5_2}")
+    if not 0 <= value <= PERCENT_MAX:
+        raise InvalidArgument(f"{name}={value} is outside 0..{PERCENT_MAX}")
     return round(value, 2)
 
 
@@ -71,12 +58,12 @@ def report_time(seconds: int, now: datetime, oldest: timedelta) -> datetime:
 def metric_row(node_id: int, metrics: Any, now: datetime, oldest: timedelta) -> MetricRow:
     """Validate a NodeMetrics message into a row. A zero timestamp means "now"."""
     values: dict[str, Any] = {}
-    for name in PERCENT_FIELDS:
-        values[name] = _decimal(name, float(getattr(metrics, name)))
-    for name in BIGINT_FIELDS:
-        values[name] = _integer(name, int(getattr(metrics, name)), BIGINT_MAX)
-    for name in INT_FIELDS:
-        values[name] = _integer(name, int(getattr(metrics, name)), INT_MAX)
+    for field in METRIC_FIELDS:
+        reported = getattr(metrics, field.name)
+        if field.is_integer:
+            values[field.name] = _integer(field.name, int(reported), int(field.maximum))
+        else:
+            values[field.name] = _decimal(field.name, float(reported))
     at = now if metrics.timestamp == 0 else report_time(metrics.timestamp, now, oldest)
     return MetricRow(node_id, at, values)
 

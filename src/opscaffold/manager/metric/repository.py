@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from opscaffold.manager.kit.sql import dialect_of
 from opscaffold.manager.models import NodeMetric, NodeMetricLatest
 from opscaffold.manager.models.metric import fleet_metrics_5m, node_metrics_5m
-from opscaffold.manager.models.node import METRIC_COLUMNS
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
 
 
 def epoch_seconds(

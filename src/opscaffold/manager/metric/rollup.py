@@ -30,13 +30,12 @@ from opscaffold.manager.models.metric import (
     metric_rollup_pending,
     node_metrics_5m,
 )
-from opscaffold.manager.models.node import METRIC_COLUMNS, Node, NodeGroup
+from opscaffold.manager.models.metric_fields import METRIC_COLUMNS, METRIC_FIELDS
+from opscaffold.manager.models.node import Node, NodeGroup
 
 BUCKET = timedelta(seconds=ROLLUP_SECONDS)
 EPOCH = datetime(1970, 1, 1)
-INTEGER_COLUMNS = frozenset(
-    {"memory_used", "disk_used", "network_rx", "network_tx", "process_count", "tcp_connections"}
-)
+INTEGER_COLUMNS = frozenset(field.name for field in METRIC_FIELDS if field.is_integer)
 
 
 def bucket_of(at: datetime) -> datetime:

@@ -13,6 +13,7 @@ class NodeMetricRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     node_id: int
+    # One per field of the catalogue (metric_fields); a test keeps the two the same.
     cpu_usage: float | None = Field(description="percent")
     memory_usage: float | None = Field(description="percent")
     memory_used: int | None = Field(description="bytes")
@@ -20,11 +21,11 @@ class NodeMetricRead(BaseModel):
     disk_used: int | None = Field(description="bytes")
     network_rx: int | None = Field(description="bytes/s")
     network_tx: int | None = Field(description="bytes/s")
-    load_avg_1: float | None
-    load_avg_5: float | None
-    load_avg_15: float | None
-    process_count: int | None
-    tcp_connections: int | None
+    load_avg_1: float | None = Field(description="load")
+    load_avg_5: float | None = Field(description="load")
+    load_avg_15: float | None = Field(description="load")
+    process_count: int | None = Field(description="processes")
+    tcp_connections: int | None = Field(description="connections")
     timestamp: datetime = Field(description="collected at; for a bucket, the bucket's start")
 
     @field_serializer("timestamp")

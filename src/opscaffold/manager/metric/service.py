@@ -21,7 +21,7 @@ from opscaffold.manager.metric.rollup import bucket_of
 from opscaffold.manager.metric.schemas import FleetTrendPoint, NodeMetricRead
 from opscaffold.manager.models import NodeMetricLatest
 from opscaffold.manager.models.metric import FLEET, ROLLUP_SECONDS
-from opscaffold.manager.models.node import METRIC_COLUMNS
+from opscaffold.manager.models.metric_fields import FIELDS_BY_NAME, METRIC_COLUMNS
 from opscaffold.manager.node import service as node_service
 
 MAX_POINTS = 500  # what a chart can draw; more only costs bandwidth
@@ -29,9 +29,6 @@ MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=1)
 TREND_RANGE = timedelta(hours=24)
 TREND_METRICS = ("cpu_usage", "memory_usage", "disk_usage")
-PERCENT_LIKE = frozenset(
-    {"cpu_usage", "memory_usage", "disk_usage", "load_avg_1", "load_avg_5", "load_avg_15"}
-)
 
 
 def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -143,7 +140,7 @@ def _rounded(name: str, value: Any) -> float | int | None:
     column's two decimals, counts and bytes become whole numbers."""
     if value is None:
         return None
-    return round(float(value), 2) if name in PERCENT_LIKE else round(float(value))
+    return round(float(value)) if FIELDS_BY_NAME[name].is_integer else round(float(value), 2)
 
 
 async def latest(session: AsyncSession, node_id: int) -> NodeMetricLatest | None:

@@ -6,28 +6,14 @@ Each numeric report field `f` has `f_avg` and `f_max`, typed as the raw column.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from opscaffold.manager.models.base import Base, BigRef
-from opscaffold.manager.models.node import (
-    METRIC_COLUMNS,
-    MYSQL_DAILY_PARTITIONS,
-    NodeMetric,
-)
+from opscaffold.manager.models.metric_fields import metric_columns
+from opscaffold.manager.models.node import MYSQL_DAILY_PARTITIONS
 
 ROLLUP_SECONDS = 300  # one bucket: [start, start + 5 min)
 FLEET = 0  # the group_id of the whole fleet's rows
-
-
-def _aggregate_columns() -> list[sa.Column[Any]]:
-    raw = NodeMetric.__table__.c
-    return [
-        sa.Column(f"{name}_{kind}", raw[name].type, nullable=True)
-        for name in METRIC_COLUMNS
-        for kind in ("avg", "max")
-    ]
 
 
 node_metrics_5m = sa.Table(
@@ -36,7 +22,7 @@ node_metrics_5m = sa.Table(
     sa.Column("node_id", BigRef, primary_key=True),
     sa.Column("bucket", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
     sa.Column("samples", sa.Integer, nullable=False, comment="raw reports in the bucket"),
-    *_aggregate_columns(),
+    *metric_columns(("_avg", "_max")),
     sa.Index("idx_bucket", "bucket"),
     comment="5-minute metric rollups per node",
     mysql_partition_by=MYSQL_DAILY_PARTITIONS.format(column="bucket"),
@@ -54,7 +40,7 @@ fleet_metrics_5m = sa.Table(
     sa.Column("bucket", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
     sa.Column("nodes", sa.Integer, nullable=False, comment="nodes that reported"),
     sa.Column("samples", sa.Integer, nullable=False, comment="raw reports in the bucket"),
-    *_aggregate_columns(),
+    *metric_columns(("_avg", "_max")),
     sa.Index("idx_bucket", "bucket"),
     comment="5-minute metric rollups of the fleet and of each group",
     mysql_charset="utf8mb4",

@@ -16,6 +16,7 @@ from opscaffold.manager.models.base import (
     enum,
     now_default,
 )
+from opscaffold.manager.models.metric_fields import metric_columns
 
 TABLE_OPTS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 # The fixed layout a migration creates: everything goes to `pmax` until day partitions are
@@ -122,74 +123,44 @@ class NodeMetric(Base):
     partitioned InnoDB tables cannot have any; the flusher writes only for existing nodes and
     deleting a node deletes its rows. The migration creates one catch-all partition (MySQL) or
     none (PostgreSQL); day partitions are managed at run time (`metric.partitions`).
+    The metric columns come from the catalogue (`metric_fields`).
     """
 
-    __tablename__ = "node_metrics"
-    __table_args__ = (
+    __table__ = sa.Table(
+        "node_metrics",
+        Base.metadata,
+        sa.Column("node_id", BigRef, nullable=False),
+        *metric_columns(),
+        sa.Column("timestamp", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("timestamp", "node_id"),
         sa.Index("idx_node_timestamp", "node_id", "timestamp"),
-        {
-            "comment": "node metrics",
-            "mysql_partition_by": MYSQL_DAILY_PARTITIONS.format(column="timestamp"),
-            "postgresql_partition_by": "RANGE (timestamp)",
-            **TABLE_OPTS,
-        },
+        comment="node metrics",
+        mysql_partition_by=MYSQL_DAILY_PARTITIONS.format(column="timestamp"),
+        postgresql_partition_by="RANGE (timestamp)",
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
     )
-
-    node_id: Mapped[int] = mapped_column(BigRef)
-    cpu_usage: Mapped[float | None] = mapped_column(Percent)
-    memory_usage: Mapped[float | None] = mapped_column(Percent)
-    memory_used: Mapped[int | None] = mapped_column(sa.BigInteger)
-    disk_usage: Mapped[float | None] = mapped_column(Percent)
-    disk_used: Mapped[int | None] = mapped_column(sa.BigInteger)
-    network_rx: Mapped[int | None] = mapped_column(sa.BigInteger)
-    network_tx: Mapped[int | None] = mapped_column(sa.BigInteger)
-    load_avg_1: Mapped[float | None] = mapped_column(Percent)
-    load_avg_5: Mapped[float | None] = mapped_column(Percent)
-    load_avg_15: Mapped[float | None] = mapped_column(Percent)
-    process_count: Mapped[int | None] = mapped_column(sa.Integer)
-    tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
-    timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
-
-
-METRIC_COLUMNS = (
-    "cpu_usage",
-    "memory_usage",
-    "memory_used",
-    "disk_usage",
-    "disk_used",
-    "network_rx",
-    "network_tx",
-    "load_avg_1",
-    "load_avg_5",
-    "load_avg_15",
-    "process_count",
-    "tcp_connections",
-)
+    node_id: Mapped[int]
+    timestamp: Mapped[datetime]
 
 
 class NodeMetricLatest(Base):
     """The newest report of each node: lists, the dashboard and the alert evaluator read it."""
 
-    __tablename__ = "node_metrics_latest"
-    __table_args__ = ({"comment": "latest metrics per node", **TABLE_OPTS},)
-
-    node_id: Mapped[int] = mapped_column(
-        BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    __table__ = sa.Table(
+        "node_metrics_latest",
+        Base.metadata,
+        sa.Column(
+            "node_id", BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+        ),
+        *metric_columns(),
+        sa.Column("timestamp", sa.DateTime, nullable=False),
+        comment="latest metrics per node",
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
     )
-    cpu_usage: Mapped[float | None] = mapped_column(Percent)
-    memory_usage: Mapped[float | None] = mapped_column(Percent)
-    memory_used: Mapped[int | None] = mapped_column(sa.BigInteger)
-    disk_usage: Mapped[float | None] = mapped_column(Percent)
-    disk_used: Mapped[int | None] = mapped_column(sa.BigInteger)
-    network_rx: Mapped[int | None] = mapped_column(sa.BigInteger)
-    network_tx: Mapped[int | None] = mapped_column(sa.BigInteger)
-    load_avg_1: Mapped[float | None] = mapped_column(Percent)
-    load_avg_5: Mapped[float | None] = mapped_column(Percent)
-    load_avg_15: Mapped[float | None] = mapped_column(Percent)
-    process_count: Mapped[int | None] = mapped_column(sa.Integer)
-    tcp_connections: Mapped[int | None] = mapped_column(sa.Integer)
-    timestamp: Mapped[datetime] = mapped_column(sa.DateTime)
+    node_id: Mapped[int]
+    timestamp: Mapped[datetime]
 
 
 class NodeTag(Base):
