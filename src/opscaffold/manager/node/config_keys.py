@@ -24,35 +24,35 @@ MAX_INTERVAL_S = 86_400  # a day; the reference daemon refuses longer intervals 
 
 @dataclass(frozen=True, slots=True)
 class KnownKey:
-    """A whole number of seconds in [minimum, maximum(settings)]."""
+    """A whole number of seconds from `minimum` to a day, or less where `below_timeout`."""
 
     name: str
     minimum: int
-    why_maximum: str  # what bounds it, for the message
+    # A node beating no faster than node.heartbeat_timeout would flap offline between beats.
+    below_timeout: bool = False
 
     def maximum(self, settings: Settings) -> int:
-        if self.name == "heartbeat_interval":
-            # A node beating slower than the timeout would flap offline between two beats.
-            timeout = int(settings.node.heartbeat_timeout.total_seconds())
-            return min(MAX_INTERVAL_S, max(self.minimum, timeout - 1))
-        return MAX_INTERVAL_S
+        if not self.below_timeout:
+            return MAX_INTERVAL_S
+        timeout = int(settings.node.heartbeat_timeout.total_seconds())
+        return min(MAX_INTERVAL_S, max(self.minimum, timeout - 1))
 
     def problem(self, value: str, settings: Settings) -> str | None:
         """Why `value` is not acceptable, or None."""
         maximum = self.maximum(settings)
         expected = f"a whole number of seconds from {self.minimum} to {maximum}"
-        if not _WHOLE_NUMBER.fullmatch(value):
+        if self.below_timeout:
+            expected += " (shorter than node.heartbeat_timeout)"
+        if not _WHOLE_NUMBER.fullmatch(value) or not self.minimum <= int(value) <= maximum:
             return f"must be {expected}, got {value[:32]!r}"
-        if not self.minimum <= int(value) <= maximum:
-            return f"must be {expected} ({self.why_maximum}), got {value}"
         return None
 
 
 KNOWN_KEYS: dict[str, KnownKey] = {
     key.name: key
     for key in (
-        KnownKey("heartbeat_interval", 1, "shorter than node.heartbeat_timeout and at most a day"),
-        KnownKey("metric_interval", 1, "at most a day"),
+        KnownKey("heartbeat_interval", 1, below_timeout=True),
+        KnownKey("metric_interval", 1),
     )
 }
 
