@@ -274,6 +274,9 @@ class JwtSettings(_Section):
     audience: str = "ops-scaffold-api"
 
 
+_NO_OAUTH2 = "OAuth2 sign-in is not available yet (users sign in with a password)"
+
+
 class OAuth2Settings(_Section):
     enabled: bool = False
     provider: str = ""
@@ -293,9 +296,6 @@ class OAuth2Settings(_Section):
         problems += [(key, f"must be empty: {_NO_OAUTH2}") for key, v in values.items() if v]
         _raise_if_any(problems)
         return self
-
-
-_NO_OAUTH2 = "OAuth2 sign-in is not available yet (users sign in with a password)"
 
 
 class PasswordSettings(_Section):
