@@ -153,3 +153,15 @@ def test_stats_keep_a_bounded_sample() -> None:
     for value in range(1000):
         stats.record_latency(float(value))
     assert len(stats._latencies) == 10
+
+
+@pytest.mark.parametrize("heartbeat", [-1, 86_401, 2**31 - 1])
+async def test_a_register_answer_with_an_interval_out_of_range_keeps_the_current(
+    channel: Any, heartbeat: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    session, _ = make_session(channel)
+    answer = pb.RegisterResponse(node_id=1, heartbeat_interval=heartbeat, metric_interval=15)
+    session.adopt_intervals(answer)
+    assert session.intervals == Intervals(30, 15)
+    assert f"heartbeat_interval={heartbeat}" in caplog.text
+    assert "keeping 30s" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,7 +36,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = 
 
 
 class Manager:
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], *, ca: Path | None = None) -> None:
+        """`ca`: the CA that signed the Manager's certificate, when `env` turns TLS on."""
+        self.ca = ca
         self.http_port, self.grpc_port = free_port(), free_port()
         self.env = {
             **os.environ,
@@ -49,7 +52,8 @@ class Manager:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.ca else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -66,7 +70,8 @@ class Manager:
         if self.proc.poll() is not None:
             raise AssertionError(f"manager exited:\n{self.log.read_text()}")
         try:
-            return httpx.get(f"{self.url}/livez", timeout=1).status_code == 200
+            verify = ssl.create_default_context(cafile=self.ca) if self.ca else True
+            return httpx.get(f"{self.url}/livez", timeout=1, verify=verify).status_code == 200
         except httpx.TransportError:
             return False
 

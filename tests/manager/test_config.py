@@ -385,10 +385,71 @@ def test_tls_enabled_needs_cert_and_key() -> None:
     assert "tls.cert_file" not in message
 
 
-def test_object_storage_needs_a_bucket() -> None:
-    message = problems_of(environ={"OPS_STORAGE__TYPE": "s3"})
+@pytest.mark.parametrize("kind", ["s3", "oss"])
+def test_object_storage_is_refused_until_it_exists(kind: str) -> None:
+    message = problems_of(environ={"OPS_STORAGE__TYPE": kind, "OPS_STORAGE__S3__BUCKET": "pkgs"})
 
-    assert "storage.s3.bucket: must be set when storage.type is s3" in message
+    assert f"storage.type: '{kind}' is not available yet; use local" in message
+    assert "storage.s3.bucket: must be empty: object storage (s3, oss) is not available" in message
+
+
+def test_object_storage_keys_are_refused_with_local_storage() -> None:
+    message = problems_of(
+        environ={"OPS_STORAGE__S3__REGION": "eu-west-1", "OPS_STORAGE__S3__SECRET_KEY": "k"}
+    )
+
+    assert "storage.s3.region: must be empty" in message
+    assert "storage.s3.secret_key: must be empty" in message
+    assert "storage.type" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("enabled", "true"),
+        ("provider", "github"),
+        ("client_id", "ops"),
+        ("client_secret", "s3cr3t-value"),
+    ],
+)
+def test_oauth2_is_refused_until_it_exists(key: str, value: str) -> None:
+    message = problems_of(environ={f"OPS_AUTH__OAUTH2__{key.upper()}": value})
+
+    assert f"auth.oauth2.{key}: must be " in message
+    assert "OAuth2 sign-in is not available yet" in message
+    assert "s3cr3t-value" not in message
+
+
+def test_tls_cipher_suites_are_checked() -> None:
+    settings = load_settings(
+        None,
+        {"OPS_TLS__CIPHER_SUITES": "ECDHE-RSA-AES128-GCM-SHA256,ECDHE-ECDSA-AES256-GCM-SHA384"},
+    )
+    assert settings.tls.cipher_suites == [
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ]
+
+    message = problems_of(environ={"OPS_TLS__CIPHER_SUITES": "ECDHE-RSA-AES128-GCM-SHA256,RC4-MD5"})
+    assert "tls.cipher_suites[1]: " in message
+    assert "'RC4-MD5'" in message
+
+
+def test_tls_cipher_suites_are_refused_with_tls_1_3_only() -> None:
+    message = problems_of(
+        environ={
+            "OPS_TLS__MIN_VERSION": "1.3",
+            "OPS_TLS__CIPHER_SUITES": "ECDHE-RSA-AES128-GCM-SHA256",
+        }
+    )
+
+    assert 'tls.cipher_suites: must be empty with tls.min_version "1.3"' in message
+
+
+def test_tls_min_version_is_1_2_or_1_3() -> None:
+    message = problems_of(environ={"OPS_TLS__MIN_VERSION": "1.1"})
+
+    assert "tls.min_version: " in message
 
 
 def test_bad_listen_address_is_named() -> None:

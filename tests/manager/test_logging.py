@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +18,7 @@ import pytest
 import structlog
 
 from opscaffold.manager import logging as manager_logging
-from opscaffold.manager.config import LogSettings
+from opscaffold.manager.config import ConfigError, LogFileSettings, LogSettings
 from opscaffold.manager.kit.responses import request_id_var
 from tests.manager.conftest import bearer, login
 
@@ -149,3 +152,55 @@ async def test_output_stderr_leaves_stdout_alone(capsys: pytest.CaptureFixture[s
 
     assert captured.out == ""
     assert [line["msg"] for line in json_lines(captured.err)] == ["to stderr", "library to stderr"]
+
+
+async def test_log_file_gets_json_lines_while_the_console_keeps_its_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "logs" / "manager.log"
+    file = LogFileSettings(enabled=True, path=path)
+    with configured(LogSettings(level="info", format="console", output="stdout", file=file)):
+        manager_logging.get_logger("test").info("node registered", node_uuid="n-1")
+        logging.getLogger("some.library").warning("library saw %s", "n-1")
+        out = capsys.readouterr().out
+
+    ours, library = json_lines(path.read_text(encoding="utf-8"))
+    assert_spec_shape(ours, "test_logging.py")
+    assert (ours["msg"], ours["node_uuid"]) == ("node registered", "n-1")
+    assert_spec_shape(library, "test_logging.py")
+    assert library["msg"] == "library saw n-1"
+    assert "node registered" in out
+    assert not out.lstrip().startswith("{")  # the console stays in its own format
+
+
+async def test_log_file_rotates_and_keeps_what_it_is_told(tmp_path: Path) -> None:
+    path = tmp_path / "manager.log"
+    expired = tmp_path / "manager.log.7"
+    expired.write_text("from long ago\n")
+    long_ago = time.time() - 40 * 86_400
+    os.utime(expired, (long_ago, long_ago))
+    file = LogFileSettings(enabled=True, path=path, max_size=1, max_backups=2, max_age=30)
+    with configured(LogSettings(level="info", format="json", output="stdout", file=file)):
+        assert not expired.exists()  # older than max_age
+        log = manager_logging.get_logger("test")
+        for index in range(3 * 1024):  # about 3 MB: rotates at 1 MB
+            log.info("filler", index=index, padding="x" * 900)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manager.log",
+        "manager.log.1",
+        "manager.log.2",
+    ]
+    for name in ("manager.log", "manager.log.1"):
+        size = (tmp_path / name).stat().st_size
+        assert 0 < size <= 1024 * 1024
+        assert json_lines((tmp_path / name).read_text(encoding="utf-8"))
+
+
+async def test_an_unwritable_log_file_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    file = LogFileSettings(enabled=True, path=blocker / "manager.log")
+    # Refused before anything is configured, so nothing here needs undoing.
+    with pytest.raises(ConfigError, match=r"log\.file\.path: cannot write"):
+        manager_logging.configure(LogSettings(file=file))

@@ -83,6 +83,14 @@ def _seconds(values: dict[str, str], key: str) -> float | None:
         seconds = float(raw.strip().removesuffix("s"))
     except ValueError as exc:
         raise CommandError(f"{key}={raw!r} is not a number of seconds") from exc
-    if not math.isfinite(seconds) or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
-        raise CommandError(f"{key}={raw!r} is outside {MIN_INTERVAL:g}..{MAX_INTERVAL:g} s")
+    if (problem := interval_problem(key, seconds, repr(raw))) is not None:
+        raise CommandError(problem)
     return seconds
+
+
+def interval_problem(key: str, seconds: float, shown: str) -> str | None:
+    """Why an interval the Manager sent cannot be used, or None. Zero or less would report
+    without pause; longer than a day would look dead."""
+    if not math.isfinite(seconds) or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        return f"{key}={shown} is outside {MIN_INTERVAL:g}..{MAX_INTERVAL:g} s"
+    return None

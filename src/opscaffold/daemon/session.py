@@ -21,7 +21,13 @@ import grpc
 
 from opscaffold.daemon.backoff import Backoff
 from opscaffold.daemon.codes import FATAL_CODES
-from opscaffold.daemon.commands import CommandError, Deduplicator, Intervals, parse_config
+from opscaffold.daemon.commands import (
+    CommandError,
+    Deduplicator,
+    Intervals,
+    interval_problem,
+    parse_config,
+)
 from opscaffold.daemon.link import (
     EnrollmentRefused,
     Fatal,
@@ -239,14 +245,29 @@ class NodeSession:
             raise  # the Manager is unreachable or busy: retry with backoff
         self.stats.registrations += 1
         self._adopt(response)
-        if not self.settings.pin_intervals:
-            self.set_intervals(
-                Intervals(
-                    float(response.heartbeat_interval or self._intervals.heartbeat),
-                    float(response.metric_interval or self._intervals.metrics),
-                )
-            )
+        self.adopt_intervals(response)
         self._log.info("registered as node %d", response.node_id)
+
+    def adopt_intervals(self, response: pb.RegisterResponse) -> None:
+        """Take the intervals a Register answer names; one out of range keeps its current
+        value (a Manager that stored a bad value must not make the node report non-stop)."""
+        if self.settings.pin_intervals:
+            return
+        self.set_intervals(
+            Intervals(
+                self._offered("heartbeat_interval", response.heartbeat_interval, "heartbeat"),
+                self._offered("metric_interval", response.metric_interval, "metrics"),
+            )
+        )
+
+    def _offered(self, key: str, seconds: int, current: str) -> float:
+        kept: float = getattr(self._intervals, current)
+        if seconds == 0:  # not named (a Manager built from the design's proto may leave it)
+            return kept
+        if (problem := interval_problem(key, seconds, str(seconds))) is not None:
+            self._log.warning("Register answer: %s; keeping %gs", problem, kept)
+            return kept
+        return float(seconds)
 
     def _registration_refusal(self, error: grpc.aio.AioRpcError) -> Fatal | None:
         code = status_name(error)

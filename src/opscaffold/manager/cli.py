@@ -42,14 +42,22 @@ def _settings(config: Path | None) -> Settings:
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Start the Manager: HTTP API and UI, gRPC for daemons, background jobs."""
+    from opscaffold.manager import tls as manager_tls
+
+    settings = _settings(config)
+    manager_tls.prepare_grpc(settings.tls)  # grpc reads its cipher list once, when imported
+
     import uvicorn
 
     from opscaffold.manager import logging as manager_logging
     from opscaffold.manager import migrate
     from opscaffold.manager.app import create_app
 
-    settings = _settings(config)
-    manager_logging.configure(settings.log)
+    try:
+        manager_logging.configure(settings.log)
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
     if settings.database.migrate_on_start(settings.env):
         migrate.upgrade(settings)
     host, port = split_addr(settings.server.http.addr)
@@ -65,6 +73,7 @@ def serve(config: ConfigOption = None) -> None:
         timeout_graceful_shutdown=10,
         ssl_certfile=str(tls.cert_file) if tls.enabled and tls.cert_file else None,
         ssl_keyfile=str(tls.key_file) if tls.enabled and tls.key_file else None,
+        ssl_context_factory=manager_tls.http_context_factory(tls),
     )
 
 

@@ -157,6 +157,16 @@ def _number_to_text(value: object) -> object:
     return str(value) if isinstance(value, float) else value
 
 
+# TLS 1.2 suites both listeners can use (OpenSSL names, which grpc's BoringSSL knows too):
+# forward-secret AEAD ones only.
+CipherSuite = Literal[
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+]
 Addr = Annotated[str, AfterValidator(_valid_addr)]
 Network = Annotated[str, AfterValidator(_valid_network)]
 TlsVersion = Annotated[Literal["1.2", "1.3"], BeforeValidator(_number_to_text)]
@@ -264,11 +274,28 @@ class JwtSettings(_Section):
     audience: str = "ops-scaffold-api"
 
 
+_NO_OAUTH2 = "OAuth2 sign-in is not available yet (users sign in with a password)"
+
+
 class OAuth2Settings(_Section):
     enabled: bool = False
     provider: str = ""
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _not_available_yet(self) -> Self:
+        # Refused rather than ignored: a deployment counting on single sign-on must not start
+        # believing it has it.
+        problems = [("enabled", f"must be false: {_NO_OAUTH2}")] if self.enabled else []
+        values = {
+            "provider": self.provider,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.get_secret_value(),
+        }
+        problems += [(key, f"must be empty: {_NO_OAUTH2}") for key, v in values.items() if v]
+        _raise_if_any(problems)
+        return self
 
 
 class PasswordSettings(_Section):
@@ -298,20 +325,27 @@ class TlsSettings(_Section):
     key_file: Path | None = None
     ca_file: Path | None = None
     min_version: TlsVersion = "1.2"
-    cipher_suites: list[str] = []
+    cipher_suites: list[CipherSuite] = []  # TLS 1.2 only; TLS 1.3 suites are all acceptable
     terminated_by_proxy: bool = False
 
     @model_validator(mode="after")
-    def _files_when_enabled(self) -> Self:
+    def _consistent(self) -> Self:
+        problems = []
         if self.enabled:
             files = {"cert_file": self.cert_file, "key_file": self.key_file}
-            _raise_if_any(
-                [
-                    (key, "must be set when tls.enabled is true")
-                    for key, v in files.items()
-                    if v is None
-                ]
+            problems += [
+                (key, "must be set when tls.enabled is true")
+                for key, v in files.items()
+                if v is None
+            ]
+        if self.min_version == "1.3" and self.cipher_suites:
+            problems.append(
+                (
+                    "cipher_suites",
+                    'must be empty with tls.min_version "1.3": it lists TLS 1.2 suites',
+                )
             )
+        _raise_if_any(problems)
         return self
 
 
@@ -332,9 +366,23 @@ class StorageSettings(_Section):
     s3: S3Settings = Field(default_factory=S3Settings)
 
     @model_validator(mode="after")
-    def _bucket_for_object_storage(self) -> Self:
-        if self.type != "local" and not self.s3.bucket:
-            _raise_if_any([("s3.bucket", f"must be set when storage.type is {self.type}")])
+    def _local_only_for_now(self) -> Self:
+        # Refused rather than ignored: packages would land on local disk unnoticed.
+        problems = []
+        if self.type != "local":
+            problems.append(("type", f"{self.type!r} is not available yet; use local"))
+        values = {
+            "bucket": self.s3.bucket,
+            "region": self.s3.region,
+            "access_key": self.s3.access_key,
+            "secret_key": self.s3.secret_key.get_secret_value(),
+        }
+        problems += [
+            (f"s3.{key}", "must be empty: object storage (s3, oss) is not available yet")
+            for key, value in values.items()
+            if value
+        ]
+        _raise_if_any(problems)
         return self
 
 

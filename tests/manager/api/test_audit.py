@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
+from opscaffold.manager.audit import service as audit_service
 from tests.manager.conftest import ADMIN_PASSWORD, bearer, login, make_user
 
 AUDIT = "/api/v1/system/audit-logs"
@@ -43,6 +45,21 @@ async def test_failed_logins_fold_into_one_row_per_source_and_minute(
     assert len(failed) == 1
     assert failed[0]["occurrences"] == 3
     assert failed[0]["error_message"].startswith("1002")
+    assert failed[0]["detail"]["usernames"] == {"admin": 2, "ghost": 1}
+
+
+async def test_a_folded_row_lists_a_bounded_number_of_usernames(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_service, "MAX_FOLDED_NAMES", 2)
+    for name in ("ann", "bob", "cid", "ann", "dan", "cid"):
+        await client.post("/api/v1/auth/login", json={"username": name, "password": "wrong-pw-1"})
+    headers = bearer((await login(client))["token"])
+    failed = await _rows(client, headers, action="auth.login", status="failed")
+    assert [row["occurrences"] for row in failed] == [6]
+    detail = failed[0]["detail"]
+    assert detail["usernames"] == {"ann": 2, "bob": 1}
+    assert detail["usernames_not_listed"] == 3  # cid twice and dan once
 
 
 async def test_a_change_and_its_audit_row_commit_together(

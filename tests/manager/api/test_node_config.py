@@ -7,6 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from opscaffold.manager.db import transaction
+from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.node import repository
 from opscaffold.manager.node import service as node_service
 from tests.manager import factories as f
 from tests.manager.conftest import Stack, bearer, login, make_user
@@ -229,3 +232,49 @@ async def test_only_editors_read_or_write_config_and_writes_are_audited(
     assert rows["node.set_config"]["username"] == "operator"
     assert rows["group.set_config"]["detail"] == {"keys": ["b"], "nodes": 2}
     assert rows["group.set_config"]["resource_id"] == str(tree["grand"])
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "1.5", " 30", "90", "100000"])
+@pytest.mark.parametrize("level", ["node", "group"])
+async def test_known_keys_are_checked_naming_the_key(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    tree: dict[str, int],
+    level: str,
+    value: str,
+) -> None:
+    url = f"{NODES}/{tree['in_child']}" if level == "node" else f"{GROUPS}/{tree['child']}"
+    config = {"heartbeat_interval": value, "region": "eu"}
+    response = await client.put(f"{url}/config", json={"config": config}, headers=admin_headers)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == 1001
+    assert "config.heartbeat_interval" in body["message"]
+    own = await client.get(f"{url}/config", headers=admin_headers)
+    assert own.json()["data"] == {"config": {}}
+    # In range (and shorter than node.heartbeat_timeout, 90 s) is taken.
+    await _put(client, admin_headers, url, {"heartbeat_interval": "89", "metric_interval": "1"})
+
+
+async def test_a_bad_stored_value_yields_to_the_level_above(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str], tree: dict[str, int]
+) -> None:
+    await _put(client, admin_headers, f"{GROUPS}/{tree['parent']}", {"metric_interval": "45"})
+    # Stored before values were checked: the PUT refuses these now.
+    async with transaction(stack.runtime.sessions) as session:
+        await repository.set_config(
+            session,
+            "group",
+            tree["child"],
+            {"heartbeat_interval": "abc", "metric_interval": "0", "region": "eu"},
+            updated_by=None,
+            now=utcnow(),
+        )
+    effective = await _effective(client, admin_headers, tree["in_child"])
+    assert effective["config"] == {
+        "heartbeat_interval": "30",
+        "metric_interval": "45",
+        "region": "eu",
+    }
+    assert effective["sources"]["heartbeat_interval"] == "default"
+    assert effective["sources"]["metric_interval"] == f"group:{tree['parent']}"

@@ -178,3 +178,25 @@ async def test_deleted_node_token_is_refused_and_does_not_come_back(
     with pytest.raises(grpc.aio.AioRpcError) as again:
         await wire.stub.Register(registration(node_uuid), metadata=bearer(first.node_token))
     assert again.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_stored_config_value_out_of_range_falls_back_at_register(
+    wire: Wire, stack: Stack
+) -> None:
+    from opscaffold.manager.db import transaction
+    from opscaffold.manager.kit.clock import utcnow
+    from opscaffold.manager.node import repository
+
+    first, node_uuid = await wire.register()
+    # As written before values were checked: the PUT refuses these now.
+    bad = {"heartbeat_interval": "-1", "metric_interval": "45"}
+    async with transaction(stack.runtime.sessions) as session:
+        await repository.set_config(
+            session, "node", first.node_id, bad, updated_by=None, now=utcnow()
+        )
+    again = await wire.stub.Register(registration(node_uuid), metadata=bearer(first.node_token))
+    assert (again.heartbeat_interval, again.metric_interval) == (30, 45)
+    config = await wire.stub.GetConfig(
+        pb.GetConfigRequest(node_uuid=node_uuid), metadata=bearer(first.node_token)
+    )
+    assert (config.config["heartbeat_interval"], config.config["metric_interval"]) == ("30", "45")

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -105,6 +106,26 @@ async def test_bad_metrics_are_refused_naming_the_field(
         await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert named in (refused.value.details() or "")
+
+
+async def test_history_shows_a_report_at_once(
+    wire: Wire, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    registered, node_uuid = await wire.register()
+    token = bearer(registered.node_token)
+    now = int(time.time())
+    # This second, and a second ahead (a node clock slightly fast, which ingestion accepts).
+    for at, cpu in ((now, 11.0), (now + 1, 22.0)):
+        request = pb.ReportMetricsRequest(node_uuid=node_uuid, metrics=metrics(at, cpu_usage=cpu))
+        assert (await wire.stub.ReportMetrics(request, metadata=token)).success
+    url = f"/api/v1/nodes/{registered.node_id}/metrics"
+    response = await client.get(url, headers=admin_headers)
+    assert response.status_code == 200, response.text
+    assert [point["cpu_usage"] for point in response.json()["data"]] == [11.0, 22.0]
+    # An exclusive end inside a second still holds the report made at that second's start.
+    end = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", ".5Z")
+    response = await client.get(url, params={"end": end}, headers=admin_headers)
+    assert [point["cpu_usage"] for point in response.json()["data"]] == [11.0]
 
 
 @pytest.mark.parametrize("offset", [3600, -3 * 86400])

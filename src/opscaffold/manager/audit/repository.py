@@ -25,6 +25,26 @@ async def insert_folded(session: AsyncSession, row: dict[str, Any]) -> None:
     await session.execute(stmt.values(**row))
 
 
+async def folded_for_update(
+    session: AsyncSession, fold_key: str
+) -> tuple[int, dict[str, Any] | None]:
+    """Count and detail of a folded row, locked until the transaction ends."""
+    row = (
+        await session.execute(
+            sa.select(AuditLog.occurrences, AuditLog.detail)
+            .where(AuditLog.fold_key == fold_key)
+            .with_for_update()
+        )
+    ).one()
+    return int(row.occurrences), row.detail
+
+
+async def set_folded_detail(session: AsyncSession, fold_key: str, detail: dict[str, Any]) -> None:
+    await session.execute(
+        sa.update(AuditLog).where(AuditLog.fold_key == fold_key).values(detail=detail)
+    )
+
+
 def _filters(
     *,
     user_id: int | None,

@@ -2,7 +2,8 @@
 
 A successful change writes its row in the same transaction as the change. A failure writes its
 row in a transaction of its own, folded: one row per source, action and minute with a count,
-so a flood of bad requests cannot flood the table.
+so a flood of bad requests cannot flood the table. A folded login failure keeps how often each
+username was tried (the first MAX_FOLDED_NAMES names; attempts on more are counted).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from opscaffold.manager.kit.clock import utcnow
 SECRET_MARKERS = ("password", "token", "secret", "authorization")
 MAX_USER_AGENT = 255
 MAX_ERROR = 1000
+# A folded row counts the attempts per distinct username (a password spray tries many), up to
+# this many names; attempts on further names are only counted, so the row stays small.
+MAX_FOLDED_NAMES = 20
 
 
 @dataclass(slots=True)
@@ -83,4 +87,24 @@ async def record_failure(session: AsyncSession, trail: AuditTrail, code: int, me
     minute = row["created_at"].strftime("%Y%m%d%H%M")
     source = f"{trail.ip}|{trail.action}|{code}|{trail.user_id}|{minute}"
     row["fold_key"] = hashlib.sha256(source.encode()).hexdigest()
+    name = trail.detail.get("username")
+    if isinstance(name, str) and row["detail"] is not None:
+        row["detail"]["usernames"] = {name: 1}
     await repository.insert_folded(session, row)
+    if isinstance(name, str):
+        await _count_username(session, row["fold_key"], name)
+
+
+async def _count_username(session: AsyncSession, fold_key: str, name: str) -> None:
+    """Add an attempt on `name` to a folded row that this attempt did not create."""
+    occurrences, detail = await repository.folded_for_update(session, fold_key)
+    if occurrences <= 1:
+        return  # our own insert, which already counts the name
+    detail = dict(detail or {})
+    names: dict[str, int] = dict(detail.get("usernames") or {})
+    if name in names or len(names) < MAX_FOLDED_NAMES:
+        names[name] = names.get(name, 0) + 1
+    else:
+        detail["usernames_not_listed"] = int(detail.get("usernames_not_listed", 0)) + 1
+    detail["usernames"] = names
+    await repository.set_folded_detail(session, fold_key, detail)

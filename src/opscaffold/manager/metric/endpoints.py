@@ -14,6 +14,7 @@ from opscaffold.manager.metric.schemas import FleetTrendPoint, NodeMetricRead
 
 router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["metrics"])
 fleet_router = APIRouter(prefix=f"{API_PREFIX}/metrics", tags=["metrics"])
+END_HELP = "RFC 3339, exclusive (rounded up to the second); default: now, this second included"
 NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -25,7 +26,7 @@ async def get_node_metrics(
     start: Annotated[
         datetime | None, Query(description="RFC 3339, inclusive; default: an hour before end")
     ] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    end: Annotated[datetime | None, Query(description=END_HELP)] = None,
 ) -> Envelope[list[NodeMetricRead]]:
     """Reports in [start, end) (at most 31 days), oldest first. Beyond 500 reports, each point
     averages a bucket of ceil(range / 500) seconds and carries the bucket's start time.
@@ -43,7 +44,7 @@ async def get_fleet_trend(
     start: Annotated[
         datetime | None, Query(description="RFC 3339, inclusive; default: 24 hours before end")
     ] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    end: Annotated[datetime | None, Query(description=END_HELP)] = None,
 ) -> Envelope[list[FleetTrendPoint]]:
     """Average and maximum cpu, memory and disk usage of the whole fleet (or of a group and
     its sub-groups) per 5-minute bucket, from rollups; past 500 buckets, buckets merge."""

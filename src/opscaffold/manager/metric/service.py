@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.config import MetricsSettings
 from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.ingest.validation import CLOCK_SKEW
 from opscaffold.manager.kit.clock import as_utc, utcnow
 from opscaffold.manager.metric import repository
 from opscaffold.manager.metric.rollup import bucket_of
@@ -33,13 +34,26 @@ TREND_METRICS = ("cpu_usage", "memory_usage", "disk_usage")
 
 def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """[start, end) in naive UTC whole seconds: end defaults to now, start to an hour before."""
-    end_utc = as_utc(end).replace(microsecond=0) if end else utcnow()
-    start_utc = as_utc(start).replace(microsecond=0) if start else end_utc - DEFAULT_RANGE
+    # The range is measured to the end asked for; the slack of a default end is not counted.
+    nominal_end = _exclusive_end(end) if end else utcnow()
+    end_utc = _exclusive_end(end)
+    start_utc = as_utc(start).replace(microsecond=0) if start else nominal_end - DEFAULT_RANGE
     if start_utc >= end_utc:
         raise InvalidArgument("start must be before end")
-    if end_utc - start_utc > MAX_RANGE:
+    if nominal_end - start_utc > MAX_RANGE:
         raise InvalidArgument(f"the range may span at most {MAX_RANGE.days} days")
     return start_utc, end_utc
+
+
+def _exclusive_end(end: datetime | None) -> datetime:
+    # Reports are stamped in whole seconds, so an exclusive end rounds up, never down: a
+    # truncated "now" would hide a report made this very second. A default end also takes in
+    # reports stamped by a clock slightly ahead of ours, which ingestion accepts.
+    if end is None:
+        return utcnow() + CLOCK_SKEW + timedelta(seconds=1)
+    end_utc = as_utc(end)
+    whole = end_utc.replace(microsecond=0)
+    return whole if whole == end_utc else whole + timedelta(seconds=1)
 
 
 async def history(
@@ -114,8 +128,7 @@ async def fleet_trend(
     """The fleet's (or a group subtree's) average and maximum per bucket: 24 h by default."""
     if group_id is not None:
         await node_service.ensure_group_exists(session, group_id)
-    end_utc = as_utc(end).replace(microsecond=0) if end else utcnow()
-    start, end = window(start or end_utc - TREND_RANGE, end_utc)
+    start, end = window(start or utcnow() - TREND_RANGE, end)
     first = bucket_of(start)
     bucket_s = _rollup_multiple(_bucket_seconds(first, end))
     scope = FLEET if group_id is None else group_id

@@ -200,7 +200,11 @@ class GroupUpdate(BaseModel):
 
 
 class NodeConfigBody(BaseModel):
-    """One level's configuration: string keys to string values. A PUT replaces the whole map."""
+    """One level's configuration: string keys to string values. A PUT replaces the whole map.
+
+    Known keys are checked: `heartbeat_interval` and `metric_interval` are whole seconds from
+    1 to 86400, and `heartbeat_interval` is shorter than the Manager's node.heartbeat_timeout.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

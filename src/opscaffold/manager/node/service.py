@@ -28,7 +28,7 @@ from opscaffold.manager.errors import (
 )
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import Node, NodeEvent, NodeGroup
-from opscaffold.manager.node import repository
+from opscaffold.manager.node import config_keys, repository
 from opscaffold.manager.node.repository import Condition, ConfigScope, chunks
 from opscaffold.manager.node.schemas import (
     MAX_LABELS,
@@ -330,10 +330,12 @@ class _Layers:
 
 
 async def _layers(session: AsyncSession, settings: Settings, node_ids: Sequence[int]) -> _Layers:
+    groups = await repository.group_configs(session)
+    nodes = await repository.node_configs(session, node_ids)
     return _Layers(
         default_node_config(settings),
-        await repository.group_configs(session),
-        await repository.node_configs(session, node_ids),
+        {g: config_keys.usable(f"group:{g}", c, settings) for g, c in groups.items()},
+        {n: config_keys.usable(f"node:{n}", c, settings) for n, c in nodes.items()},
     )
 
 
@@ -394,6 +396,7 @@ async def set_node_config(
 ) -> int:
     """Replace the node's own map and send it its effective configuration. Returns 1."""
     await ensure_exists(session, node_id)
+    config_keys.check(config, settings)
     await repository.set_config(session, "node", node_id, config, updated_by=user_id, now=utcnow())
     await _push(session, {node_id: await effective_config(session, node_id, settings)}, user_id)
     return 1
@@ -411,6 +414,7 @@ async def set_group_config(
     tree = GroupTree(await repository.group_edges(session))
     if group_id not in tree:
         raise GroupNotFound()
+    config_keys.check(config, settings)
     await repository.set_config(
         session, "group", group_id, config, updated_by=user_id, now=utcnow()
     )

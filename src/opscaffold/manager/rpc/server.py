@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscaffold.manager import tls as manager_tls
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.config import Settings, split_addr
 from opscaffold.manager.ingest.flusher import Flusher
@@ -69,6 +70,8 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     tls = settings.tls
     if not tls.enabled:
         return None
+    if (problem := manager_tls.grpc_problem(tls)) is not None:
+        raise RuntimeError(problem)
     assert tls.cert_file is not None  # the config refuses TLS without them
     assert tls.key_file is not None
     pair = (tls.key_file.read_bytes(), tls.cert_file.read_bytes())

@@ -31,6 +31,8 @@ from opscaffold.manager.ingest.validation import agent_row, metric_row
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import NodeCommand
+from opscaffold.manager.node import config_keys
+from opscaffold.manager.node import service as node_service
 from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import (
     IdentityResolver,
@@ -136,10 +138,14 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         )
         return pb.RegisterResponse(
             node_id=registered.node_id,
-            heartbeat_interval=int(registered.config.get("heartbeat_interval", "30")),
-            metric_interval=int(registered.config.get("metric_interval", "60")),
+            heartbeat_interval=self._interval(registered.config, "heartbeat_interval"),
+            metric_interval=self._interval(registered.config, "metric_interval"),
             node_token=registered.node_token,
         )
+
+    def _interval(self, config: dict[str, str], name: str) -> int:
+        defaults = node_service.default_node_config(self.c.settings)
+        return config_keys.seconds(config, name, int(defaults[name]))
 
     # -- reports ----------------------------------------------------------------------------
     def _oldest(self) -> timedelta:
