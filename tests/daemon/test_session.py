@@ -9,12 +9,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.link import open_channel, stub
-from opscaffold.daemon.session import Identity, NodeSession, SessionSettings, Stats
+from opscaffold.daemon.session import (
+    ConnectionLost,
+    Identity,
+    NodeSession,
+    SessionSettings,
+    Stats,
+)
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 from tests.daemon.helpers import closed_port_target, wait_until
 
 UUID = "6f1c2a57-3d0e-4c1f-9a59-1b8e0f6c2d41"
@@ -153,3 +161,81 @@ def test_stats_keep_a_bounded_sample() -> None:
     for value in range(1000):
         stats.record_latency(float(value))
     assert len(stats._latencies) == 10
+
+
+class EndingManager(daemon_pb2_grpc.DaemonServiceServicer):
+    """A Manager that registers anyone and ends every Connect stream at once, as one that is
+    going away does."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        return pb.RegisterResponse(node_id=7, node_token="node-token")
+
+    async def Connect(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+        self.streams += 1
+        return
+        yield  # an async generator that yields nothing
+
+
+@pytest.fixture
+async def ending_manager() -> AsyncIterator[tuple[EndingManager, str]]:
+    servicer = EndingManager()
+    server = grpc.aio.server()
+    daemon_pb2_grpc.add_DaemonServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(grace=None)
+
+
+class Registering(Owner):
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def register_request(self) -> pb.RegisterRequest:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("an error nobody planned for")
+        return pb.RegisterRequest(hostname="test")
+
+    def identity_changed(self, identity: Identity) -> None:
+        pass
+
+
+async def test_writing_to_a_stream_that_ended_is_a_lost_connection(
+    ending_manager: tuple[EndingManager, str],
+) -> None:
+    _, target = ending_manager
+    channel = open_channel(target)
+    try:
+        session = NodeSession(stub(channel), Registering(), Identity(UUID), SessionSettings())
+        call = stub(channel).Connect()
+        assert await call.code() == grpc.StatusCode.OK  # the Manager has ended it
+        session.outbox.put_heartbeat(pb.HeartbeatRequest(node_uuid=UUID))
+        # The writer stops as the reader would; asyncio.InvalidStateError used to escape
+        # and end the node's session for good.
+        with pytest.raises(ConnectionLost):
+            await session._stream_writer(call)
+    finally:
+        await channel.close()
+
+
+async def test_no_error_of_the_transport_ends_a_session(
+    ending_manager: tuple[EndingManager, str],
+) -> None:
+    servicer, target = ending_manager
+    channel = open_channel(target)
+    settings = SessionSettings(backoff_initial=0.01, backoff_cap=0.05, jitter=0.0)
+    session = NodeSession(stub(channel), Registering(failures=2), Identity(UUID), settings)
+    running = asyncio.create_task(session.run())
+    try:
+        await wait_until(lambda: servicer.streams >= 5 or running.done())
+        assert not running.done(), running
+        assert session.stats.errors["RuntimeError"] == 2
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await channel.close()

@@ -207,6 +207,13 @@ class NodeSession:
                 self._on_rpc_error(error)
             except (ConnectionLost, TimeoutError) as lost:
                 self._log.warning("connection lost: %s", str(lost) or "a write timed out")
+            except Fatal:
+                raise  # the Manager refused this node: only that ends a session
+            except Exception as error:
+                # Whatever else the transport throws (a call that ended under us, a library
+                # error), the node must come back: a fleet restart must not strand nodes.
+                self.stats.errors[type(error).__name__] += 1
+                self._log.exception("conversation failed; reconnecting")
             finally:
                 self.outbox.rewind()
             delay = self._backoff.next()
@@ -311,12 +318,22 @@ class NodeSession:
             if message is None:
                 await self.outbox.wait(self._writer_timeout(now, oldest))
                 continue
+            await self._write(call, message)
+            if message.WhichOneof("body") != "command_ack":
+                self.stats.sent += 1
+
+    async def _write(self, call: Any, message: pb.DaemonMessage) -> None:
+        # A write to a call that has ended (the Manager went away, or ended the stream) raises
+        # InvalidStateError: report how the call ended instead, as the reader would.
+        if call.done():
+            raise await _ended(call)
+        try:
             # A Manager that stopped reading would block this write forever; the stream is
             # as dead as one that stopped acknowledging.
             async with asyncio.timeout(self.settings.ack_timeout):
                 await call.write(message)
-            if message.WhichOneof("body") != "command_ack":
-                self.stats.sent += 1
+        except asyncio.InvalidStateError:
+            raise await _ended(call) from None
 
     def _writer_timeout(self, now: float, oldest: float | None) -> float | None:
         deadlines = [self._resume_at] if now < self._resume_at else []
@@ -474,6 +491,21 @@ class NodeSession:
     def _jittered(self, interval: float) -> float:
         spread = self.settings.jitter
         return interval * random.uniform(1 - spread, 1 + spread)  # noqa: S311
+
+
+async def _ended(call: Any) -> Exception:
+    """The error that says how a finished call ended: its status, as an AioRpcError (so a
+    refused credential still stops the node), or ConnectionLost when it ended cleanly."""
+    code = await call.code()
+    if code == grpc.StatusCode.OK:
+        return ConnectionLost("the Manager closed the stream")
+    error: Exception = grpc.aio.AioRpcError(
+        code,
+        await call.initial_metadata(),
+        await call.trailing_metadata(),
+        details=await call.details(),
+    )
+    return error
 
 
 def _refusal(seq: int, code: str, message: str) -> pb.StreamAck:
