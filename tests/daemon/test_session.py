@@ -72,7 +72,7 @@ def config_command(command_id: str, **values: str) -> pb.Command:
 async def test_config_command_changes_intervals_and_is_acknowledged(channel: Any) -> None:
     session, owner = make_session(channel)
     command = config_command("c1", heartbeat_interval="5", metric_interval="7")
-    await session.handle_command(command, acknowledge=True)
+    await session.handle_command(command)
     assert session.intervals == Intervals(5, 7)
     assert owner.carried_out == ["c1"]
     assert session.outbox.pending_acks() == ["c1"]
@@ -81,40 +81,46 @@ async def test_config_command_changes_intervals_and_is_acknowledged(channel: Any
 async def test_a_redelivered_command_runs_once_but_is_acknowledged_again(channel: Any) -> None:
     session, owner = make_session(channel)
     ping = pb.Command(id="p1", type="ping")
-    await session.handle_command(ping, acknowledge=True)
-    await session.handle_command(ping, acknowledge=True)
+    await session.handle_command(ping)
+    await session.handle_command(ping)
     assert owner.carried_out == ["p1"]
     assert session.outbox.pending_acks() == ["p1", "p1"]
 
 
-async def test_an_expired_command_is_acknowledged_without_running(channel: Any) -> None:
+def results(session: NodeSession) -> list[tuple[str, bool, str]]:
+    return [(r.command_id, r.ok, r.error) for r in session.outbox.pending_results()]
+
+
+async def test_an_expired_command_fails_without_running(channel: Any) -> None:
     session, owner = make_session(channel)
     stale = pb.Command(id="r1", type="restart", expires_at=int(time.time()) - 10)
-    await session.handle_command(stale, acknowledge=True)
+    await session.handle_command(stale)
     assert owner.carried_out == []
-    assert session.outbox.pending_acks() == ["r1"]
+    assert results(session) == [("r1", False, "expired before it reached the node")]
 
 
-async def test_commands_from_a_heartbeat_response_need_no_ack(channel: Any) -> None:
+async def test_a_command_that_cannot_be_done_fails_with_the_reason(channel: Any) -> None:
     session, owner = make_session(channel)
-    await session.handle_command(pb.Command(id="p2", type="ping"), acknowledge=False)
-    assert owner.carried_out == ["p2"]
-    assert session.outbox.pending_acks() == []
-
-
-async def test_a_command_that_cannot_be_done_is_still_acknowledged(channel: Any) -> None:
-    session, owner = make_session(channel)
-    await session.handle_command(pb.Command(id="b1", type="bad"), acknowledge=True)
+    await session.handle_command(pb.Command(id="b1", type="bad"))
     bad_config = pb.Command(id="b2", type="config", payload=b"{not json")
-    await session.handle_command(bad_config, acknowledge=True)
+    await session.handle_command(bad_config)
+    await session.handle_command(config_command("b3", heartbeat_interval="often"))
     assert session.intervals == Intervals(30, 60)
     assert owner.carried_out == []
-    assert session.outbox.pending_acks() == ["b1", "b2"]
+    b1, b2, b3 = results(session)
+    assert b1 == ("b1", False, "cannot")
+    assert b2[:2] == ("b2", False)
+    assert b2[2].startswith("config payload is not JSON")
+    assert b3[:2] == ("b3", False)
+    assert "heartbeat_interval" in b3[2]
+    # Redelivered, it is not carried out again, and it fails the same way.
+    await session.handle_command(pb.Command(id="b1", type="bad"))
+    assert results(session)[-1] == ("b1", False, "cannot")
 
 
 async def test_pinned_intervals_ignore_config_commands(channel: Any) -> None:
     session, _ = make_session(channel, pin_intervals=True)
-    await session.handle_command(config_command("c2", heartbeat_interval="5"), acknowledge=True)
+    await session.handle_command(config_command("c2", heartbeat_interval="5"))
     assert session.intervals == Intervals(30, 60)
 
 
@@ -140,7 +146,7 @@ async def test_a_shorter_interval_takes_effect_without_waiting_out_the_old(chann
     running = asyncio.create_task(session.run())
     try:
         await wait_until(lambda: session.outbox.metrics_held() == 1)  # the first, at start
-        await session.handle_command(config_command("c3", metric_interval="1"), acknowledge=True)
+        await session.handle_command(config_command("c3", metric_interval="1"))
         await wait_until(lambda: session.outbox.metrics_held() >= 3, timeout=10)
     finally:
         running.cancel()
