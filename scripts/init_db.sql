@@ -543,3 +543,11 @@ DROP TABLE node_metrics_legacy;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE node_commands MODIFY state ENUM('pending','sent','done','expired','failed') NOT NULL DEFAULT 'pending';
+
+ALTER TABLE node_commands ADD COLUMN error TEXT;
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+

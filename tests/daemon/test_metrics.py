@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -71,3 +74,29 @@ def three_connections() -> Iterator[None]:
 def test_tcp_connections_counts_established_ones() -> None:
     # Both ends of each loopback connection are established sockets of this host.
     assert tcp_connections() >= 6
+
+
+def _sample_on_a_new_thread(sampler: MetricsSampler) -> float:
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(sampler.sample().cpu_usage))
+    worker.start()
+    worker.join(timeout=10)
+    return result[0]
+
+
+@pytest.fixture
+def cpu_load() -> Iterator[None]:
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait(timeout=10)
+
+
+@pytest.mark.usefixtures("cpu_load")
+def test_cpu_is_measured_whichever_thread_samples() -> None:
+    # The daemon builds the sampler on the loop's thread and samples on a pool's threads.
+    sampler = MetricsSampler()
+    samples = [_sample_on_a_new_thread(sampler) for _ in range(3)]
+    assert all(0.0 < cpu <= 100.0 for cpu in samples), samples

@@ -12,6 +12,10 @@ def beat(n: int) -> pb.HeartbeatRequest:
     return pb.HeartbeatRequest(node_uuid="n", timestamp=n)
 
 
+def done(command_id: str) -> pb.CommandResult:
+    return pb.CommandResult(command_id=command_id, ok=True)
+
+
 def drain(outbox: Outbox) -> list[pb.DaemonMessage]:
     sent = []
     while (message := outbox.next_message()) is not None:
@@ -68,14 +72,30 @@ def test_heartbeats_are_coalesced_and_go_first() -> None:
     assert sent[0].heartbeat.timestamp == 11
 
 
-def test_command_acks_go_before_reports_in_one_message() -> None:
+def test_command_results_go_before_reports_in_one_message() -> None:
     outbox = Outbox()
     outbox.put_metrics(metrics(1))
-    outbox.put_ack("a")
-    outbox.put_ack("b")
+    outbox.put_result(done("a"))
+    outbox.put_result(pb.CommandResult(command_id="b", ok=False, error="bad interval"))
     first = outbox.next_message()
     assert first is not None
-    assert list(first.command_ack.command_ids) == ["a", "b"]
+    # Ids of the ones done too, for a Manager that reads no results.
+    assert list(first.command_ack.command_ids) == ["a"]
+    results = [(r.command_id, r.ok, r.error) for r in first.command_ack.results]
+    assert results == [("a", True, ""), ("b", False, "bad interval")]
+
+
+def test_without_results_command_results_wait_for_a_heartbeat() -> None:
+    outbox = Outbox()
+    outbox.put_result(done("a"))
+    outbox.put_metrics(metrics(1))
+    sent = outbox.next_message(results=False)
+    assert sent is not None
+    assert sent.WhichOneof("body") == "metrics"
+    taken = outbox.take_results()
+    assert [r.command_id for r in taken] == ["a"]
+    outbox.return_results(taken)  # the heartbeat carrying them did not get through
+    assert outbox.pending_acks() == ["a"]
 
 
 def test_cumulative_ack_commits_everything_up_to_seq() -> None:
@@ -117,7 +137,7 @@ def test_reconnect_resends_everything_unacknowledged_oldest_first() -> None:
     outbox = Outbox()
     for n in range(1, 4):
         outbox.put_metrics(metrics(n))
-    outbox.put_ack("cmd-1")
+    outbox.put_result(done("cmd-1"))
     drain(outbox)
     outbox.acknowledge(pb.StreamAck(seq=2))  # the ack and metrics 1 are committed
     outbox.put_metrics(metrics(4))
@@ -130,7 +150,7 @@ def test_reconnect_resends_everything_unacknowledged_oldest_first() -> None:
 
 def test_reconnect_resends_unacknowledged_command_acks() -> None:
     outbox = Outbox()
-    outbox.put_ack("cmd-1")
+    outbox.put_result(done("cmd-1"))
     drain(outbox)
     outbox.rewind()
     assert outbox.pending_acks() == ["cmd-1"]

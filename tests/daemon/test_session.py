@@ -9,12 +9,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.link import open_channel, stub
-from opscaffold.daemon.session import Identity, NodeSession, SessionSettings, Stats
+from opscaffold.daemon.session import (
+    ConnectionLost,
+    Identity,
+    NodeSession,
+    SessionSettings,
+    Stats,
+)
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 from tests.daemon.helpers import closed_port_target, wait_until
 
 UUID = "6f1c2a57-3d0e-4c1f-9a59-1b8e0f6c2d41"
@@ -64,7 +72,7 @@ def config_command(command_id: str, **values: str) -> pb.Command:
 async def test_config_command_changes_intervals_and_is_acknowledged(channel: Any) -> None:
     session, owner = make_session(channel)
     command = config_command("c1", heartbeat_interval="5", metric_interval="7")
-    await session.handle_command(command, acknowledge=True)
+    await session.handle_command(command)
     assert session.intervals == Intervals(5, 7)
     assert owner.carried_out == ["c1"]
     assert session.outbox.pending_acks() == ["c1"]
@@ -73,40 +81,46 @@ async def test_config_command_changes_intervals_and_is_acknowledged(channel: Any
 async def test_a_redelivered_command_runs_once_but_is_acknowledged_again(channel: Any) -> None:
     session, owner = make_session(channel)
     ping = pb.Command(id="p1", type="ping")
-    await session.handle_command(ping, acknowledge=True)
-    await session.handle_command(ping, acknowledge=True)
+    await session.handle_command(ping)
+    await session.handle_command(ping)
     assert owner.carried_out == ["p1"]
     assert session.outbox.pending_acks() == ["p1", "p1"]
 
 
-async def test_an_expired_command_is_acknowledged_without_running(channel: Any) -> None:
+def results(session: NodeSession) -> list[tuple[str, bool, str]]:
+    return [(r.command_id, r.ok, r.error) for r in session.outbox.pending_results()]
+
+
+async def test_an_expired_command_fails_without_running(channel: Any) -> None:
     session, owner = make_session(channel)
     stale = pb.Command(id="r1", type="restart", expires_at=int(time.time()) - 10)
-    await session.handle_command(stale, acknowledge=True)
+    await session.handle_command(stale)
     assert owner.carried_out == []
-    assert session.outbox.pending_acks() == ["r1"]
+    assert results(session) == [("r1", False, "expired before it reached the node")]
 
 
-async def test_commands_from_a_heartbeat_response_need_no_ack(channel: Any) -> None:
+async def test_a_command_that_cannot_be_done_fails_with_the_reason(channel: Any) -> None:
     session, owner = make_session(channel)
-    await session.handle_command(pb.Command(id="p2", type="ping"), acknowledge=False)
-    assert owner.carried_out == ["p2"]
-    assert session.outbox.pending_acks() == []
-
-
-async def test_a_command_that_cannot_be_done_is_still_acknowledged(channel: Any) -> None:
-    session, owner = make_session(channel)
-    await session.handle_command(pb.Command(id="b1", type="bad"), acknowledge=True)
+    await session.handle_command(pb.Command(id="b1", type="bad"))
     bad_config = pb.Command(id="b2", type="config", payload=b"{not json")
-    await session.handle_command(bad_config, acknowledge=True)
+    await session.handle_command(bad_config)
+    await session.handle_command(config_command("b3", heartbeat_interval="often"))
     assert session.intervals == Intervals(30, 60)
     assert owner.carried_out == []
-    assert session.outbox.pending_acks() == ["b1", "b2"]
+    b1, b2, b3 = results(session)
+    assert b1 == ("b1", False, "cannot")
+    assert b2[:2] == ("b2", False)
+    assert b2[2].startswith("config payload is not JSON")
+    assert b3[:2] == ("b3", False)
+    assert "heartbeat_interval" in b3[2]
+    # Redelivered, it is not carried out again, and it fails the same way.
+    await session.handle_command(pb.Command(id="b1", type="bad"))
+    assert results(session)[-1] == ("b1", False, "cannot")
 
 
 async def test_pinned_intervals_ignore_config_commands(channel: Any) -> None:
     session, _ = make_session(channel, pin_intervals=True)
-    await session.handle_command(config_command("c2", heartbeat_interval="5"), acknowledge=True)
+    await session.handle_command(config_command("c2", heartbeat_interval="5"))
     assert session.intervals == Intervals(30, 60)
 
 
@@ -132,7 +146,7 @@ async def test_a_shorter_interval_takes_effect_without_waiting_out_the_old(chann
     running = asyncio.create_task(session.run())
     try:
         await wait_until(lambda: session.outbox.metrics_held() == 1)  # the first, at start
-        await session.handle_command(config_command("c3", metric_interval="1"), acknowledge=True)
+        await session.handle_command(config_command("c3", metric_interval="1"))
         await wait_until(lambda: session.outbox.metrics_held() >= 3, timeout=10)
     finally:
         running.cancel()
@@ -165,3 +179,81 @@ async def test_a_register_answer_with_an_interval_out_of_range_keeps_the_current
     assert session.intervals == Intervals(30, 15)
     assert f"heartbeat_interval={heartbeat}" in caplog.text
     assert "keeping 30s" in caplog.text
+
+
+class EndingManager(daemon_pb2_grpc.DaemonServiceServicer):
+    """A Manager that registers anyone and ends every Connect stream at once, as one that is
+    going away does."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        return pb.RegisterResponse(node_id=7, node_token="node-token")
+
+    async def Connect(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+        self.streams += 1
+        return
+        yield  # an async generator that yields nothing
+
+
+@pytest.fixture
+async def ending_manager() -> AsyncIterator[tuple[EndingManager, str]]:
+    servicer = EndingManager()
+    server = grpc.aio.server()
+    daemon_pb2_grpc.add_DaemonServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(grace=None)
+
+
+class Registering(Owner):
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def register_request(self) -> pb.RegisterRequest:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("an error nobody planned for")
+        return pb.RegisterRequest(hostname="test")
+
+    def identity_changed(self, identity: Identity) -> None:
+        pass
+
+
+async def test_writing_to_a_stream_that_ended_is_a_lost_connection(
+    ending_manager: tuple[EndingManager, str],
+) -> None:
+    _, target = ending_manager
+    channel = open_channel(target)
+    try:
+        session = NodeSession(stub(channel), Registering(), Identity(UUID), SessionSettings())
+        call = stub(channel).Connect()
+        assert await call.code() == grpc.StatusCode.OK  # the Manager has ended it
+        session.outbox.put_heartbeat(pb.HeartbeatRequest(node_uuid=UUID))
+        # The writer stops as the reader would; asyncio.InvalidStateError used to escape
+        # and end the node's session for good.
+        with pytest.raises(ConnectionLost):
+            await session._stream_writer(call)
+    finally:
+        await channel.close()
+
+
+async def test_no_error_of_the_transport_ends_a_session(
+    ending_manager: tuple[EndingManager, str],
+) -> None:
+    servicer, target = ending_manager
+    channel = open_channel(target)
+    settings = SessionSettings(backoff_initial=0.01, backoff_cap=0.05, jitter=0.0)
+    session = NodeSession(stub(channel), Registering(failures=2), Identity(UUID), settings)
+    running = asyncio.create_task(session.run())
+    try:
+        await wait_until(lambda: servicer.streams >= 5 or running.done())
+        assert not running.done(), running
+        assert session.stats.errors["RuntimeError"] == 2
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await channel.close()

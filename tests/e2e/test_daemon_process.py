@@ -129,6 +129,30 @@ def test_ping_and_config_reach_the_daemon_once(manager: Manager, daemon: Daemon)
     assert daemon.log.read_text().count("metrics=2s") == 1
 
 
+def test_commands_the_daemon_cannot_carry_out_fail_with_its_reason(
+    manager: Manager, daemon: Daemon
+) -> None:
+    api = Api(manager, ADMIN_PASSWORD)
+    node = wait_until(lambda: online_node(api), what="the node comes online")
+    bodies = [
+        {"type": "update", "payload": {"version": "9.9.9"}},
+        {"type": "config", "payload": {"config": {"metric_interval": "soon"}}},
+    ]
+    ids = [api.send("POST", "/commands", {"node_ids": [node["id"]], **b})["ids"][0] for b in bodies]
+
+    def settled() -> list[Any] | None:
+        commands = [api.get(f"/commands/{i}") for i in ids]
+        return commands if all(c["state"] not in ("pending", "sent") for c in commands) else None
+
+    update, config = wait_until(settled, what="the daemon reports both")
+    assert (update["state"], update["error"]) == (
+        "failed",
+        "this daemon cannot install updates yet",
+    )
+    assert config["state"] == "failed"
+    assert "metric_interval" in config["error"]  # the reason names what was wrong
+
+
 def test_manager_killed_mid_ingest_loses_nothing(
     manager: Manager, daemon: Daemon, tmp_path: Path
 ) -> None:

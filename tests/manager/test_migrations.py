@@ -691,3 +691,56 @@ def test_migrations_import_no_live_code() -> None:
                 )
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("opscaffold") for a in node.names), path.name
+
+
+# --- commands that fail (0005) --------------------------------------------------------------------
+
+
+@pytest.mark.db_matrix
+async def test_commands_can_end_failed_and_a_downgrade_folds_them_into_done(
+    fresh_db: MigrationDb,
+) -> None:
+    settings = fresh_db.settings
+    await upgrade(settings)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    commands = sa.table(
+        "node_commands",
+        *(sa.column(c) for c in ("id", "node_id", "type", "state", "error")),
+        sa.column("payload", sa.JSON),
+        sa.column("created_at", sa.DateTime),
+        sa.column("expires_at", sa.DateTime),
+    )
+
+    def command(command_id: str, state: str, error: str | None = None) -> dict[str, Any]:
+        return {
+            "id": command_id,
+            "node_id": 1,
+            "type": "config",
+            "payload": {},
+            "state": state,
+            "error": error,
+            "created_at": now,
+            "expires_at": now,
+        }
+
+    async with connect(settings) as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO nodes (id, uuid, hostname, ip) VALUES (1, 'u-1', 'n1', '10.0.0.1')"
+            )
+        )
+        await conn.execute(sa.insert(commands), [command("c-1", "failed", "bad interval")])
+        await conn.commit()
+        with pytest.raises(sa.exc.DBAPIError):
+            await conn.execute(sa.insert(commands), [command("c-2", "lost")])
+        await conn.rollback()
+
+    await downgrade(settings, "0004")
+    async with connect(settings) as conn:
+        assert await conn.scalar(sa.text("SELECT state FROM node_commands")) == "done"
+        with pytest.raises(sa.exc.DBAPIError):
+            await conn.execute(
+                sa.insert(commands).values(
+                    {k: v for k, v in command("c-3", "failed").items() if k != "error"}
+                )
+            )

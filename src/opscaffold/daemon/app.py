@@ -12,7 +12,7 @@ import os
 import sys
 
 from opscaffold.daemon import package_version
-from opscaffold.daemon.commands import Intervals
+from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.config import ConfigError, DaemonConfig
 from opscaffold.daemon.host import register_request
 from opscaffold.daemon.link import open_channel, parse_target, stub
@@ -97,9 +97,9 @@ class Daemon:
             log.info("command %s: restarting the agent", command.id)
             self.supervisor.request_restart()
         elif command.type == "update":
-            log.warning("command %s: update is not supported yet; acknowledged only", command.id)
+            raise CommandError("this daemon cannot install updates yet")
         elif command.type not in ("ping", "config"):
-            log.warning("command %s: unknown type %r; acknowledged only", command.id, command.type)
+            raise CommandError(f"unknown command type {command.type!r}")
 
     def identity_changed(self, identity: Identity) -> None:
         self.store.save(

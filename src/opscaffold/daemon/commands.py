@@ -13,16 +13,17 @@ MAX_INTERVAL = 86_400.0
 
 
 class CommandError(ValueError):
-    """A command that cannot be carried out as sent; it is acknowledged anyway, because
-    redelivering it would fail the same way."""
+    """A command that cannot be carried out as sent: the Manager records it as failed, with
+    this message as the reason (redelivering it would fail the same way)."""
 
 
 class Deduplicator:
-    """The ids of the last `capacity` commands seen, oldest forgotten first."""
+    """The ids of the last `capacity` commands seen, and how each ended (None: done, else the
+    reason it failed), oldest forgotten first."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, str | None] = OrderedDict()
 
     def first_time(self, command_id: str) -> bool:
         """True the first time an id is seen (and remembers it), False on a redelivery."""
@@ -33,6 +34,14 @@ class Deduplicator:
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return True
+
+    def record(self, command_id: str, error: str | None) -> None:
+        if command_id in self._seen:
+            self._seen[command_id] = error
+
+    def outcome(self, command_id: str) -> str | None:
+        """How a command seen before ended, to answer its redelivery the same way."""
+        return self._seen.get(command_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ with a StreamAck made from the call's outcome, so retry, drop and order rules li
   resent oldest first after a reconnect.
 - Heartbeats are coalesced: only the latest matters, so a newer one replaces an unsent one and
   a refused old one is not resent when a newer exists.
-- Command acknowledgements wait here until the Manager has seen them.
+- Command results (done, or failed with the reason) wait here until the Manager has seen
+  them: on a Connect stream in their own message, over unary calls on the next heartbeat.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opscaffold.daemon.codes import Disposition, disposition
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
 ReportMessage = pb.HeartbeatRequest | pb.ReportMetricsRequest
-MAX_IDS_PER_ACK = 1000
+MAX_IDS_PER_ACK = 1000  # the Manager reads no more per message
 
 
 @dataclass(slots=True, eq=False)
@@ -45,8 +46,8 @@ class Report:
 @dataclass(slots=True)
 class _InFlight:
     sent_at: float
-    report: Report | None  # None: a command acknowledgement
-    command_ids: tuple[str, ...] = ()
+    report: Report | None  # None: command results
+    results: tuple[pb.CommandResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class Outbox:
         self._metrics: deque[Report] = deque()
         self._heartbeat: Report | None = None
         self._latest_heartbeat = -1  # order of the newest heartbeat ever queued
-        self._acks: list[str] = []
+        self._results: list[pb.CommandResult] = []
         self._inflight: dict[int, _InFlight] = {}
         self._seq = 0
         self._order = itertools.count()
@@ -103,13 +104,18 @@ class Outbox:
             self.dropped += 1
         self._wake.set()
 
-    def put_ack(self, command_id: str) -> None:
-        self._acks.append(command_id)
+    def put_result(self, result: pb.CommandResult) -> None:
+        self._results.append(result)
         self._wake.set()
 
-    def discard_acks(self) -> None:
-        """Unary calls cannot carry acknowledgements (a heartbeat's commands need none)."""
-        self._acks.clear()
+    def take_results(self) -> list[pb.CommandResult]:
+        """Results for a unary heartbeat to carry; `return_results` if it does not get through."""
+        taken = self._results[:MAX_IDS_PER_ACK]
+        del self._results[:MAX_IDS_PER_ACK]
+        return taken
+
+    def return_results(self, results: list[pb.CommandResult]) -> None:
+        self._results[:0] = results
 
     # ---- the wire ------------------------------------------------------------------------
 
@@ -119,24 +125,29 @@ class Outbox:
         returned = []
         for entry in self._inflight.values():
             if entry.report is None:
-                self._acks[:0] = entry.command_ids
+                self._results[:0] = entry.results
             else:
                 returned.append(entry.report)
         self._inflight.clear()
         self._seq = 0
         self._requeue(returned)
 
-    def next_message(self, now: float | None = None) -> pb.DaemonMessage | None:
+    def next_message(
+        self, now: float | None = None, *, results: bool = True
+    ) -> pb.DaemonMessage | None:
         """The next message to send, numbered and held in flight; None when nothing is
-        waiting or the window of unacknowledged messages is full."""
+        waiting or the window of unacknowledged messages is full. `results=False` leaves
+        command results for heartbeats to carry (unary calls have no message of their own)."""
         if len(self._inflight) >= self.window:
             return None
         now = time.monotonic() if now is None else now
-        if self._acks:
-            ids = tuple(self._acks[:MAX_IDS_PER_ACK])
-            del self._acks[:MAX_IDS_PER_ACK]
-            seq = self._track(_InFlight(now, None, ids))
-            return pb.DaemonMessage(seq=seq, command_ack=pb.CommandAck(command_ids=ids))
+        if results and self._results:
+            taken = tuple(self.take_results())
+            seq = self._track(_InFlight(now, None, taken))
+            # Ids too, for a Manager that reads only those (it then marks every one done).
+            ids = [r.command_id for r in taken if r.ok]
+            ack = pb.CommandAck(command_ids=ids, results=taken)
+            return pb.DaemonMessage(seq=seq, command_ack=ack)
         report = self._take_report()
         if report is None:
             return None
@@ -165,7 +176,7 @@ class Outbox:
             kind = "command_ack" if entry.report is None else entry.report.kind
             outcome.refused.append(Refused(kind, refusal.code, refusal.message, keep))
             if keep and entry.report is None:
-                self._acks[:0] = entry.command_ids
+                self._results[:0] = entry.results
             elif keep and entry.report is not None:
                 returned.append(entry.report)
         self._requeue(returned)
@@ -197,8 +208,12 @@ class Outbox:
         head = [self._heartbeat] if self._heartbeat is not None else []
         return head + list(self._metrics)
 
+    def pending_results(self) -> list[pb.CommandResult]:
+        return list(self._results)
+
     def pending_acks(self) -> list[str]:
-        return list(self._acks)
+        """The ids of the command results waiting to be sent."""
+        return [r.command_id for r in self._results]
 
     # ---- internals -----------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ class NodeOwner(Protocol):
 
     async def on_command(self, command: pb.Command) -> None:
         """Carry out a command (quickly: the stream waits); `config` intervals are already
-        applied by the session. Raise CommandError for one that cannot be done."""
+        applied by the session. Raise CommandError for one that cannot be done: its message
+        is the reason the Manager shows."""
 
     def identity_changed(self, identity: Identity) -> None:
         """Persist the node id and token the Manager just assigned."""
@@ -184,18 +185,22 @@ class NodeSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
 
-    async def handle_command(self, command: pb.Command, *, acknowledge: bool) -> None:
-        """Carry out a command once (the Manager delivers at least once), then acknowledge
-        it on the stream; duplicates and expired ones are acknowledged without acting."""
+    async def handle_command(self, command: pb.Command) -> None:
+        """Carry out a command once (the Manager delivers at least once) and queue its result
+        for the Manager: done, or failed with the reason. A redelivered command is answered
+        with the result it had; an expired one fails without being carried out."""
         self.stats.commands += 1
         if not self._dedup.first_time(command.id):
-            self._log.debug("command %s seen before; acknowledging again", command.id)
+            self._log.debug("command %s seen before; reporting its result again", command.id)
+            error = self._dedup.outcome(command.id)
         elif command.expires_at and command.expires_at < time.time():
             self._log.info("command %s (%s) expired; not carried out", command.id, command.type)
+            error = "expired before it reached the node"
         else:
-            await self._carry_out(command)
-        if acknowledge:
-            self.outbox.put_ack(command.id)
+            error = await self._carry_out(command)
+        self._dedup.record(command.id, error)
+        result = pb.CommandResult(command_id=command.id, ok=error is None, error=error or "")
+        self.outbox.put_result(result)
 
     # ---- connection lifecycle ------------------------------------------------------------
 
@@ -213,6 +218,13 @@ class NodeSession:
                 self._on_rpc_error(error)
             except (ConnectionLost, TimeoutError) as lost:
                 self._log.warning("connection lost: %s", str(lost) or "a write timed out")
+            except Fatal:
+                raise  # the Manager refused this node: only that ends a session
+            except Exception as error:
+                # Whatever else the transport throws (a call that ended under us, a library
+                # error), the node must come back: a fleet restart must not strand nodes.
+                self.stats.errors[type(error).__name__] += 1
+                self._log.exception("conversation failed; reconnecting")
             finally:
                 self.outbox.rewind()
             delay = self._backoff.next()
@@ -332,12 +344,22 @@ class NodeSession:
             if message is None:
                 await self.outbox.wait(self._writer_timeout(now, oldest))
                 continue
+            await self._write(call, message)
+            if message.WhichOneof("body") != "command_ack":
+                self.stats.sent += 1
+
+    async def _write(self, call: Any, message: pb.DaemonMessage) -> None:
+        # A write to a call that has ended (the Manager went away, or ended the stream) raises
+        # InvalidStateError: report how the call ended instead, as the reader would.
+        if call.done():
+            raise await _ended(call)
+        try:
             # A Manager that stopped reading would block this write forever; the stream is
             # as dead as one that stopped acknowledging.
             async with asyncio.timeout(self.settings.ack_timeout):
                 await call.write(message)
-            if message.WhichOneof("body") != "command_ack":
-                self.stats.sent += 1
+        except asyncio.InvalidStateError:
+            raise await _ended(call) from None
 
     def _writer_timeout(self, now: float, oldest: float | None) -> float | None:
         deadlines = [self._resume_at] if now < self._resume_at else []
@@ -354,15 +376,16 @@ class NodeSession:
             if body == "ack":
                 self._settle(message.ack)
             elif body == "command":
-                await self.handle_command(message.command, acknowledge=True)
+                await self.handle_command(message.command)
 
     # ---- unary fallback ------------------------------------------------------------------
 
     async def _unary(self) -> None:
-        self.outbox.discard_acks()
         while True:
             now = time.monotonic()
-            message = self.outbox.next_message(now) if now >= self._resume_at else None
+            # Command results ride on heartbeats here, not in messages of their own.
+            ready = now >= self._resume_at
+            message = self.outbox.next_message(now, results=False) if ready else None
             if message is None:
                 paused = self._resume_at - now if now < self._resume_at else None
                 await self.outbox.wait(paused)
@@ -383,8 +406,9 @@ class NodeSession:
             return
         self._settle(pb.StreamAck(seq=message.seq))
         for command in commands:
-            # Commands in a heartbeat response are final on delivery: nothing to acknowledge.
-            await self.handle_command(command, acknowledge=False)
+            await self.handle_command(command)
+        if commands:  # their results go with a heartbeat: send one now, not in an interval
+            await self._produce(self._queue_heartbeat)
 
     async def _unary_call(self, message: pb.DaemonMessage) -> tuple[bool, list[pb.Command]]:
         options: dict[str, Any] = {
@@ -392,12 +416,30 @@ class NodeSession:
             "timeout": self.settings.call_timeout,
         }
         if message.HasField("heartbeat"):
-            beat: pb.HeartbeatResponse = await self._stub.Heartbeat(message.heartbeat, **options)
-            return beat.success, list(beat.commands)
+            return await self._unary_heartbeat(message.heartbeat, options)
         report: pb.ReportMetricsResponse = await self._stub.ReportMetrics(
             message.metrics, **options
         )
         return report.success, []
+
+    async def _unary_heartbeat(
+        self, heartbeat: pb.HeartbeatRequest, options: dict[str, Any]
+    ) -> tuple[bool, list[pb.Command]]:
+        """A heartbeat carrying the command results waiting to go; they wait again unless it
+        is answered success. Results present, even none, tell the Manager we report them."""
+        request = pb.HeartbeatRequest()
+        request.CopyFrom(heartbeat)  # the queued one may be sent again: keep it as it was
+        results = self.outbox.take_results()
+        request.command_results.SetInParent()
+        request.command_results.results.extend(results)
+        try:
+            beat: pb.HeartbeatResponse = await self._stub.Heartbeat(request, **options)
+        except BaseException:
+            self.outbox.return_results(results)
+            raise
+        if not beat.success:
+            self.outbox.return_results(results)
+        return beat.success, list(beat.commands)
 
     # ---- both transports -----------------------------------------------------------------
 
@@ -430,13 +472,19 @@ class NodeSession:
                     "%s refused and dropped (%s): %s", refused.kind, refused.code, refused.message
                 )
 
-    async def _carry_out(self, command: pb.Command) -> None:
+    async def _carry_out(self, command: pb.Command) -> str | None:
+        """None when done, else the reason it was not."""
         try:
             if command.type == "config":
                 self._apply_config(command.payload)
             await self._owner.on_command(command)
         except CommandError as error:
             self._log.warning("command %s (%s) not done: %s", command.id, command.type, error)
+            return str(error)
+        except Exception as error:
+            self._log.exception("command %s (%s) failed", command.id, command.type)
+            return f"the daemon failed carrying it out: {type(error).__name__}: {error}"
+        return None
 
     def _apply_config(self, payload: bytes) -> None:
         change = parse_config(payload)
@@ -495,6 +543,21 @@ class NodeSession:
     def _jittered(self, interval: float) -> float:
         spread = self.settings.jitter
         return interval * random.uniform(1 - spread, 1 + spread)  # noqa: S311
+
+
+async def _ended(call: Any) -> Exception:
+    """The error that says how a finished call ended: its status, as an AioRpcError (so a
+    refused credential still stops the node), or ConnectionLost when it ended cleanly."""
+    code = await call.code()
+    if code == grpc.StatusCode.OK:
+        return ConnectionLost("the Manager closed the stream")
+    error: Exception = grpc.aio.AioRpcError(
+        code,
+        await call.initial_metadata(),
+        await call.trailing_metadata(),
+        details=await call.details(),
+    )
+    return error
 
 
 def _refusal(seq: int, code: str, message: str) -> pb.StreamAck:

@@ -169,6 +169,11 @@ class Fleet:
         except Fatal as exc:
             self.failed += 1
             log.error("node %d stopped: %s", index, exc)
+        except Exception:
+            # A session retries every transport error itself; one that ends anyway is a
+            # node lost to the run, and must show in the summary.
+            self.failed += 1
+            log.exception("node %d stopped unexpectedly", index)
 
     async def _churn(self) -> None:
         """Every second, about churn × nodes / 60 running nodes drop out and come back after

@@ -227,3 +227,72 @@ async def test_a_full_queue_answers_resource_exhausted(
     with pytest.raises(grpc.aio.AioRpcError) as busy:
         await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
     assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def _run_offline_check(stack: Stack) -> None:
+    """The real job, claimed and run by the job runner as the Manager runs it."""
+    from opscaffold.manager.jobs.registry import load_all
+    from opscaffold.manager.jobs.runner import JobRunner, tick_of
+    from opscaffold.manager.kit.clock import utcnow
+
+    job = load_all()["node.detect_offline"]
+    runner = JobRunner(stack.runtime.sessions, stack.settings, {job.name: job}, "test-replica")
+    assert await runner.run_once(job, tick_of(utcnow(), job.every(stack.settings)))
+
+
+async def _age(stack: Stack, node_id: int, column: str, by: timedelta) -> None:
+    """Move a node's registration or last heartbeat into the past, beyond the timeout."""
+    async with stack.runtime.engine.begin() as conn:
+        at = datetime.now(UTC).replace(tzinfo=None) - by
+        await conn.execute(sa.update(Node).where(Node.id == node_id).values({column: at}))
+
+
+async def _node_status(client: httpx.AsyncClient, headers: dict[str, str], node_id: int) -> str:
+    response = await client.get(f"/api/v1/nodes/{node_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["status"])
+
+
+async def test_a_node_never_heard_from_after_registering_goes_offline(
+    wire: Wire, stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    silent, _ = await wire.register()
+    fresh, _ = await wire.register()
+    timeout = stack.settings.node.heartbeat_timeout
+    await _age(stack, silent.node_id, "created_at", timeout + timedelta(seconds=5))
+
+    await _run_offline_check(stack)
+
+    assert await _node_status(client, admin_headers, silent.node_id) == "offline"
+    # Registered within the timeout: it still has time to send its first heartbeat.
+    assert await _node_status(client, admin_headers, fresh.node_id) == "unknown"
+    async with stack.runtime.sessions() as session:
+        events = await session.execute(
+            sa.select(NodeEvent.event, NodeEvent.from_status)
+            .where(NodeEvent.node_id == silent.node_id)
+            .order_by(NodeEvent.id)
+        )
+        assert [tuple(e) for e in events] == [("registered", None), ("offline", "unknown")]
+
+
+async def test_the_agent_of_an_offline_node_is_unknown_until_it_reports_again(
+    wire: Wire, stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    registered, node_uuid = await wire.register()
+    token = bearer(registered.node_token)
+    beat = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status(status="running"))
+    await wire.stub.Heartbeat(beat, metadata=token)
+    timeout = stack.settings.node.heartbeat_timeout
+    await _age(stack, registered.node_id, "last_heartbeat", timeout + timedelta(seconds=5))
+
+    await _run_offline_check(stack)
+
+    agent_url = f"/api/v1/nodes/{registered.node_id}/agent"
+    agent = (await client.get(agent_url, headers=admin_headers)).json()["data"]
+    assert (agent["status"], agent["reported_status"]) == ("unknown", "running")
+    listed = (await client.get("/api/v1/nodes", headers=admin_headers)).json()["data"]["items"]
+    assert [(n["status"], n["agent"]["status"]) for n in listed] == [("offline", "unknown")]
+
+    await wire.stub.Heartbeat(beat, metadata=token)
+    agent = (await client.get(agent_url, headers=admin_headers)).json()["data"]
+    assert (agent["status"], agent["reported_status"]) == ("running", "running")

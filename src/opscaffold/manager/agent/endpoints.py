@@ -17,6 +17,6 @@ NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 @router.get("/{id}/agent", response_model=Envelope[AgentRead | None])
 async def get_node_agent(id: NodeId, session: SessionDep) -> Envelope[AgentRead | None]:
-    """The node's Agent as last reported; `data` is null while the daemon has reported none."""
-    agent = await service.for_node(session, id)
-    return ok(None if agent is None else AgentRead.model_validate(agent))
+    """The node's Agent as last reported (status `unknown` while the node is offline); `data` is
+    null while the daemon has reported none."""
+    return ok(await service.for_node(session, id))

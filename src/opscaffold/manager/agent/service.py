@@ -5,11 +5,15 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.agent import repository
-from opscaffold.manager.models import Agent
-from opscaffold.manager.node import service as node_service
+from opscaffold.manager.agent.schemas import AgentRead
+from opscaffold.manager.errors import NodeNotFound
+from opscaffold.manager.node import repository as node_repository
 
 
-async def for_node(session: AsyncSession, node_id: int) -> Agent | None:
+async def for_node(session: AsyncSession, node_id: int) -> AgentRead | None:
     """The node's agent, or None while its daemon has not reported one."""
-    await node_service.ensure_exists(session, node_id)
-    return await repository.for_node(session, node_id)
+    node = await node_repository.get(session, node_id)
+    if node is None:
+        raise NodeNotFound()
+    agent = await repository.for_node(session, node_id)
+    return None if agent is None else AgentRead.seen(agent, node.status)

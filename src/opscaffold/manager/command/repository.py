@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscaffold.manager.command.states import CommandState, sources
 from opscaffold.manager.models import Node, NodeCommand
 
 
@@ -40,9 +41,9 @@ async def deliverable(
 
 
 async def mark(
-    session: AsyncSession, ids: Sequence[str], *, state: str, now: datetime, via: str
+    session: AsyncSession, ids: Sequence[str], *, state: CommandState, now: datetime, via: str
 ) -> None:
-    """Record a delivery: `sent` awaits an acknowledgement, `done` is final."""
+    """Record a delivery: `sent` awaits the daemon's outcome, `done` is final."""
     if not ids:
         return
     values: dict[str, Any] = {
@@ -55,25 +56,45 @@ async def mark(
         values["done_at"] = now
     await session.execute(
         sa.update(NodeCommand)
-        .where(NodeCommand.id.in_(ids), NodeCommand.state.in_(("pending", "sent")))
+        .where(NodeCommand.id.in_(ids), NodeCommand.state.in_(sources(state)))
         .values(**values)
     )
 
 
-async def acknowledge(
-    session: AsyncSession, node_id: int, ids: Sequence[str], now: datetime
+async def settle(
+    session: AsyncSession, node_id: int, outcomes: Mapping[str, str | None], now: datetime
 ) -> int:
-    """A node acknowledges only its own commands."""
-    if not ids:
-        return 0
+    """Record what a node says became of its commands (id → None if done, else the reason).
+    A node settles only its own commands, and only those still waiting for an outcome."""
+    settled = 0
+    done = [command_id for command_id, error in outcomes.items() if error is None]
+    if done:
+        settled += await _finish(session, node_id, done, "done", {"done_at": now})
+    failures: dict[str, list[str]] = {}
+    for command_id, error in outcomes.items():
+        if error is not None:
+            failures.setdefault(error, []).append(command_id)
+    for error, ids in failures.items():  # one UPDATE per distinct reason
+        values = {"done_at": now, "error": error}
+        settled += await _finish(session, node_id, ids, "failed", values)
+    return settled
+
+
+async def _finish(
+    session: AsyncSession,
+    node_id: int,
+    ids: Sequence[str],
+    state: CommandState,
+    values: dict[str, Any],
+) -> int:
     result = await session.execute(
         sa.update(NodeCommand)
         .where(
             NodeCommand.node_id == node_id,
             NodeCommand.id.in_(ids),
-            NodeCommand.state.in_(("pending", "sent")),
+            NodeCommand.state.in_(sources(state)),
         )
-        .values(state="done", done_at=now)
+        .values(state=state, **values)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -81,7 +102,7 @@ async def acknowledge(
 async def expire(session: AsyncSession, now: datetime) -> int:
     result = await session.execute(
         sa.update(NodeCommand)
-        .where(NodeCommand.state.in_(("pending", "sent")), NodeCommand.expires_at <= now)
+        .where(NodeCommand.state.in_(sources("expired")), NodeCommand.expires_at <= now)
         .values(state="expired")
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -91,10 +112,13 @@ async def get(session: AsyncSession, command_id: str) -> NodeCommand | None:
     return await session.get(NodeCommand, command_id)
 
 
-async def nodes_with_pending(session: AsyncSession, now: datetime) -> list[int]:
-    stmt = (
-        sa.select(NodeCommand.node_id)
-        .where(NodeCommand.state == "pending", NodeCommand.expires_at > now)
-        .distinct()
+async def nodes_with_pending(
+    session: AsyncSession, now: datetime, resend_before: datetime
+) -> list[int]:
+    """Nodes with commands to hand out: pending ones, or ones due to be sent again."""
+    due = sa.or_(
+        NodeCommand.state == "pending",
+        sa.and_(NodeCommand.state == "sent", NodeCommand.sent_at < resend_before),
     )
+    stmt = sa.select(NodeCommand.node_id).where(due, NodeCommand.expires_at > now).distinct()
     return list(await session.scalars(stmt))

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from opscaffold.manager.command.states import CommandState
 from opscaffold.manager.kit.clock import rfc3339
 
 
@@ -24,7 +25,11 @@ class CommandRead(BaseModel):
     node_id: int
     type: str
     payload: dict[str, Any]
-    state: Literal["pending", "sent", "done", "expired"]
+    state: CommandState = Field(
+        description="pending → sent (delivered, outcome awaited) → done | failed; "
+        "done at once over channels that cannot report back; expired past expires_at"
+    )
+    error: str | None = Field(description="why the daemon could not carry it out (failed)")
     attempts: int
     delivered_via: str | None
     created_at: datetime

@@ -1,7 +1,8 @@
 """Commands for daemons: one outbox, delivered at least once over whatever the daemon holds.
 
 `send` is the only way in. Delivery (the Connect stream, SubscribeUpdates, or the heartbeat
-response as the fallback) lives with the RPC layer and calls `take_for_delivery` / `acknowledge`.
+response as the fallback) lives with the RPC layer and calls `take_for_delivery` / `settle`.
+The states a command goes through are in states.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.command import repository
 from opscaffold.manager.command.bus import CommandBus
+from opscaffold.manager.command.states import CommandState
 from opscaffold.manager.db import after_commit
 from opscaffold.manager.errors import InvalidArgument, NodeNotFound
 from opscaffold.manager.kit.clock import utcnow
@@ -25,6 +27,7 @@ MAX_TTL = timedelta(days=7)
 # A command written to a Connect stream and not acknowledged by then is sent again.
 REDELIVER_AFTER = timedelta(seconds=30)
 BATCH = 100
+MAX_ERROR = 1000  # characters of a daemon's reason kept
 Payload = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
 
 
@@ -73,29 +76,38 @@ async def send(
 
 
 async def take_for_delivery(
-    session: AsyncSession, node_id: int, *, acknowledging: bool, via: str
+    session: AsyncSession, node_id: int, *, reports_back: bool, via: str
 ) -> Sequence[NodeCommand]:
     """Commands to write to a node now, marked as delivered in the same transaction.
 
-    Over a channel that acknowledges (Connect) they become `sent` and come back after
-    REDELIVER_AFTER until acknowledged; over one that cannot (SubscribeUpdates, a heartbeat
-    response) this one delivery is final.
+    To a daemon that reports back (Connect, or heartbeats that carry results) they become
+    `sent` and come back after REDELIVER_AFTER until the daemon says how they ended; over a
+    channel that cannot (SubscribeUpdates, a heartbeat of the design's proto) this one
+    delivery is final.
     """
     now = utcnow()
-    resend_before = now - REDELIVER_AFTER if acknowledging else None
+    resend_before = now - REDELIVER_AFTER if reports_back else None
     commands = await repository.deliverable(session, node_id, now, resend_before, BATCH)
-    state = "sent" if acknowledging else "done"
+    state: CommandState = "sent" if reports_back else "done"
     await repository.mark(session, [c.id for c in commands], state=state, now=now, via=via)
     return commands
 
 
 async def nodes_with_pending(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    """Nodes with commands to hand out, including ones due to be delivered again."""
+    now = utcnow()
     async with sessions() as session:
-        return await repository.nodes_with_pending(session, utcnow())
+        return await repository.nodes_with_pending(session, now, now - REDELIVER_AFTER)
 
 
-async def acknowledge(session: AsyncSession, node_id: int, ids: Sequence[str]) -> int:
-    return await repository.acknowledge(session, node_id, ids, utcnow())
+async def settle(session: AsyncSession, node_id: int, outcomes: Mapping[str, str | None]) -> int:
+    """Record what a node reports of its commands: id → None (done) or the reason it failed.
+    Reports about commands already settled, or about other nodes' commands, change nothing."""
+    trimmed = {
+        command_id: None if error is None else error[:MAX_ERROR] or "failed"
+        for command_id, error in outcomes.items()
+    }
+    return await repository.settle(session, node_id, trimmed, utcnow())
 
 
 async def expire_due(session: AsyncSession, now: datetime | None = None) -> int:

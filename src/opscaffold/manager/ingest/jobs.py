@@ -11,5 +11,6 @@ from opscaffold.manager.jobs.registry import job
 
 @job("node.detect_offline", every=lambda s: s.node.offline_check_interval)
 async def detect_offline(session: AsyncSession, settings: Settings, now: datetime) -> None:
-    """Nodes whose heartbeat deadline has passed go offline (one set-based statement)."""
+    """Nodes whose heartbeat deadline has passed go offline (one set-based statement);
+    a node that registered and never sent a heartbeat counts from its registration."""
     await repository.mark_offline(session, now - settings.node.heartbeat_timeout, now)

@@ -106,26 +106,28 @@ async def upsert_latest(session: AsyncSession, rows: Sequence[MetricRow]) -> Non
     )
 
 
-async def mark_offline(session: AsyncSession, cutoff: datetime, now: datetime) -> list[int]:
-    """Online nodes whose last heartbeat is older than `cutoff` go offline, set-based."""
-    stale = (
-        sa.select(Node.id)
-        .where(Node.status == "online", Node.last_heartbeat < cutoff)
-        .with_for_update()
+def past_deadline(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """Online nodes whose last heartbeat is older than `cutoff`, and nodes that registered
+    before it and were never heard from since (their deadline runs from registration)."""
+    return sa.or_(
+        sa.and_(Node.status == "online", Node.last_heartbeat < cutoff),
+        sa.and_(
+            Node.status == "unknown",
+            sa.func.coalesce(Node.last_heartbeat, Node.created_at) < cutoff,
+        ),
     )
-    node_ids = list(await session.scalars(stale))
+
+
+async def mark_offline(session: AsyncSession, cutoff: datetime, now: datetime) -> list[int]:
+    """Nodes past their heartbeat deadline go offline, set-based."""
+    stale = sa.select(Node.id, Node.status).where(past_deadline(cutoff)).with_for_update()
+    before = {node_id: status for node_id, status in await session.execute(stale)}
+    node_ids = list(before)
     if node_ids:
         await session.execute(
             sa.update(Node)
-            .where(Node.id.in_(node_ids), Node.status == "online", Node.last_heartbeat < cutoff)
+            .where(Node.id.in_(node_ids), past_deadline(cutoff))
             .values(status="offline")
         )
-        await add_events(
-            session,
-            node_ids,
-            "offline",
-            dict.fromkeys(node_ids, "online"),
-            now,
-            {"reason": "heartbeat timeout"},
-        )
+        await add_events(session, node_ids, "offline", before, now, {"reason": "heartbeat timeout"})
     return node_ids

@@ -251,15 +251,13 @@ class EnrollmentToken(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
-COMMAND_STATES = ("pending", "sent", "done", "expired")
+# The transitions between them are in command/states.py.
+COMMAND_STATES = ("pending", "sent", "done", "expired", "failed")
 
 
 class NodeCommand(Base):
-    """The command outbox: one row per command for one node, delivered at least once.
-
-    pending → sent (written to a stream that acknowledges) → done (acknowledged), or straight to
-    done when delivered over a channel that cannot acknowledge; expired once past expires_at.
-    """
+    """The command outbox: one row per command for one node, delivered at least once; `error`
+    holds the daemon's reason when it could not carry the command out."""
 
     __tablename__ = "node_commands"
     __table_args__ = (
@@ -282,3 +280,4 @@ class NodeCommand(Base):
     done_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     delivered_via: Mapped[str | None] = mapped_column(sa.String(16))
     created_by: Mapped[int | None] = mapped_column(BigRef)
+    error: Mapped[str | None] = mapped_column(sa.Text)

@@ -109,7 +109,7 @@ async def present(session: AsyncSession, nodes: Sequence[Node]) -> list[NodeRead
         if node.group_id in names:
             read.group = GroupRef(id=node.group_id, name=names[node.group_id])
         if (agent := agents.get(node.id)) is not None:
-            read.agent = AgentRead.model_validate(agent)
+            read.agent = AgentRead.seen(agent, node.status)
         reads.append(read)
     return reads
 

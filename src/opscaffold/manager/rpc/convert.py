@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
@@ -101,3 +102,22 @@ def update_event(command: NodeCommand) -> pb.UpdateEvent:
         command_id=command.id,
         payload=_payload(command),
     )
+
+
+MAX_OUTCOMES = 1000  # per message, as for acknowledgements
+
+
+def outcomes(
+    command_ids: Iterable[str], results: Iterable[pb.CommandResult]
+) -> dict[str, str | None]:
+    """What a daemon reports of its commands: id → None (done) or its reason for failing.
+
+    An id acknowledged without a result was carried out (daemons of the first protocol send
+    ids only); a result overrides the id list.
+    """
+    reported: dict[str, str | None] = dict.fromkeys(command_ids)
+    for result in results:
+        # A text column takes no NUL (PostgreSQL refuses it); the reason is for people.
+        reason = result.error.replace("\x00", "").strip() or "the daemon gave no reason"
+        reported[result.command_id] = None if result.ok else reason
+    return dict(list(reported.items())[:MAX_OUTCOMES])

@@ -158,11 +158,17 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
         await self.c.flusher.submit(self._heartbeat_report(identity, request))
+        # A daemon that sends results (even none yet) reports what becomes of its commands.
+        reports_back = request.HasField("command_results")
+        if request.command_results.results:
+            outcomes = convert.outcomes((), request.command_results.results)
+            async with transaction(self.c.runtime.sessions) as session:
+                await command_service.settle(session, identity.node_id, outcomes)
         if not self.c.bus.may_have(identity.node_id) or await self.c.streams.held_anywhere(
             identity.node_id
         ):
             return pb.HeartbeatResponse(success=True)
-        commands = await self._take(identity, acknowledging=False, via="heartbeat")
+        commands = await self._take(identity, reports_back=reports_back, via="heartbeat")
         return pb.HeartbeatResponse(
             success=True, commands=[convert.command_message(c) for c in commands]
         )
@@ -215,7 +221,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             await context.send_initial_metadata(())
             while True:
                 wake.clear()
-                commands = await self._take(identity, acknowledging=False, via="subscribe")
+                commands = await self._take(identity, reports_back=False, via="subscribe")
                 for command in commands:
                     yield convert.update_event(command)
                 await self._wait_or_poll(wake)
@@ -223,11 +229,11 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, NODE_GONE)
 
     async def _take(
-        self, identity: NodeIdentity, *, acknowledging: bool, via: str
+        self, identity: NodeIdentity, *, reports_back: bool, via: str
     ) -> Sequence[NodeCommand]:
         async with transaction(self.c.runtime.sessions) as session:
             commands = await command_service.take_for_delivery(
-                session, identity.node_id, acknowledging=acknowledging, via=via
+                session, identity.node_id, reports_back=reports_back, via=via
             )
         if len(commands) < command_service.BATCH:
             self.c.bus.settled(identity.node_id)
@@ -325,16 +331,17 @@ class ConnectSession:
                 check_names_self(self.identity, message.metrics.node_uuid)
                 return self.c.flusher.submit(self.s._metric_report(self.identity, message.metrics))
             if kind == "command_ack":
-                return loop.create_task(self._command_ack(list(message.command_ack.command_ids)))
+                return loop.create_task(self._command_ack(message.command_ack))
             raise InvalidArgument("a message needs a heartbeat, metrics or command_ack")
         except (DomainError, Refused) as error:
             failed: asyncio.Future[None] = loop.create_future()
             failed.set_exception(error)
             return failed
 
-    async def _command_ack(self, ids: list[str]) -> None:
+    async def _command_ack(self, ack: pb.CommandAck) -> None:
+        outcomes = convert.outcomes(ack.command_ids, ack.results)
         async with transaction(self.c.runtime.sessions) as session:
-            await command_service.acknowledge(session, self.identity.node_id, ids[:1000])
+            await command_service.settle(session, self.identity.node_id, outcomes)
 
     async def _acknowledge(self) -> None:
         """Send one cumulative ack for every run of finished messages, in order."""
@@ -364,7 +371,7 @@ class ConnectSession:
     async def _push_commands(self, wake: asyncio.Event) -> None:
         while True:
             wake.clear()
-            commands = await self.s._take(self.identity, acknowledging=True, via="connect")
+            commands = await self.s._take(self.identity, reports_back=True, via="connect")
             for command in commands:
                 await self.out.put(pb.ManagerMessage(command=convert.command_message(command)))
             if commands:  # look again when they are due for redelivery, unless acknowledged

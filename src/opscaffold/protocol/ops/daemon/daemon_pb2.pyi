@@ -140,20 +140,30 @@ class HeartbeatRequest(_message.Message):
     NODE_UUID_FIELD_NUMBER: _builtins.int
     AGENT_STATUS_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
+    COMMAND_RESULTS_FIELD_NUMBER: _builtins.int
     node_uuid: _builtins.str
     timestamp: _builtins.int
     @_builtins.property
     def agent_status(self) -> Global___AgentStatus: ...
+    @_builtins.property
+    def command_results(self) -> Global___CommandResults:
+        """Ours: outcomes of commands this daemon received in heartbeat responses. Present (even
+        empty) says the daemon reports outcomes: commands in the response then wait for one
+        (and come again until it arrives); absent, as from a daemon of the design's proto, the
+        delivery itself is final.
+        """
+
     def __init__(
         self,
         *,
         node_uuid: _builtins.str = ...,
         agent_status: Global___AgentStatus | None = ...,
         timestamp: _builtins.int = ...,
+        command_results: Global___CommandResults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status", "command_results", b"command_results"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status", "node_uuid", b"node_uuid", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_status", b"agent_status", "command_results", b"command_results", "node_uuid", b"node_uuid", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -519,20 +529,78 @@ class CommandAck(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COMMAND_IDS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def command_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def command_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Commands carried out (or, from a daemon that sends no results, merely received)."""
+
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommandResult]:
+        """Ours: the outcome of each command, failures with the daemon's reason. A result here
+        overrides the same id in command_ids.
+        """
+
     def __init__(
         self,
         *,
         command_ids: _abc.Iterable[_builtins.str] | None = ...,
+        results: _abc.Iterable[Global___CommandResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_ids", b"command_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_ids", b"command_ids", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommandAck: _TypeAlias = CommandAck  # noqa: Y015
+
+@_typing.final
+class CommandResult(_message.Message):
+    """Ours: what became of one command on the node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    ok: _builtins.bool
+    error: _builtins.str
+    """why it was not carried out, when !ok"""
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+        ok: _builtins.bool = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "error", b"error", "ok", b"ok"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandResult: _TypeAlias = CommandResult  # noqa: Y015
+
+@_typing.final
+class CommandResults(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommandResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CommandResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandResults: _TypeAlias = CommandResults  # noqa: Y015
 
 @_typing.final
 class ManagerMessage(_message.Message):
