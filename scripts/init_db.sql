@@ -543,3 +543,15 @@ DROP TABLE node_metrics_legacy;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE users ADD COLUMN username_key VARCHAR(64) COLLATE utf8mb4_bin;
+
+ALTER TABLE node_tags MODIFY tag VARCHAR(64) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE users MODIFY username_key VARCHAR(64) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE users ADD CONSTRAINT uk_username_key UNIQUE (username_key);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+

@@ -58,6 +58,7 @@ def _ids(fleet: dict[str, int], *names: str) -> list[int]:
         ("tag", ["web"], ["n1", "n2"]),
         ("tag", ["db", "edge"], ["n2", "n3", "n4"]),  # any of them
         ("tag", ["nope"], []),
+        ("tag", ["WEB"], ["n1", "n2"]),  # letter case does not count, on any database
         ("label", ["env=prod"], ["n1", "n2"]),
         ("label", ["env=prod", "tier=fe"], ["n2"]),  # all of them
         ("label", ["tier=fe"], ["n2", "n4"]),

@@ -258,3 +258,29 @@ async def test_logout_reaches_every_replica(client: httpx.AsyncClient, stack: St
             assert (await other.get(ME, headers=headers)).status_code == 401
     finally:
         await replica_runtime.close()
+
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def test_every_spelling_of_a_name_shares_one_login_throttle(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    """MariaDB's collation reads these as one name; each must not bring guesses of its own."""
+    await make_user(client, admin_headers, "victim")
+    spellings = ["victim", "victim ", "vìctim", "vıctim", "Victim"]
+    assert len(spellings) == stack.settings.auth.login_throttle.max_failures_per_account
+    for name in spellings:
+        wrong = await client.post(LOGIN, json={"username": name, "password": "wrong-password"})
+        assert wrong.status_code == 401, name
+    for name in [*spellings, "VICTIM", "ｖｉｃｔｉｍ"]:
+        right = await client.post(LOGIN, json={"username": name, "password": "Str0ng-Password"})
+        assert right.status_code == 429, name
+
+
+@pytest.mark.parametrize("spelling", ["Admin", "ADMIN", " admin"])
+async def test_login_ignores_letter_case_and_surrounding_blanks(
+    client: httpx.AsyncClient, spelling: str
+) -> None:
+    data = await login(client, spelling)
+    assert data["user"]["username"] == "admin"  # the name as created

@@ -343,6 +343,28 @@ async def test_update_writes_json_columns_and_side_tables_together(
     assert ungrouped.json()["data"]["group"] is None
 
 
+async def test_tags_match_ignoring_letter_case_on_every_database(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Tags are one tag whatever their letter case, as they are de-duplicated; accents count."""
+    node_id = await f.add_node(stack, "n1")
+    await f.add_node(stack, "n2", tags=["other"])
+    tags = ["Web", "Ünïcode", "Straße", "cafe", "café"]
+    response = await client.put(f"{NODES}/{node_id}", json={"tags": tags}, headers=admin_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["tags"] == tags  # shown as given
+    for query in ("web", "WEB", "wEb", "üNÏCODE", "STRASSE", "straße", "CAFÉ", "Cafe"):
+        assert await _ids(client, admin_headers, {"tags": query}) == [node_id], query
+    for query in ("unicode", "strase", "cafes"):
+        assert await _ids(client, admin_headers, {"tags": query}) == [], query
+    long_once_folded = ["ß" * 33]  # 33 characters, 66 once case is folded
+    refused = await client.put(
+        f"{NODES}/{node_id}", json={"tags": long_once_folded}, headers=admin_headers
+    )
+    assert refused.status_code == 400
+    assert "body.tags.0" in {e["field"] for e in refused.json()["data"]["errors"]}
+
+
 @pytest.mark.parametrize(
     "body",
     [

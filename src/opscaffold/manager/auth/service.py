@@ -20,6 +20,7 @@ from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import User
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import repository as user_repository
+from opscaffold.manager.user.names import canonical_username
 
 BAD_CREDENTIALS = "invalid username or password"
 
@@ -35,11 +36,13 @@ async def login(
 ) -> LoginOutcome:
     throttle = runtime.settings.auth.login_throttle
     window = int(throttle.window.total_seconds())
-    account_key, ip_key = f"login:user:{username.lower()}", f"login:ip:{ip}"
+    # Every spelling that names the account shares its counter (`Victim`, `vìctim`, `victim `).
+    name_key = canonical_username(username)
+    account_key, ip_key = f"login:user:{name_key}", f"login:ip:{ip}"
     await _refuse_if_throttled(runtime, account_key, throttle.max_failures_per_account, window)
     await _refuse_if_throttled(runtime, ip_key, throttle.max_failures_per_ip, window)
 
-    user = await user_repository.get_by_username(session, username)
+    user = await user_repository.get_by_username_key(session, name_key)
     # Always verify: against a dummy hash when the user is unknown, so timing reveals nothing.
     ok = await runtime.hasher.verify(user.password_hash if user else None, password)
     if not ok or user is None or user.status != 1:

@@ -11,6 +11,7 @@ from opscaffold.manager.errors import LastAdminProtected, UserAlreadyExists, Use
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import User
 from opscaffold.manager.user import repository
+from opscaffold.manager.user.names import canonical_username
 from opscaffold.manager.user.schemas import UserCreate, UserUpdate
 
 INITIAL_ADMIN = "admin"
@@ -28,7 +29,8 @@ async def create(
 ) -> User:
     password = data.password.get_secret_value()
     check_policy(password, policy, username=data.username)
-    if await repository.taken(session, data.username, data.email):
+    # `Admin` beside `admin` would be two accounts that a login cannot tell apart.
+    if await repository.taken(session, canonical_username(data.username), data.email):
         raise UserAlreadyExists()
     user = User(
         username=data.username,
@@ -116,7 +118,7 @@ async def set_password(
     hasher: PasswordHasher,
     policy: PasswordSettings,
 ) -> User:
-    user = await repository.get_by_username(session, username)
+    user = await repository.get_by_username_key(session, canonical_username(username))
     if user is None:
         raise UserNotFound(f"no user named '{username}'")
     check_policy(password, policy, username=username)
