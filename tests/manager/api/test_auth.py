@@ -284,3 +284,51 @@ async def test_login_ignores_letter_case_and_surrounding_blanks(
 ) -> None:
     data = await login(client, spelling)
     assert data["user"]["username"] == "admin"  # the name as created
+
+
+class GatedHasher(PasswordHasher):
+    """Real argon2, entered only when the test opens the gate: the logins stay in password
+    verification for as long as the test needs them there."""
+
+    def __init__(self, settings: PasswordSettings, expected: int) -> None:
+        super().__init__(settings)
+        self.gate = asyncio.Event()
+        self.all_in = asyncio.Event()
+        self.waiting, self.expected = 0, expected
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self.waiting += 1
+        if self.waiting == self.expected:
+            self.all_in.set()
+        await self.gate.wait()
+        return await super().verify(password_hash, password)
+
+
+async def test_password_checks_hold_no_database_connection(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six logins in password verification at once, and the database still answers (SQLite
+    has a single connection: a login holding it would stall every request and heartbeat)."""
+    hasher = GatedHasher(stack.settings.auth.password, expected=6)
+    monkeypatch.setattr(stack.runtime, "hasher", hasher)
+    body = {"username": "admin", "password": ADMIN_PASSWORD}
+    logins = [asyncio.create_task(client.post(LOGIN, json=body)) for _ in range(6)]
+    try:
+        async with asyncio.timeout(20):
+            await hasher.all_in.wait()  # every login is past its user lookup
+            users = await client.get("/api/v1/system/users", headers=admin_headers)
+        assert users.status_code == 200
+        assert not any(task.done() for task in logins)
+        hasher.gate.set()
+        async with asyncio.timeout(20):
+            responses = await asyncio.gather(*logins)
+        assert [r.status_code for r in responses] == [200] * 6
+    finally:
+        hasher.gate.set()
+        for task in logins:
+            task.cancel()
+        await asyncio.gather(*logins, return_exceptions=True)
+        hasher.close()
