@@ -77,7 +77,7 @@ async def _conditions(session: AsyncSession, filters: NodeFilter) -> list[Condit
     if filters.group_id is not None:
         tree = GroupTree(await repository.group_edges(session))
         if filters.group_id not in tree:
-            raise InvalidArgument(f"group_id: group {filters.group_id} does not exist")
+            raise GroupNotFound(f"group_id: group {filters.group_id} does not exist")
         conditions.append(repository.in_groups(tree.subtree(filters.group_id)))
     if filters.status:
         conditions.append(repository.has_status(filters.status))
@@ -175,7 +175,7 @@ async def _resend_after_move(
 async def _check_group_exists(session: AsyncSession, group_id: int | None) -> None:
     # A shared lock: a concurrent delete of the group waits for this assignment to commit.
     if group_id is not None and await repository.get_group(session, group_id, lock="share") is None:
-        raise InvalidArgument(f"group_id: group {group_id} does not exist")
+        raise GroupNotFound(f"group_id: group {group_id} does not exist")
 
 
 async def delete(session: AsyncSession, node_id: int) -> Node:
@@ -213,7 +213,7 @@ async def create_group(session: AsyncSession, data: GroupCreate) -> NodeGroup:
     if data.parent_id is not None and not await repository.get_group(
         session, data.parent_id, lock="share"
     ):
-        raise InvalidArgument(f"parent_id: group {data.parent_id} does not exist")
+        raise GroupNotFound(f"parent_id: group {data.parent_id} does not exist")
     if await repository.sibling_named(session, data.parent_id, data.name):
         raise GroupAlreadyExists()
     group = NodeGroup(
@@ -262,7 +262,7 @@ async def _move(
 ) -> None:
     tree = GroupTree(await repository.group_edges(session, for_update=True))
     if parent_id is not None and parent_id not in tree:
-        raise InvalidArgument(f"parent_id: group {parent_id} does not exist")
+        raise GroupNotFound(f"parent_id: group {parent_id} does not exist")
     below = tree.subtree(group.id)
     if parent_id in below:
         where = "itself" if parent_id == group.id else f"its own descendant (group {parent_id})"
