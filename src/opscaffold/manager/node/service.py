@@ -448,7 +448,8 @@ async def resolve_target(
 
     node: values are node ids (all must exist); group: group ids, each with its sub-groups;
     tag: nodes with any of the tags; label: selectors `key=value`, a node must match all;
-    all: every node (values ignored). Raises InvalidArgument for malformed or unknown values.
+    all: every node (values ignored). Raises InvalidArgument for malformed values, and
+    NodeNotFound or GroupNotFound for a node or group that does not exist.
     """
     if target_type == "all":
         return await repository.ids_where(session, [])
@@ -482,7 +483,7 @@ async def _existing_nodes(session: AsyncSession, node_ids: list[int]) -> list[in
     for part in chunks(node_ids):
         found += await repository.ids_where(session, [repository.is_one_of(part)])
     if missing := sorted(set(node_ids) - set(found)):
-        raise InvalidArgument(f"target: no such node: {', '.join(map(str, missing[:10]))}")
+        raise NodeNotFound(f"target: no such node: {', '.join(map(str, missing[:10]))}")
     return sorted(found)
 
 
@@ -490,5 +491,5 @@ async def _in_subtrees(session: AsyncSession, values: Sequence[str]) -> Conditio
     tree = GroupTree(await repository.group_edges(session))
     group_ids = _parse_ids(values, "group")
     if missing := [g for g in group_ids if g not in tree]:
-        raise InvalidArgument(f"target: no such group: {', '.join(map(str, missing[:10]))}")
+        raise GroupNotFound(f"target: no such group: {', '.join(map(str, missing[:10]))}")
     return repository.in_groups(sorted({g for root in group_ids for g in tree.subtree(root)}))
