@@ -332,3 +332,14 @@ async def test_password_checks_hold_no_database_connection(
             task.cancel()
         await asyncio.gather(*logins, return_exceptions=True)
         hasher.close()
+
+
+@pytest.mark.parametrize("username", ["\ufdfa" * 64, "\u200b", "ǅ" * 64])
+async def test_names_that_grow_or_vanish_when_folded_are_refused_cleanly(
+    client: httpx.AsyncClient, username: str
+) -> None:
+    """Compatibility forms expand (one character to eighteen) or fold to nothing: still just
+    a wrong login, never a database error."""
+    response = await client.post(LOGIN, json={"username": username, "password": "x-wrong-1"})
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == 1002
