@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import SessionTransactionOrigin
 
 from opscaffold.manager.config import DatabaseSettings
 from opscaffold.manager.kit.files import PRIVATE_FILE, private_file
@@ -95,8 +96,12 @@ async def end_read(session: AsyncSession) -> None:
     slow work that needs no database; the next statement begins a new transaction.
 
     On SQLite the pool holds the only connection: keeping it through an argon2 verification
-    would stall every heartbeat and request behind one login.
+    would stall every heartbeat and request behind one login. A unit of work begun explicitly
+    (`transaction()`: the CLI, jobs, RPCs) is left to its owner, who decides when it ends.
     """
+    current = session.sync_session.get_transaction()
+    if current is None or current.origin is not SessionTransactionOrigin.AUTOBEGIN:
+        return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("end_read would discard changes not yet written")
     await session.rollback()
