@@ -64,8 +64,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/system/users/{{id}}"): Rule(ADMIN),
     ("PUT", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.update", "user"),
     ("DELETE", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.delete", "user"),
-    # enrollment tokens (admin only); commands to daemons: operators may send the harmless
-    # types (COMMAND_ROLES), so they reach the route and the type is checked there
+    # enrollment tokens (admin only)
     ("GET", f"{API}/enrollment-tokens"): Rule(ADMIN),
     ("POST", f"{API}/enrollment-tokens"): Rule(
         ADMIN, "enrollment_token.create", "enrollment_token"
@@ -73,6 +72,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/enrollment-tokens/{{id}}"): Rule(
         ADMIN, "enrollment_token.revoke", "enrollment_token"
     ),
+    # commands to daemons: editors reach the route, which checks the type (COMMAND_ROLES)
     ("POST", f"{API}/commands"): Rule(EDITORS, "command.send", "command"),
     ("GET", f"{API}/commands/{{id}}"): Rule(EDITORS),
     # nodes (spec §6.1.2: everyone reads, admin and operator edit, admin deletes); their
