@@ -551,3 +551,15 @@ ALTER TABLE node_commands ADD COLUMN error TEXT;
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+ALTER TABLE users ADD COLUMN username_key VARCHAR(64) COLLATE utf8mb4_bin;
+
+ALTER TABLE node_tags MODIFY tag VARCHAR(64) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE users MODIFY username_key VARCHAR(64) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE users ADD CONSTRAINT uk_username_key UNIQUE (username_key);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+

@@ -40,7 +40,8 @@ def test_serve_prints_admin_password_and_login_works(manager: Manager, tmp_path:
     token = login.json()["data"]["token"]
     me = httpx.get(f"{manager.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["data"]["username"] == "admin"
-    assert httpx.get(f"{manager.url}/health").json()["checks"] == {"database": "ok"}
+    checks = httpx.get(f"{manager.url}/health").json()["checks"]
+    assert checks == {"database": "ok", "redis": "disabled"}
 
     with grpc.insecure_channel(f"127.0.0.1:{manager.grpc_port}") as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
@@ -56,6 +57,11 @@ def test_serve_prints_admin_password_and_login_works(manager: Manager, tmp_path:
         "enrollment_token",
     }
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in secrets_dir.iterdir())
+    # So is the database: password hashes and token digests.
+    database = [tmp_path / f"manager.db{suffix}" for suffix in ("", "-wal", "-shm")]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in database} == {
+        p.name: "0o600" for p in database
+    }
     manager.stop()
 
     # A restart keeps the users and the secrets: the old token still works, no new password.

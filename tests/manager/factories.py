@@ -30,6 +30,7 @@ from opscaffold.manager.models import (
     NodeTag,
     node_metrics_5m,
 )
+from opscaffold.manager.node.schemas import tag_key
 from tests.manager.conftest import Stack
 
 
@@ -71,7 +72,8 @@ async def add_node(
         result = await conn.execute(sa.insert(Node).values(**row))
         node_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         if tags:
-            await conn.execute(sa.insert(NodeTag), [{"node_id": node_id, "tag": t} for t in tags])
+            rows = [{"node_id": node_id, "tag": tag_key(t)} for t in tags]
+            await conn.execute(sa.insert(NodeTag), rows)
         if labels:
             rows = [{"node_id": node_id, "key": k, "value": v} for k, v in labels.items()]
             await conn.execute(sa.insert(NodeLabel), rows)

@@ -30,9 +30,10 @@ from opscaffold.manager.config import Settings, load_settings
 from opscaffold.manager.db import database_url
 from opscaffold.manager.metric import partitions, rollup
 from opscaffold.manager.metric.partitions import include_name
-from opscaffold.manager.models import Base, NodeMetric, metric_rollup_pending
+from opscaffold.manager.models import Base, Node, NodeMetric, NodeTag, User, metric_rollup_pending
 from tests.conftest import require_service, slot_name
 from tests.manager.conftest import recreate_database
+from tests.manager.factories import node_row
 
 # Our own databases: the API suite's opscaffold_test is never touched.
 MIGTEST_DB = slot_name("opscaffold_migtest")
@@ -744,3 +745,64 @@ async def test_commands_can_end_failed_and_a_downgrade_folds_them_into_done(
                     {k: v for k, v in command("c-3", "failed").items() if k != "error"}
                 )
             )
+
+
+# --- canonical usernames and folded tags (0006) -------------------------------------------------
+
+_USERS = sa.table(
+    "users", sa.column("id"), sa.column("username"), sa.column("password_hash"), sa.column("role")
+)
+
+
+@pytest.mark.db_matrix
+async def test_existing_users_get_their_canonical_name_and_tags_are_folded(
+    fresh_db: MigrationDb,
+) -> None:
+    settings = fresh_db.settings
+    await asyncio.to_thread(migrate.upgrade, settings, "0005")
+    async with connect(settings) as conn:
+        for name in ("Alice", "bob", "carol.x"):
+            await conn.execute(
+                sa.insert(_USERS).values(username=name, password_hash="h", role="viewer")
+            )
+        node_id = (
+            await conn.execute(sa.insert(Node).values(**node_row("n1", tags=["Web", "db"])))
+        ).inserted_primary_key[0]
+        await conn.execute(
+            sa.insert(NodeTag), [{"node_id": node_id, "tag": t} for t in ("Web", "db")]
+        )
+        await conn.commit()
+
+    await upgrade(settings)
+
+    async with connect(settings) as conn:
+        keys = dict((await conn.execute(sa.select(User.username, User.username_key))).all())
+        tags = set(await conn.scalars(sa.select(NodeTag.tag)))
+    assert keys == {"Alice": "alice", "bob": "bob", "carol.x": "carol.x"}
+    assert tags == {"web", "db"}
+
+    await downgrade(settings, "0005")
+    await upgrade(settings)
+    await assert_at_head(settings)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # MariaDB never held such a pair
+async def test_users_whose_names_clash_stop_the_upgrade_naming_them(
+    backend: str, tmp_path: Path
+) -> None:
+    db = await fresh_database(backend, tmp_path)
+    await asyncio.to_thread(migrate.upgrade, db.settings, "0005")
+    async with connect(db.settings) as conn:
+        for name in ("admin", "Admin", "solo"):
+            await conn.execute(
+                sa.insert(_USERS).values(username=name, password_hash="h", role="admin")
+            )
+        await conn.commit()
+
+    with pytest.raises(RuntimeError, match=r"'admin', 'Admin'\. Rename all but one"):
+        await upgrade(db.settings)
+    assert await versions(db.settings) == ["0005"]
+    columns = await run_sync(
+        db.settings, lambda conn: [c["name"] for c in sa.inspect(conn).get_columns("users")]
+    )
+    assert "username_key" not in columns  # nothing half done: rename, then migrate again

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.errors import GroupNotFound, InvalidArgument, NodeNotFound, NotFound
 from opscaffold.manager.node.service import TargetType, resolve_target
 from tests.manager import factories as f
 from tests.manager.conftest import Stack
@@ -58,6 +58,7 @@ def _ids(fleet: dict[str, int], *names: str) -> list[int]:
         ("tag", ["web"], ["n1", "n2"]),
         ("tag", ["db", "edge"], ["n2", "n3", "n4"]),  # any of them
         ("tag", ["nope"], []),
+        ("tag", ["WEB"], ["n1", "n2"]),  # letter case does not count, on any database
         ("label", ["env=prod"], ["n1", "n2"]),
         ("label", ["env=prod", "tier=fe"], ["n2"]),  # all of them
         ("label", ["tier=fe"], ["n2", "n4"]),
@@ -74,6 +75,21 @@ async def test_resolve(
     # Values name fixtures; the target itself takes ids for nodes and groups.
     raw = [str(fleet[v]) if v in fleet else v for v in values]
     assert await resolve_target(session, target_type, raw) == _ids(fleet, *expected)
+
+
+@pytest.mark.parametrize(
+    ("target_type", "error", "message"),
+    [
+        ("node", NodeNotFound, "target: no such node: 999999"),
+        ("group", GroupNotFound, "target: no such group: 999999"),
+    ],
+)
+async def test_a_missing_node_or_group_is_not_found(
+    session: AsyncSession, target_type: TargetType, error: type[NotFound], message: str
+) -> None:
+    """As everywhere else: a missing thing is a 404, not a malformed request."""
+    with pytest.raises(error, match=message):
+        await resolve_target(session, target_type, ["999999"])
 
 
 async def test_one_query_after_the_tree_walk(
@@ -98,8 +114,6 @@ async def test_one_query_after_the_tree_walk(
         ("node", [], "at least one value"),
         ("node", ["x"], "integers"),
         ("node", ["0"], "positive"),
-        ("node", ["999999"], "no such node: 999999"),
-        ("group", ["999999"], "no such group: 999999"),
         ("tag", ["  "], "at least one value"),
         ("label", ["novalue"], "invalid label selector"),
         ("label", ["bad key=1"], "invalid label selector"),

@@ -36,9 +36,10 @@ REFUSED_PORT = "1"  # nothing listens there: connecting fails at once
 async def test_probe_is_ok_with_every_dependency_checked(
     client: httpx.AsyncClient, stack: Stack, probe: str
 ) -> None:
-    # SQLite runs embedded, without Redis; the server databases run with it.
+    # SQLite runs embedded, without Redis; the server databases run with it. Either way the
+    # body names both dependencies, so a reader sees what was (and was not) checked.
     assert (stack.runtime.redis is None) == (stack.backend == "sqlite")
-    expected = {"database": "ok"} | ({} if stack.runtime.redis is None else {"redis": "ok"})
+    expected = {"database": "ok", "redis": "disabled" if stack.runtime.redis is None else "ok"}
 
     response = await client.get(probe)
 
@@ -112,8 +113,9 @@ async def test_database_down_fails_readiness_but_not_liveness(tmp_path: Path, ki
                 assert response.status_code == 503, probe
                 body = response.json()
                 assert body["status"] == "unhealthy"
-                assert set(body["checks"]) == {"database"}
+                assert set(body["checks"]) == {"database", "redis"}
                 assert body["checks"]["database"].startswith("error")
+                assert body["checks"]["redis"] == "disabled"
                 assert seconds < PROBE_DEADLINE_S, f"{probe} took {seconds:.1f} s"
 
             response, seconds = await timed_get(http, "/livez")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,8 +16,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import SessionTransactionOrigin
 
 from opscaffold.manager.config import DatabaseSettings
+from opscaffold.manager.kit.files import PRIVATE_FILE, private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -40,7 +44,7 @@ def create_engine(db: DatabaseSettings) -> AsyncEngine:
     url = database_url(db)
     if db.driver == "sqlite":
         assert db.path is not None
-        db.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_files(db.path)
         # One connection: SQLite has a single writer, and writers queued on our pool wait
         # cheaply on the event loop, where writers racing for the file lock would sleep in
         # SQLite's busy handler and serialise far slower.
@@ -62,6 +66,15 @@ def create_engine(db: DatabaseSettings) -> AsyncEngine:
     )
 
 
+def private_sqlite_files(path: Path) -> None:
+    """Make the database file (password hashes, token digests) and its directory the owner's
+    only, before SQLite opens it: SQLite gives its -wal and -shm files the database's mode."""
+    private_file(path)
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.exists():  # left by an earlier start, maybe with a wider mode
+            os.chmod(companion, PRIVATE_FILE)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
@@ -76,6 +89,22 @@ def session_factory(
     engine: AsyncEngine, info: dict[str, Any] | None = None
 ) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+async def end_read(session: AsyncSession) -> None:
+    """End a transaction that has only read, so its connection goes back to the pool during
+    slow work that needs no database; the next statement begins a new transaction.
+
+    On SQLite the pool holds the only connection: keeping it through an argon2 verification
+    would stall every heartbeat and request behind one login. A unit of work begun explicitly
+    (`transaction()`: the CLI, jobs, RPCs) is left to its owner, who decides when it ends.
+    """
+    current = session.sync_session.get_transaction()
+    if current is None or current.origin is not SessionTransactionOrigin.AUTOBEGIN:
+        return
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read would discard changes not yet written")
+    await session.rollback()
 
 
 AfterCommit = Callable[[], Awaitable[None]]

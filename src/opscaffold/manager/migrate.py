@@ -12,7 +12,8 @@ from alembic import command
 from alembic.config import Config
 
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import database_url
+from opscaffold.manager.db import database_url, private_sqlite_files
+from opscaffold.manager.kit.files import private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic's `context` and `op` proxies are process-global, so two commands in one process must
@@ -35,8 +36,9 @@ def _sqlite_lock(settings: Settings) -> Iterator[None]:
         yield
         return
     assert settings.database.path is not None
-    settings.database.path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{settings.database.path}.migrate.lock", "w") as handle:
+    private_sqlite_files(settings.database.path)
+    lock = private_file(Path(f"{settings.database.path}.migrate.lock"))
+    with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

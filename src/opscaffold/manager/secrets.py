@@ -6,11 +6,12 @@ import os
 import secrets
 from pathlib import Path
 
+from opscaffold.manager.kit.files import private_dir
+
 
 def load_or_create(data_dir: Path, name: str, *, nbytes: int = 48) -> str:
     """Read data_dir/secrets/<name>, creating it with a random value the first time."""
-    folder = data_dir / "secrets"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = private_dir(data_dir / "secrets")
     path = folder / name
     try:
         # O_EXCL: two processes starting at once agree on one value instead of racing.

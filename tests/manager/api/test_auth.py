@@ -258,3 +258,88 @@ async def test_logout_reaches_every_replica(client: httpx.AsyncClient, stack: St
             assert (await other.get(ME, headers=headers)).status_code == 401
     finally:
         await replica_runtime.close()
+
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def test_every_spelling_of_a_name_shares_one_login_throttle(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    """MariaDB's collation reads these as one name; each must not bring guesses of its own."""
+    await make_user(client, admin_headers, "victim")
+    spellings = ["victim", "victim ", "vìctim", "vıctim", "Victim"]
+    assert len(spellings) == stack.settings.auth.login_throttle.max_failures_per_account
+    for name in spellings:
+        wrong = await client.post(LOGIN, json={"username": name, "password": "wrong-password"})
+        assert wrong.status_code == 401, name
+    for name in [*spellings, "VICTIM", "ｖｉｃｔｉｍ"]:
+        right = await client.post(LOGIN, json={"username": name, "password": "Str0ng-Password"})
+        assert right.status_code == 429, name
+
+
+@pytest.mark.parametrize("spelling", ["Admin", "ADMIN", " admin"])
+async def test_login_ignores_letter_case_and_surrounding_blanks(
+    client: httpx.AsyncClient, spelling: str
+) -> None:
+    data = await login(client, spelling)
+    assert data["user"]["username"] == "admin"  # the name as created
+
+
+class GatedHasher(PasswordHasher):
+    """Real argon2, entered only when the test opens the gate: the logins stay in password
+    verification for as long as the test needs them there."""
+
+    def __init__(self, settings: PasswordSettings, expected: int) -> None:
+        super().__init__(settings)
+        self.gate = asyncio.Event()
+        self.all_in = asyncio.Event()
+        self.waiting, self.expected = 0, expected
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self.waiting += 1
+        if self.waiting == self.expected:
+            self.all_in.set()
+        await self.gate.wait()
+        return await super().verify(password_hash, password)
+
+
+async def test_password_checks_hold_no_database_connection(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six logins in password verification at once, and the database still answers (SQLite
+    has a single connection: a login holding it would stall every request and heartbeat)."""
+    hasher = GatedHasher(stack.settings.auth.password, expected=6)
+    monkeypatch.setattr(stack.runtime, "hasher", hasher)
+    body = {"username": "admin", "password": ADMIN_PASSWORD}
+    logins = [asyncio.create_task(client.post(LOGIN, json=body)) for _ in range(6)]
+    try:
+        async with asyncio.timeout(20):
+            await hasher.all_in.wait()  # every login is past its user lookup
+            users = await client.get("/api/v1/system/users", headers=admin_headers)
+        assert users.status_code == 200
+        assert not any(task.done() for task in logins)
+        hasher.gate.set()
+        async with asyncio.timeout(20):
+            responses = await asyncio.gather(*logins)
+        assert [r.status_code for r in responses] == [200] * 6
+    finally:
+        hasher.gate.set()
+        for task in logins:
+            task.cancel()
+        await asyncio.gather(*logins, return_exceptions=True)
+        hasher.close()
+
+
+@pytest.mark.parametrize("username", ["\ufdfa" * 64, "\u200b", "ǅ" * 64])
+async def test_names_that_grow_or_vanish_when_folded_are_refused_cleanly(
+    client: httpx.AsyncClient, username: str
+) -> None:
+    """Compatibility forms expand (one character to eighteen) or fold to nothing: still just
+    a wrong login, never a database error."""
+    response = await client.post(LOGIN, json={"username": username, "password": "x-wrong-1"})
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == 1002

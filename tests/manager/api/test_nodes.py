@@ -27,6 +27,7 @@ from tests.manager import factories as f
 from tests.manager.conftest import Stack, bearer, login, make_user
 
 NODES = "/api/v1/nodes"
+GROUPS = "/api/v1/groups"
 AUDIT = "/api/v1/system/audit-logs"
 PERCENTS = {"cpu_usage", "memory_usage", "disk_usage", "load_avg_1", "load_avg_5", "load_avg_15"}
 
@@ -153,7 +154,7 @@ async def test_group_filter_includes_every_sub_group(
         ids = await _ids(client, admin_headers, {"group_id": fleet[group]})
         assert ids == sorted(by[n] for n in expected), group
     unknown = await client.get(NODES, params={"group_id": 999999}, headers=admin_headers)
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404
     assert "group_id" in unknown.json()["message"]
 
 
@@ -343,10 +344,31 @@ async def test_update_writes_json_columns_and_side_tables_together(
     assert ungrouped.json()["data"]["group"] is None
 
 
+async def test_tags_match_ignoring_letter_case_on_every_database(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Tags are one tag whatever their letter case, as they are de-duplicated; accents count."""
+    node_id = await f.add_node(stack, "n1")
+    await f.add_node(stack, "n2", tags=["other"])
+    tags = ["Web", "Ünïcode", "Straße", "cafe", "café"]
+    response = await client.put(f"{NODES}/{node_id}", json={"tags": tags}, headers=admin_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["tags"] == tags  # shown as given
+    for query in ("web", "WEB", "wEb", "üNÏCODE", "STRASSE", "straße", "CAFÉ", "Cafe"):
+        assert await _ids(client, admin_headers, {"tags": query}) == [node_id], query
+    for query in ("unicode", "strase", "cafes"):
+        assert await _ids(client, admin_headers, {"tags": query}) == [], query
+    long_once_folded = ["ß" * 33]  # 33 characters, 66 once case is folded
+    refused = await client.put(
+        f"{NODES}/{node_id}", json={"tags": long_once_folded}, headers=admin_headers
+    )
+    assert refused.status_code == 400
+    assert "body.tags.0" in {e["field"] for e in refused.json()["data"]["errors"]}
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        {"group_id": 999999},
         {"description": "the design's nodes table has no such column"},
         {"tags": [f"t{i}" for i in range(33)]},
         {"tags": ["x" * 65]},
@@ -368,6 +390,31 @@ async def test_update_validation(
     response = await client.put(f"{NODES}/{node_id}", json=body, headers=admin_headers)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == 1001
+
+
+async def test_a_missing_group_is_404_naming_the_field(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """As every other missing thing: the request is well formed, the group is not there."""
+    node_id = await f.add_node(stack, "n1")
+    group_id = await f.add_group(stack, "g")
+    missing = {"group_id": 999999}
+    moved = {"parent_id": 999999}
+    answers = {
+        "group_id": [
+            await client.put(f"{NODES}/{node_id}", json=missing, headers=admin_headers),
+            await client.get(NODES, params=missing, headers=admin_headers),
+        ],
+        "parent_id": [
+            await client.post(GROUPS, json={"name": "h"} | moved, headers=admin_headers),
+            await client.put(f"{GROUPS}/{group_id}", json=moved, headers=admin_headers),
+        ],
+    }
+    for field, responses in answers.items():
+        for response in responses:
+            assert response.status_code == 404, response.text
+            assert response.json()["code"] == 2004
+            assert response.json()["message"] == f"{field}: group 999999 does not exist"
 
 
 async def test_update_of_a_missing_node_is_404(

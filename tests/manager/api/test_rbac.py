@@ -12,6 +12,7 @@ from opscaffold.manager.app import create_app
 from opscaffold.manager.auth.permissions import PERMISSIONS, unlisted_routes
 from opscaffold.manager.config import load_settings
 from opscaffold.manager.kit.routes import iter_routes
+from tests.manager import factories as f
 from tests.manager.conftest import Stack, bearer, login, make_user
 
 ROLES = ("admin", "operator", "viewer")
@@ -79,3 +80,37 @@ def test_matrix_follows_the_design() -> None:
     for (method, path), rule in PERMISSIONS.items():
         if path.startswith(("/api/v1/system/users", "/api/v1/system/audit-logs")):
             assert rule.roles == frozenset({"admin"}), (method, path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "senders"),
+    [
+        ("ping", {"admin", "operator"}),
+        ("restart", {"admin", "operator"}),  # operators run tasks on nodes, which is more
+        ("config", {"admin"}),
+        ("update", {"admin"}),
+    ],
+)
+async def test_who_may_send_which_command(
+    stack: Stack,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    kind: str,
+    senders: set[str],
+) -> None:
+    node_id = await f.add_node(stack, "n1")
+    for role in ROLES:
+        await make_user(client, admin_headers, f"u-{role}", role=role)
+        headers = bearer((await login(client, f"u-{role}", "Str0ng-Password"))["token"])
+        sent = await client.post(
+            "/api/v1/commands", json={"node_ids": [node_id], "type": kind}, headers=headers
+        )
+        if role not in senders:
+            assert sent.status_code == 403, (role, sent.text)
+            assert sent.json()["code"] == 1003
+            continue
+        assert sent.status_code == 201, (role, sent.text)
+        command_id = sent.json()["data"]["ids"][0]
+        shown = await client.get(f"/api/v1/commands/{command_id}", headers=headers)
+        assert shown.status_code == 200
+        assert shown.json()["data"]["type"] == kind

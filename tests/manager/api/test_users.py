@@ -66,11 +66,26 @@ async def test_duplicate_username_or_email_is_409(
     assert (await client.post(USERS, json=same_email, headers=admin_headers)).status_code == 409
 
 
+@pytest.mark.parametrize("spelling", ["Admin", "ADMIN", "aDmIn"])
+async def test_a_name_differing_only_in_letter_case_is_taken(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], spelling: str
+) -> None:
+    """A login cannot tell `Admin` from `admin`, so they cannot be two users (any database)."""
+    body = {"username": spelling, "password": "Correct-Horse-9", "role": "admin"}
+    response = await client.post(USERS, json=body, headers=admin_headers)
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == 6002
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"username": "a", "password": "Correct-Horse-9"}, "body.username"),
         ({"username": "bad name!", "password": "Correct-Horse-9"}, "body.username"),
+        # Letters outside the safe set, which some collation would read as another name.
+        ({"username": "vìctim", "password": "Correct-Horse-9"}, "body.username"),
+        ({"username": "vıctim", "password": "Correct-Horse-9"}, "body.username"),
+        ({"username": "victim ", "password": "Correct-Horse-9"}, "body.username"),
         ({"username": "okname", "password": "Correct-Horse-9", "role": "root"}, "body.role"),
         ({"username": "okname", "password": "Correct-Horse-9", "email": "nope"}, "body.email"),
         ({"username": "okname", "password": "Correct-Horse-9", "extra": 1}, "body.extra"),

@@ -33,6 +33,15 @@ class Rule:
 
 PUBLIC = Rule(roles=None)
 
+# Who may send each type of daemon command. Operators run tasks on nodes, which is more than
+# a ping or a restart; changing a node's configuration or software stays with admins.
+COMMAND_ROLES: dict[str, frozenset[str]] = {
+    "ping": EDITORS,
+    "restart": EDITORS,
+    "config": ADMIN,
+    "update": ADMIN,
+}
+
 PERMISSIONS: dict[tuple[str, str], Rule] = {
     # probes, metrics and the API description are public by design
     ("GET", "/health"): PUBLIC,
@@ -55,7 +64,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/system/users/{{id}}"): Rule(ADMIN),
     ("PUT", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.update", "user"),
     ("DELETE", f"{API}/system/users/{{id}}"): Rule(ADMIN, "user.delete", "user"),
-    # enrollment tokens and commands to daemons (admin only)
+    # enrollment tokens (admin only)
     ("GET", f"{API}/enrollment-tokens"): Rule(ADMIN),
     ("POST", f"{API}/enrollment-tokens"): Rule(
         ADMIN, "enrollment_token.create", "enrollment_token"
@@ -63,8 +72,9 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/enrollment-tokens/{{id}}"): Rule(
         ADMIN, "enrollment_token.revoke", "enrollment_token"
     ),
-    ("POST", f"{API}/commands"): Rule(ADMIN, "command.send", "command"),
-    ("GET", f"{API}/commands/{{id}}"): Rule(ADMIN),
+    # commands to daemons: editors reach the route, which checks the type (COMMAND_ROLES)
+    ("POST", f"{API}/commands"): Rule(EDITORS, "command.send", "command"),
+    ("GET", f"{API}/commands/{{id}}"): Rule(EDITORS),
     # nodes (spec §6.1.2: everyone reads, admin and operator edit, admin deletes); their
     # configuration may hold what a viewer should not read, so editors only
     ("GET", f"{API}/nodes"): Rule(EVERYONE),

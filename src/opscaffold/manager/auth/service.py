@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.auth import repository
 from opscaffold.manager.auth.passwords import check_policy
 from opscaffold.manager.auth.schemas import TokenPair
+from opscaffold.manager.db import end_read
 from opscaffold.manager.errors import RateLimited, Unauthenticated, WrongPassword
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import User
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import repository as user_repository
+from opscaffold.manager.user.names import canonical_username
 
 BAD_CREDENTIALS = "invalid username or password"
 
@@ -35,21 +37,31 @@ async def login(
 ) -> LoginOutcome:
     throttle = runtime.settings.auth.login_throttle
     window = int(throttle.window.total_seconds())
-    account_key, ip_key = f"login:user:{username.lower()}", f"login:ip:{ip}"
+    # Every spelling that names the account shares its counter (`Victim`, `vìctim`, `victim `).
+    name_key = canonical_username(username)
+    account_key, ip_key = f"login:user:{name_key}", f"login:ip:{ip}"
     await _refuse_if_throttled(runtime, account_key, throttle.max_failures_per_account, window)
     await _refuse_if_throttled(runtime, ip_key, throttle.max_failures_per_ip, window)
 
-    user = await user_repository.get_by_username(session, username)
+    found = await user_repository.credentials(session, name_key)
+    await end_read(session)  # argon2 runs without holding a database connection
     # Always verify: against a dummy hash when the user is unknown, so timing reveals nothing.
-    ok = await runtime.hasher.verify(user.password_hash if user else None, password)
-    if not ok or user is None or user.status != 1:
+    ok = await runtime.hasher.verify(found.password_hash if found else None, password)
+    if not ok or found is None or found.status != 1:
         await runtime.counters.incr(account_key, window)
         await runtime.counters.incr(ip_key, window)
         raise Unauthenticated(BAD_CREDENTIALS)
 
     await runtime.counters.reset(account_key, window)
-    if runtime.hasher.needs_rehash(user.password_hash):
-        user.password_hash = await runtime.hasher.hash(password)
+    rehashed = None
+    if runtime.hasher.needs_rehash(found.password_hash):
+        rehashed = await runtime.hasher.hash(password)
+    user = await user_repository.get(session, found.id, for_update=True)
+    # Deleted, disabled or given another password while the old one was being checked.
+    if user is None or user.status != 1 or user.password_hash != found.password_hash:
+        raise Unauthenticated(BAD_CREDENTIALS)
+    if rehashed is not None:
+        user.password_hash = rehashed
     user.last_login_at, user.last_login_ip = utcnow(), ip
     tokens = await _start_session(session, runtime, user)
     return LoginOutcome(user, tokens)
@@ -122,13 +134,21 @@ async def change_own_password(
     session: AsyncSession, runtime: Runtime, user_id: int, current: str, new: str
 ) -> User:
     """Check the current password, apply the policy, and end every session of the user."""
+    found = await user_repository.get(session, user_id)
+    if found is None:
+        raise Unauthenticated("user no longer exists")
+    stored, username = found.password_hash, found.username
+    await end_read(session)  # argon2 runs without holding a database connection
+    if not await runtime.hasher.verify(stored, current):
+        raise WrongPassword()
+    check_policy(new, runtime.settings.auth.password, username=username)
+    new_hash = await runtime.hasher.hash(new)
     user = await user_repository.get(session, user_id, for_update=True)
     if user is None:
         raise Unauthenticated("user no longer exists")
-    if not await runtime.hasher.verify(user.password_hash, current):
+    if user.password_hash != stored:  # changed meanwhile: `current` is no longer current
         raise WrongPassword()
-    check_policy(new, runtime.settings.auth.password, username=user.username)
-    user.password_hash = await runtime.hasher.hash(new)
+    user.password_hash = new_hash
     await repository.revoke_user_families(session, user.id, "password_changed", utcnow())
     await session.flush()
     return user

@@ -5,10 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from opscaffold.manager.auth.permissions import COMMAND_ROLES
 from opscaffold.manager.command import repository, service
 from opscaffold.manager.command.schemas import CommandCreate, CommandRead, CommandsQueued
 from opscaffold.manager.deps import AuditDep, CurrentUser, SessionDep
-from opscaffold.manager.errors import NotFound
+from opscaffold.manager.errors import NotFound, PermissionDenied
 from opscaffold.manager.kit.envelope import Envelope
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
@@ -20,8 +21,12 @@ router = APIRouter(prefix=f"{API_PREFIX}/commands", tags=["commands"])
 async def send_command(
     body: CommandCreate, session: SessionDep, principal: CurrentUser, audit: AuditDep
 ) -> Envelope[CommandsQueued]:
-    """Queue a command for daemons (e.g. `ping` to test the path); delivered at least once."""
+    """Queue a command for daemons (e.g. `ping` to test the path); delivered at least once.
+
+    Operators may send `ping` and `restart`; `config` and `update` are for admins."""
     audit.detail = {"type": body.type, "node_ids": body.node_ids[:50], "count": len(body.node_ids)}
+    if principal.role not in COMMAND_ROLES[body.type]:
+        raise PermissionDenied(f"type: a {principal.role} may not send '{body.type}' commands")
     ids = await service.send(
         session,
         body.node_ids,

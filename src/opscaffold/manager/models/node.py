@@ -11,6 +11,7 @@ from opscaffold.manager.models.base import (
     Base,
     BigId,
     BigRef,
+    BinaryKey,
     Json,
     Percent,
     enum,
@@ -172,7 +173,8 @@ class NodeTag(Base):
     node_id: Mapped[int] = mapped_column(
         BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
     )
-    tag: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # Case-folded (nodes.tags keeps the spelling given): tag filters ignore case everywhere.
+    tag: Mapped[str] = mapped_column(BinaryKey, primary_key=True)
 
 
 class NodeLabel(Base):

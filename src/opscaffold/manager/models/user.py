@@ -3,18 +3,34 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opscaffold.manager.kit.clock import utcnow
-from opscaffold.manager.models.base import Base, BigId, BigRef, TinyInt, enum, now_default
+from opscaffold.manager.models.base import (
+    Base,
+    BigId,
+    BigRef,
+    BinaryKey,
+    TinyInt,
+    enum,
+    now_default,
+)
+from opscaffold.manager.user.names import canonical_username
 
 ROLES = ("admin", "operator", "viewer")
+
+
+def _username_key(context: DefaultExecutionContext) -> str:
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return canonical_username(str(params["username"]))
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         sa.UniqueConstraint("username", name="uk_username"),
+        sa.UniqueConstraint("username_key", name="uk_username_key"),
         sa.UniqueConstraint("email", name="uk_email"),
         {"comment": "users", "mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"},
     )
@@ -35,6 +51,9 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime, server_default=now_default(), default=utcnow, onupdate=utcnow
     )
+    # canonical_username(username), set on insert: what lookups, uniqueness and the login
+    # throttle compare, so `Admin` cannot be created beside `admin`.
+    username_key: Mapped[str] = mapped_column(BinaryKey, default=_username_key)
 
 
 class TokenFamily(Base):

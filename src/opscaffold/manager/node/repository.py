@@ -27,7 +27,7 @@ from opscaffold.manager.models import (
     NodeTag,
     node_metrics_5m,
 )
-from opscaffold.manager.node.schemas import distinct_casefold
+from opscaffold.manager.node.schemas import distinct_casefold, tag_key
 
 Condition = ColumnElement[bool]
 ConfigScope = Literal["group", "node"]
@@ -56,9 +56,9 @@ def chunks(values: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
 
 # -- side tables --------------------------------------------------------------------------
 async def replace_tags(session: AsyncSession, node_id: int, tags: Sequence[str]) -> None:
-    """Make `node_tags` hold exactly these tags for the node (delete, then insert)."""
+    """Make `node_tags` hold exactly these tags for the node (delete, then insert), folded."""
     await session.execute(sa.delete(NodeTag).where(NodeTag.node_id == node_id))
-    rows = [{"node_id": node_id, "tag": tag} for tag in distinct_casefold(list(tags))]
+    rows = [{"node_id": node_id, "tag": tag_key(tag)} for tag in distinct_casefold(list(tags))]
     if rows:
         await session.execute(sa.insert(NodeTag), rows)
 
@@ -99,11 +99,13 @@ def matches_keyword(keyword: str) -> Condition:
 
 
 def has_tag(tag: str) -> Condition:
-    return Node.id.in_(sa.select(NodeTag.node_id).where(NodeTag.tag == tag))
+    """Tagged `tag` in any letter case, on every database (node_tags holds folded tags)."""
+    return Node.id.in_(sa.select(NodeTag.node_id).where(NodeTag.tag == tag_key(tag)))
 
 
 def has_any_tag(tags: Sequence[str]) -> Condition:
-    return Node.id.in_(sa.select(NodeTag.node_id).where(NodeTag.tag.in_(tags)))
+    keys = list(dict.fromkeys(tag_key(tag) for tag in tags))
+    return Node.id.in_(sa.select(NodeTag.node_id).where(NodeTag.tag.in_(keys)))
 
 
 def has_label(key: str, value: str) -> Condition:

@@ -4,7 +4,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from opscaffold.manager.agent.schemas import AgentRead
 from opscaffold.manager.errors import InvalidArgument
@@ -16,8 +16,27 @@ MAX_LABELS = 64
 MAX_CONFIG_KEYS = 100
 LABEL_KEY_PATTERN = r"^[A-Za-z0-9_.\-/]{1,63}$"
 LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+TAG_MAX_LENGTH = 64
+
+
+def tag_key(tag: str) -> str:
+    """What tags are matched and de-duplicated by: `Web` and `web` are one tag."""
+    return tag.casefold()
+
+
+def _folded_fits(tag: str) -> str:
+    # node_tags stores the folded form, which can be longer ("ß" folds to "ss").
+    if len(tag_key(tag)) > TAG_MAX_LENGTH:
+        raise ValueError(f"at most {TAG_MAX_LENGTH} characters, also once case is folded")
+    return tag
+
+
 # No comma (the list filter takes tags comma-separated) and no surrounding blanks.
-Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,\s](?:[^,]*[^,\s])?$")]
+Tag = Annotated[
+    str,
+    Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^[^,\s](?:[^,]*[^,\s])?$"),
+    AfterValidator(_folded_fits),
+]
 LabelKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, Field(max_length=191)]
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z0-9_.]{1,64}$")]

@@ -77,7 +77,7 @@ async def _conditions(session: AsyncSession, filters: NodeFilter) -> list[Condit
     if filters.group_id is not None:
         tree = GroupTree(await repository.group_edges(session))
         if filters.group_id not in tree:
-            raise InvalidArgument(f"group_id: group {filters.group_id} does not exist")
+            raise GroupNotFound(f"group_id: group {filters.group_id} does not exist")
         conditions.append(repository.in_groups(tree.subtree(filters.group_id)))
     if filters.status:
         conditions.append(repository.has_status(filters.status))
@@ -175,7 +175,7 @@ async def _resend_after_move(
 async def _check_group_exists(session: AsyncSession, group_id: int | None) -> None:
     # A shared lock: a concurrent delete of the group waits for this assignment to commit.
     if group_id is not None and await repository.get_group(session, group_id, lock="share") is None:
-        raise InvalidArgument(f"group_id: group {group_id} does not exist")
+        raise GroupNotFound(f"group_id: group {group_id} does not exist")
 
 
 async def delete(session: AsyncSession, node_id: int) -> Node:
@@ -213,7 +213,7 @@ async def create_group(session: AsyncSession, data: GroupCreate) -> NodeGroup:
     if data.parent_id is not None and not await repository.get_group(
         session, data.parent_id, lock="share"
     ):
-        raise InvalidArgument(f"parent_id: group {data.parent_id} does not exist")
+        raise GroupNotFound(f"parent_id: group {data.parent_id} does not exist")
     if await repository.sibling_named(session, data.parent_id, data.name):
         raise GroupAlreadyExists()
     group = NodeGroup(
@@ -262,7 +262,7 @@ async def _move(
 ) -> None:
     tree = GroupTree(await repository.group_edges(session, for_update=True))
     if parent_id is not None and parent_id not in tree:
-        raise InvalidArgument(f"parent_id: group {parent_id} does not exist")
+        raise GroupNotFound(f"parent_id: group {parent_id} does not exist")
     below = tree.subtree(group.id)
     if parent_id in below:
         where = "itself" if parent_id == group.id else f"its own descendant (group {parent_id})"
@@ -452,7 +452,8 @@ async def resolve_target(
 
     node: values are node ids (all must exist); group: group ids, each with its sub-groups;
     tag: nodes with any of the tags; label: selectors `key=value`, a node must match all;
-    all: every node (values ignored). Raises InvalidArgument for malformed or unknown values.
+    all: every node (values ignored). Raises InvalidArgument for malformed values, and
+    NodeNotFound or GroupNotFound for a node or group that does not exist.
     """
     if target_type == "all":
         return await repository.ids_where(session, [])
@@ -486,7 +487,7 @@ async def _existing_nodes(session: AsyncSession, node_ids: list[int]) -> list[in
     for part in chunks(node_ids):
         found += await repository.ids_where(session, [repository.is_one_of(part)])
     if missing := sorted(set(node_ids) - set(found)):
-        raise InvalidArgument(f"target: no such node: {', '.join(map(str, missing[:10]))}")
+        raise NodeNotFound(f"target: no such node: {', '.join(map(str, missing[:10]))}")
     return sorted(found)
 
 
@@ -494,5 +495,5 @@ async def _in_subtrees(session: AsyncSession, values: Sequence[str]) -> Conditio
     tree = GroupTree(await repository.group_edges(session))
     group_ids = _parse_ids(values, "group")
     if missing := [g for g in group_ids if g not in tree]:
-        raise InvalidArgument(f"target: no such group: {', '.join(map(str, missing[:10]))}")
+        raise GroupNotFound(f"target: no such group: {', '.join(map(str, missing[:10]))}")
     return repository.in_groups(sorted({g for root in group_ids for g in tree.subtree(root)}))

@@ -21,7 +21,9 @@ router = APIRouter(tags=["observability"])
 class HealthStatus(BaseModel):
     status: Literal["ok", "unhealthy"]
     checks: dict[str, str] = Field(
-        default_factory=dict, description="per dependency: 'ok' or 'error: <kind>'"
+        default_factory=dict,
+        description="per dependency (database, redis): 'ok', 'error: <kind>', or 'disabled' "
+        "for Redis when the Manager runs without it",
     )
 
 
@@ -30,6 +32,7 @@ HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": HealthStatus, "description": "a dependency does not answer"},
 }
 CHECK_TIMEOUT_S = 2.0
+DISABLED = "disabled"
 
 
 async def _check_database(runtime: Runtime) -> str:
@@ -55,13 +58,14 @@ async def dependency_checks(runtime: Runtime) -> dict[str, str]:
     checks = {"database": _check_database(runtime)}
     if runtime.redis is not None:
         checks["redis"] = _check_redis(runtime)
-    results = await asyncio.gather(*checks.values())
-    return dict(zip(checks, results, strict=True))
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    # Named even when not used, so a probe's reader sees what was (and was not) checked.
+    return results if runtime.redis is not None else results | {"redis": DISABLED}
 
 
 async def _checked(request: Request) -> JSONResponse:
     checks = await dependency_checks(request.app.state.runtime)
-    healthy = all(v == "ok" for v in checks.values())
+    healthy = all(v in ("ok", DISABLED) for v in checks.values())
     body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
 

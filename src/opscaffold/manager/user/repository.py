@@ -16,16 +16,24 @@ async def get(session: AsyncSession, user_id: int, *, for_update: bool = False) 
     return await session.get(User, user_id, with_for_update=for_update)
 
 
-async def get_by_username(session: AsyncSession, username: str) -> User | None:
-    return (await session.scalars(sa.select(User).where(User.username == username))).first()
+async def get_by_username_key(session: AsyncSession, key: str) -> User | None:
+    """The user whose canonical name (`names.canonical_username`) is `key`."""
+    return (await session.scalars(sa.select(User).where(User.username_key == key))).first()
+
+
+async def credentials(session: AsyncSession, key: str) -> sa.Row[int, str, int] | None:
+    """Id, password hash and status of the user whose canonical name is `key`, as plain values
+    that stay readable once the transaction that read them has ended."""
+    stmt = sa.select(User.id, User.password_hash, User.status).where(User.username_key == key)
+    return (await session.execute(stmt)).first()
 
 
 async def taken(
-    session: AsyncSession, username: str | None, email: str | None, *, exclude_id: int = 0
+    session: AsyncSession, username_key: str | None, email: str | None, *, exclude_id: int = 0
 ) -> bool:
     clauses = []
-    if username is not None:
-        clauses.append(User.username == username)
+    if username_key is not None:
+        clauses.append(User.username_key == username_key)
     if email is not None:
         clauses.append(User.email == email)
     if not clauses:

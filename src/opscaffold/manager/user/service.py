@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.auth import repository as auth_repository
 from opscaffold.manager.auth.passwords import PasswordHasher, check_policy, generate_password
 from opscaffold.manager.config import PasswordSettings
+from opscaffold.manager.db import end_read
 from opscaffold.manager.errors import LastAdminProtected, UserAlreadyExists, UserNotFound
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import User
 from opscaffold.manager.user import repository
+from opscaffold.manager.user.names import canonical_username
 from opscaffold.manager.user.schemas import UserCreate, UserUpdate
 
 INITIAL_ADMIN = "admin"
@@ -28,11 +31,14 @@ async def create(
 ) -> User:
     password = data.password.get_secret_value()
     check_policy(password, policy, username=data.username)
-    if await repository.taken(session, data.username, data.email):
+    await end_read(session)  # argon2 runs without holding a database connection
+    password_hash = await hasher.hash(password)
+    # `Admin` beside `admin` would be two accounts that a login cannot tell apart.
+    if await repository.taken(session, canonical_username(data.username), data.email):
         raise UserAlreadyExists()
     user = User(
         username=data.username,
-        password_hash=await hasher.hash(password),
+        password_hash=password_hash,
         email=data.email,
         phone=data.phone,
         role=data.role,
@@ -49,6 +55,9 @@ async def update(
     policy: PasswordSettings,
 ) -> tuple[User, bool]:
     """Apply the given fields. Returns the user and whether their sessions must end."""
+    new_hash = None
+    if data.password is not None:
+        new_hash = await _hash_new_password(session, user_id, data.password, hasher, policy)
     user = await repository.get(session, user_id, for_update=True)
     if user is None:
         raise UserNotFound()
@@ -61,10 +70,8 @@ async def update(
     if leaves_admins and user.role == "admin" and user.status == 1:
         await _keep_an_admin(session, user.id)
     end_sessions = False
-    if data.password is not None:
-        password = data.password.get_secret_value()
-        check_policy(password, policy, username=user.username)
-        user.password_hash = await hasher.hash(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
         end_sessions = True
     for field in ("email", "phone", "role", "status"):
         if field in changes and changes[field] is not None:
@@ -75,6 +82,22 @@ async def update(
         await auth_repository.revoke_user_families(session, user.id, "user_changed", utcnow())
     await session.flush()
     return user, end_sessions
+
+
+async def _hash_new_password(
+    session: AsyncSession,
+    user_id: int,
+    password: SecretStr,
+    hasher: PasswordHasher,
+    policy: PasswordSettings,
+) -> str:
+    """Check the policy and hash, holding no database connection while argon2 runs."""
+    user = await repository.get(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    check_policy(password.get_secret_value(), policy, username=user.username)
+    await end_read(session)
+    return await hasher.hash(password.get_secret_value())
 
 
 async def delete(session: AsyncSession, user_id: int) -> User:
@@ -116,7 +139,7 @@ async def set_password(
     hasher: PasswordHasher,
     policy: PasswordSettings,
 ) -> User:
-    user = await repository.get_by_username(session, username)
+    user = await repository.get_by_username_key(session, canonical_username(username))
     if user is None:
         raise UserNotFound(f"no user named '{username}'")
     check_policy(password, policy, username=username)
