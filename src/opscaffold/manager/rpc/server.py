@@ -92,7 +92,7 @@ async def start(
         flusher=flusher,
         registrar=registrar,
         identities=identities,
-        streams=StreamRegistry(runtime.redis, replica_id()),
+        streams=StreamRegistry(runtime.redis_link, replica_id()),
         bus=bus,
         effective_config=effective_config,
     )
