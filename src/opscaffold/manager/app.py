@@ -26,12 +26,13 @@ from opscaffold.manager.auth.endpoints import router as auth_router
 from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
 from opscaffold.manager.command.endpoints import router as command_router
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import transaction
+from opscaffold.manager.db import is_unavailable, transaction
 from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.enrollment.endpoints import router as enrollment_router
 from opscaffold.manager.errors import (
     CacheError,
     DatabaseError,
+    DatabaseUnavailable,
     DomainError,
     InternalError,
     InvalidArgument,
@@ -79,6 +80,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         409: "Conflict with the current state",
         429: "Rate limited (1005); see Retry-After",
         500: "Internal, database (5001) or cache (5002) error",
+        503: "Database unavailable (5001): it did not answer in time; retry later",
     }.items()
 }
 
@@ -313,7 +315,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 async def _unhandled_error(request: Request, exc: Exception) -> Response:
     error: DomainError
-    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+    if is_unavailable(exc):
+        error = DatabaseUnavailable()
+    elif isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
         error = DatabaseError()
     elif isinstance(exc, redis.exceptions.RedisError):
         error = CacheError()

@@ -24,7 +24,7 @@ from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import transaction
+from opscaffold.manager.db import is_unavailable, transaction
 from opscaffold.manager.errors import DomainError, IngestBusy, InvalidArgument, NodeGone
 from opscaffold.manager.ingest.flusher import Flusher, Report
 from opscaffold.manager.ingest.validation import agent_row, metric_row
@@ -107,12 +107,13 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             self._count(method, error.grpc_status)
             await context.abort(error.grpc_status, error.message)
             raise
-        except sqlalchemy.exc.SQLAlchemyError as error:  # e.g. a deadlock: worth a retry
-            log.warning("rpc hit a database error", method=method, error=type(error).__name__)
-            self._count(method, grpc.StatusCode.UNAVAILABLE)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
-            raise
-        except Exception:
+        except Exception as error:
+            # A deadlock, a stalled or unreachable database: worth a retry.
+            if isinstance(error, sqlalchemy.exc.SQLAlchemyError) or is_unavailable(error):
+                log.warning("rpc hit a database error", method=method, error=type(error).__name__)
+                self._count(method, grpc.StatusCode.UNAVAILABLE)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
+                raise
             log.exception("rpc failed", method=method)
             self._count(method, grpc.StatusCode.INTERNAL)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
