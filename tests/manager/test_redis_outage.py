@@ -8,7 +8,6 @@ that other tests share.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -29,7 +28,7 @@ from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.runtime import Runtime
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
-from tests.e2e.processes import free_port, wait_until
+from tests.fixtures.redis_server import RedisServer
 from tests.manager.conftest import FAST_ARGON2, bearer
 from tests.manager.rpc.conftest import bearer as grpc_bearer
 from tests.manager.rpc.conftest import registration
@@ -41,45 +40,11 @@ WITH_REDIS_S = 2.0
 WITHOUT_REDIS_S = 10.0
 
 
-class RedisServer:
-    """A private redis-server that keeps its data across a restart, as a production one may."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(
-            ["redis-server", *args, "--save", "3600 1", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, 10)
-
-    def _answers(self) -> bool:
-        try:
-            out = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, timeout=2
-            )
-        except subprocess.TimeoutExpired:
-            return False
-        return out.stdout.strip() == b"PONG"
-
-    def stop(self) -> None:
-        """SIGTERM: Redis saves its data, and a restart loads it again."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.proc.kill()
-        server.proc.wait()
+    server.kill()
 
 
 def settings_for(tmp_path: Path, redis_port: int) -> Settings:

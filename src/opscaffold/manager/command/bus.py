@@ -46,6 +46,12 @@ class CommandBus:
             if not waiters:
                 del self._waiters[node_id]
 
+    def wake_all(self) -> None:
+        """Wake every stream (e.g. to notice the Manager is stopping)."""
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
+
     def may_have(self, node_id: int) -> bool:
         return node_id in self._pending
 

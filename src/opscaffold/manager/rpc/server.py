@@ -100,7 +100,12 @@ class GrpcService:
     health: HealthFollower
 
     async def stop(self, grace: float = 5.0) -> None:
-        await self.health.stop()
+        """End the streams first (each answers what it read, then ends), so the server stops
+        well within `grace`; then flush what remains and drop this replica's presence, while
+        the database and Redis are still open."""
+        await self.health.stop()  # NOT_SERVING: health-checking clients look elsewhere
+        self.channel.closing.set()
+        self.channel.bus.wake_all()
         await self.server.stop(grace)
         await self.channel.registrar.stop()
         await self.channel.flusher.stop()

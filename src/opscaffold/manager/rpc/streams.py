@@ -30,6 +30,7 @@ class StreamRegistry:
         self._replica = replica
         self._held: Counter[int] = Counter()
         self._ended_unseen: set[int] = set()  # ended while Redis did not answer
+        self._ending: set[int] = set()  # ended, their presence being removed
         self._refresher: asyncio.Task[None] | None = None
         if link is not None:
             link.on_recovery(self._republish)
@@ -47,8 +48,12 @@ class StreamRegistry:
         self._held[node_id] -= 1
         if self._held[node_id] <= 0:
             del self._held[node_id]
-            if not await self._write(lambda r: r.delete(self._key(node_id))):
-                self._ended_unseen.add(node_id)
+            self._ending.add(node_id)  # a stop() meanwhile removes it too
+            try:
+                if not await self._write(lambda r: r.delete(self._key(node_id))):
+                    self._ended_unseen.add(node_id)
+            finally:
+                self._ending.discard(node_id)
 
     async def _write(self, op: Callable[[Redis], Awaitable[object]]) -> bool:
         """Run one Redis write; False when Redis is absent or does not answer."""
@@ -85,12 +90,13 @@ class StreamRegistry:
             self._refresher = asyncio.create_task(self._refresh(), name="stream-presence")
 
     async def stop(self) -> None:
-        """Stop refreshing and remove the presence of every stream still counted here."""
+        """Stop refreshing and remove the presence of every stream still counted here (or
+        still being closed: a stream cut at shutdown may not finish removing its own)."""
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
-        node_ids = list(self._held)
+        node_ids = list(set(self._held) | self._ending)
         self._held.clear()
         if node_ids and not await self._write(lambda redis: _delete(redis, node_ids)):
             self._ended_unseen.update(node_ids)
