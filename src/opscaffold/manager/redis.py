@@ -42,6 +42,7 @@ def connect(cfg: RedisSettings) -> Redis:
         timeout=POOL_WAIT_S,
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=SOCKET_TIMEOUT_S,
+        socket_keepalive=True,  # a subscription notices a peer that vanished
     )
     return Redis.from_pool(pool)
 

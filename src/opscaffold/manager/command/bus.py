@@ -33,6 +33,7 @@ class CommandBus:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._pending: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncio.Task[None] | None = None
 
     def subscribe(self, node_id: int) -> asyncio.Event:
         event = asyncio.Event()
@@ -79,8 +80,20 @@ class CommandBus:
         self._wake(await load_pending())
         self._tasks.append(asyncio.create_task(self._refresh(load_pending), name="command-refresh"))
         if self._link is not None:
-            listen = self._listen(self._link, load_pending)
-            self._tasks.append(asyncio.create_task(listen, name="command-bus"))
+            link = self._link
+            self._start_listener(link, load_pending)
+
+            async def resubscribe(_: object) -> None:
+                # The old subscription may sit on a connection that died without a word.
+                if self._listener is not None:  # not stopped
+                    self._start_listener(link, load_pending)
+
+            link.on_recovery(resubscribe)
+
+    def _start_listener(self, link: RedisLink, load_pending: PendingLoader) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+        self._listener = asyncio.create_task(self._listen(link, load_pending), name="command-bus")
 
     def _refresh_interval(self) -> float:
         if self._link is None or self._link.usable:
@@ -126,6 +139,9 @@ class CommandBus:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._tasks.append(self._listener)
+            self._listener = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
