@@ -269,6 +269,16 @@ async def _audit_failure(request: Request, error: DomainError) -> None:
     principal = getattr(request.state, "principal", None)
     if principal is not None and trail.user_id is None:
         trail.user_id, trail.username = principal.user_id, principal.username
+    if isinstance(error, DatabaseUnavailable):
+        # Writing the row would wait on the same database again: keep it in the log instead.
+        log.warning(
+            "audit row not written: database unavailable",
+            action=trail.action,
+            username=trail.username,
+            ip=trail.ip,
+            resource_id=trail.resource_id,
+        )
+        return
     try:
         async with transaction(request.app.state.runtime.sessions) as session:
             await audit_service.record_failure(session, trail, error.code, error.message)
