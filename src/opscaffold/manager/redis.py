@@ -59,6 +59,7 @@ class RedisLink:
         self._up = asyncio.Event()
         self._up.set()  # optimistic: the first failure says otherwise
         self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def usable(self) -> bool:
@@ -75,6 +76,8 @@ class RedisLink:
             log.warning("redis unavailable; serving without it", error=reason)
         self.reason = reason
         self._up.clear()
+        if self._closed:  # shutting down: nothing will use Redis again
+            return
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch(), name="redis-watch")
 
@@ -100,6 +103,7 @@ class RedisLink:
             log.warning("redis is back; using it again")
 
     async def close(self) -> None:
+        self._closed = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
