@@ -27,12 +27,13 @@ from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
 from opscaffold.manager.command import jobs as command_jobs
 from opscaffold.manager.command.endpoints import router as command_router
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import transaction
+from opscaffold.manager.db import is_unavailable, transaction
 from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.enrollment.endpoints import router as enrollment_router
 from opscaffold.manager.errors import (
     CacheError,
     DatabaseError,
+    DatabaseUnavailable,
     DomainError,
     InternalError,
     InvalidArgument,
@@ -82,6 +83,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         409: "Conflict with the current state",
         429: "Rate limited (1005); see Retry-After",
         500: "Internal, database (5001) or cache (5002) error",
+        503: "Database unavailable (5001): it did not answer in time; retry later",
     }.items()
 }
 
@@ -278,6 +280,16 @@ async def _audit_failure(request: Request, error: DomainError) -> None:
     principal = getattr(request.state, "principal", None)
     if principal is not None and trail.user_id is None:
         trail.user_id, trail.username = principal.user_id, principal.username
+    if isinstance(error, DatabaseUnavailable):
+        # Writing the row would wait on the same database again: keep it in the log instead.
+        log.warning(
+            "audit row not written: database unavailable",
+            action=trail.action,
+            username=trail.username,
+            ip=trail.ip,
+            resource_id=trail.resource_id,
+        )
+        return
     try:
         async with transaction(request.app.state.runtime.sessions) as session:
             await audit_service.record_failure(session, trail, error.code, error.message)
@@ -324,7 +336,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 async def _unhandled_error(request: Request, exc: Exception) -> Response:
     error: DomainError
-    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+    if is_unavailable(exc):
+        error = DatabaseUnavailable()
+    elif isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
         error = DatabaseError()
     elif isinstance(exc, redis.exceptions.RedisError):
         error = CacheError()

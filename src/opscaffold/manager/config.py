@@ -238,6 +238,10 @@ class DatabaseSettings(_Section):
     max_open_conns: PositiveInt = 100
     max_idle_conns: NonNegativeInt = 10
     conn_max_lifetime: Duration = timedelta(hours=1)
+    # A stalled database must fail a request fast (503) rather than hold it past its timeout.
+    connect_timeout: Duration = timedelta(seconds=5)
+    statement_timeout: Duration = timedelta(seconds=10)
+    pool_timeout: Duration = timedelta(seconds=5)
     auto_migrate: bool | None = None
 
     @model_validator(mode="after")

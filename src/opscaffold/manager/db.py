@@ -21,7 +21,7 @@ from sqlalchemy.orm import SessionTransactionOrigin
 from opscaffold.manager.config import DatabaseSettings
 from opscaffold.manager.kit.files import PRIVATE_FILE, private_file
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_WAIT_S = 60
 
 
 def database_url(db: DatabaseSettings, *, name: str | None = None) -> URL:
@@ -42,26 +42,33 @@ def database_url(db: DatabaseSettings, *, name: str | None = None) -> URL:
 
 def create_engine(db: DatabaseSettings) -> AsyncEngine:
     url = database_url(db)
+    statement_s = db.statement_timeout.total_seconds()
     if db.driver == "sqlite":
         assert db.path is not None
         private_sqlite_files(db.path)
         # One connection: SQLite has a single writer, and writers queued on our pool wait
         # cheaply on the event loop, where writers racing for the file lock would sleep in
-        # SQLite's busy handler and serialise far slower.
+        # SQLite's busy handler and serialise far slower. A local file does not stall the way
+        # a server does, so the queue may be long; the file lock waits statement_timeout.
         engine = create_async_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"timeout": statement_s},
             pool_size=1,
             max_overflow=0,
-            pool_timeout=60,
+            pool_timeout=SQLITE_POOL_WAIT_S,
         )
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(statement_s * 1000)
+        sa.event.listen(
+            engine.sync_engine, "connect", lambda conn, _: _sqlite_pragmas(conn, busy_ms)
+        )
         return engine
     return create_async_engine(
         url,
+        connect_args=_timeouts(db),
         pool_size=max(db.max_idle_conns, 1),
         max_overflow=max(db.max_open_conns - db.max_idle_conns, 0),
         pool_recycle=int(db.conn_max_lifetime.total_seconds()),
+        pool_timeout=db.pool_timeout.total_seconds(),
         pool_pre_ping=True,
     )
 
@@ -75,13 +82,33 @@ def private_sqlite_files(path: Path) -> None:
             os.chmod(companion, PRIVATE_FILE)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _timeouts(db: DatabaseSettings) -> dict[str, float]:
+    """Each driver's own bounds on connecting and on waiting for an answer: a stalled server
+    then fails the statement (and the connection is dropped) instead of holding it forever."""
+    connect_s = db.connect_timeout.total_seconds()
+    statement_s = db.statement_timeout.total_seconds()
+    if db.driver == "mysql":
+        return {"connect_timeout": connect_s, "read_timeout": statement_s}
+    return {"timeout": connect_s, "command_timeout": statement_s}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database did not answer in time or could not be reached: worth a retry."""
+    if isinstance(error, sa.exc.TimeoutError):  # no free connection within pool_timeout
+        return True
+    if isinstance(error, sa.exc.DBAPIError):
+        return bool(error.connection_invalidated)
+    # asyncpg raises its timeouts and refused connections bare, past SQLAlchemy's wrapping.
+    return isinstance(error, TimeoutError | ConnectionError)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.close()
 
 

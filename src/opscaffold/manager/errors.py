@@ -117,6 +117,14 @@ class DatabaseError(DomainError):
     default_message = "database error"
 
 
+class DatabaseUnavailable(DatabaseError):
+    """The database did not answer in time or cannot be reached: nothing is wrong with the
+    request, so the caller is told to retry (503) rather than that the server failed (500)."""
+
+    http_status = 503
+    default_message = "database unavailable; retry later"
+
+
 class CacheError(DomainError):
     http_status, code, grpc_status = 500, 5002, grpc.StatusCode.UNAVAILABLE
     default_message = "cache error"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opscaffold.manager import db, secrets
@@ -15,8 +15,7 @@ from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
-
-REDIS_POOL_WAIT_S = 5.0
+from opscaffold.manager.redis import RedisLink, connect
 
 
 @dataclass
@@ -24,7 +23,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis | None
+    redis_link: RedisLink | None
     counters: CounterStore
     hasher: PasswordHasher
     tokens: TokenCodec
@@ -35,44 +34,32 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings.database)
-        redis = connect_redis(settings) if settings.redis.enabled else None
-        bus = CommandBus(redis)
+        link = RedisLink(connect(settings.redis)) if settings.redis.enabled else None
+        bus = CommandBus(link)
         return cls(
             settings=settings,
             engine=engine,
             # Services reach the bus through their session to wake streams after commit.
             sessions=db.session_factory(engine, info={"command_bus": bus}),
-            redis=redis,
-            counters=RedisCounters(redis) if redis is not None else MemoryCounters(),
+            redis_link=link,
+            counters=RedisCounters(link) if link is not None else MemoryCounters(),
             hasher=PasswordHasher(settings.auth.password),
             tokens=token_codec(settings),
-            auth_states=AuthStateStore(redis),
+            auth_states=AuthStateStore(link),
             metrics=ManagerMetrics(),
             command_bus=bus,
         )
 
+    @property
+    def redis(self) -> Redis | None:
+        """The Redis client, when configured (whether or not it answers right now)."""
+        return self.redis_link.client if self.redis_link is not None else None
+
     async def close(self) -> None:
         self.hasher.close()
-        if self.redis is not None:
-            await self.redis.aclose()
+        if self.redis_link is not None:
+            await self.redis_link.close()
         await self.engine.dispose()
-
-
-def connect_redis(settings: Settings) -> Redis:
-    cfg = settings.redis
-    # Blocking: when every connection is busy (thousands of streams opening after a restart),
-    # a caller waits for one instead of failing at once.
-    pool = BlockingConnectionPool(
-        host=cfg.host,
-        port=cfg.port,
-        db=cfg.db,
-        password=cfg.password.get_secret_value() or None,
-        max_connections=cfg.pool_size,
-        timeout=REDIS_POOL_WAIT_S,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-    )
-    return Redis.from_pool(pool)
 
 
 def token_codec(settings: Settings) -> TokenCodec:

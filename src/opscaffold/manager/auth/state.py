@@ -4,20 +4,27 @@ Checked on every request so that logout, disabling or deleting a user and changi
 effect on the next request. The database is the truth; with Redis configured, the answer is
 cached there for a short time, so every replica sees one state and revocations are written
 through to the cache before and after the commit that makes them.
+
+While Redis does not answer, every load reads the database, and nothing read then is cached.
+A revocation made during an outage could not reach the cache, so when Redis answers again the
+whole cache is dropped before it is read again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.auth import repository
+from opscaffold.manager.redis import REDIS_ERRORS, RedisLink
 
 USER_ACTIVE = 1
 CACHE_TTL_S = 60
+KEY_PREFIX = "ops:auth:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,35 +37,52 @@ class AuthState:
 
 
 class AuthStateStore:
-    def __init__(self, redis: Redis | None) -> None:
-        self._redis = redis
+    def __init__(self, link: RedisLink | None) -> None:
+        self._link = link
+        if link is not None:
+            link.on_recovery(_drop_all)
 
     async def load(self, session: AsyncSession, user_id: int, family_id: str) -> AuthState | None:
-        if self._redis is not None:
-            cached = await self._redis.get(self._key(user_id, family_id))
-            if cached is not None:
-                return None if cached == b"-" else AuthState(**json.loads(cached))
+        link = self._link
+        if link is None or not link.usable:
+            return await self._load_from_db(session, user_id, family_id)
+        epoch, key = link.epoch, self._key(user_id, family_id)
+        try:
+            cached = await link.client.get(key)
+        except REDIS_ERRORS as error:
+            link.failed(error)
+            return await self._load_from_db(session, user_id, family_id)
+        if cached is not None:
+            return None if cached == b"-" else AuthState(**json.loads(cached))
         state = await self._load_from_db(session, user_id, family_id)
-        if self._redis is not None:
+        # Read from the database across an outage: a revocation may have missed the cache.
+        if link.usable and link.epoch == epoch:
             value = "-" if state is None else json.dumps(asdict(state))
-            await self._redis.set(self._key(user_id, family_id), value, ex=CACHE_TTL_S)
+            try:
+                await link.client.set(key, value, ex=CACHE_TTL_S)
+            except REDIS_ERRORS as error:
+                link.failed(error)
         return state
 
     async def forget_user(self, user_id: int) -> None:
         """Drop every cached state of a user (called before and after the change commits)."""
-        if self._redis is None:
-            return
-        keys = [k async for k in self._redis.scan_iter(match=f"ops:auth:{user_id}:*", count=500)]
-        if keys:
-            await self._redis.delete(*keys)
+        await self._forget(lambda redis: _drop_matching(redis, f"{KEY_PREFIX}{user_id}:*"))
 
     async def forget_session(self, user_id: int, family_id: str) -> None:
-        if self._redis is not None:
-            await self._redis.delete(self._key(user_id, family_id))
+        await self._forget(lambda redis: redis.delete(self._key(user_id, family_id)))
+
+    async def _forget(self, drop: Callable[[Redis], Awaitable[object]]) -> None:
+        # Unreachable, the cache is dropped whole once Redis answers again.
+        if self._link is None or not self._link.usable:
+            return
+        try:
+            await drop(self._link.client)
+        except REDIS_ERRORS as error:
+            self._link.failed(error)
 
     @staticmethod
     def _key(user_id: int, family_id: str) -> str:
-        return f"ops:auth:{user_id}:{family_id}"
+        return f"{KEY_PREFIX}{user_id}:{family_id}"
 
     @staticmethod
     async def _load_from_db(
@@ -75,3 +99,13 @@ class AuthStateStore:
             active=status == USER_ACTIVE,
             session_revoked=known_family is None or revoked_at is not None,
         )
+
+
+async def _drop_matching(redis: Redis, pattern: str) -> None:
+    keys = [k async for k in redis.scan_iter(match=pattern, count=500)]
+    for start in range(0, len(keys), 500):
+        await redis.delete(*keys[start : start + 500])
+
+
+async def _drop_all(redis: Redis) -> None:
+    await _drop_matching(redis, f"{KEY_PREFIX}*")

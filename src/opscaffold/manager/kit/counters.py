@@ -1,7 +1,9 @@
 """Fixed-window counters for rate limiting and login throttling.
 
 In process when Redis is absent (one replica), in Redis when configured so every replica sees
-the same counts. A window is identified by its start, so counters expire on their own.
+the same counts. While a configured Redis does not answer, each replica counts on its own:
+limits then hold per replica instead of across them, and nothing is refused for the outage.
+A window is identified by its start, so counters expire on their own.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
+from opscaffold.manager.redis import REDIS_ERRORS, RedisLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,27 +63,43 @@ class MemoryCounters:
 
 
 class RedisCounters:
-    def __init__(self, redis: Redis, prefix: str = "ops:cnt:") -> None:
-        self._redis = redis
+    def __init__(self, link: RedisLink, prefix: str = "ops:cnt:") -> None:
+        self._link = link
         self._prefix = prefix
+        self._local = MemoryCounters()  # while Redis does not answer
 
     def _key(self, key: str, start: int) -> str:
         return f"{self._prefix}{key}:{start}"
 
     async def incr(self, key: str, window_s: int) -> WindowCount:
-        start, retry_after = _window(window_s, time.time())
-        rkey = self._key(key, start)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(rkey)
-            pipe.expire(rkey, window_s + 1)
-            count, _ = await pipe.execute()
-        return WindowCount(int(count), retry_after)
+        if self._link.usable:
+            start, retry_after = _window(window_s, time.time())
+            rkey = self._key(key, start)
+            try:
+                async with self._link.client.pipeline(transaction=True) as pipe:
+                    pipe.incr(rkey)
+                    pipe.expire(rkey, window_s + 1)
+                    count, _ = await pipe.execute()
+                return WindowCount(int(count), retry_after)
+            except REDIS_ERRORS as error:
+                self._link.failed(error)
+        return await self._local.incr(key, window_s)
 
     async def peek(self, key: str, window_s: int) -> WindowCount:
-        start, retry_after = _window(window_s, time.time())
-        value = await self._redis.get(self._key(key, start))
-        return WindowCount(int(value or 0), retry_after)
+        if self._link.usable:
+            start, retry_after = _window(window_s, time.time())
+            try:
+                value = await self._link.client.get(self._key(key, start))
+                return WindowCount(int(value or 0), retry_after)
+            except REDIS_ERRORS as error:
+                self._link.failed(error)
+        return await self._local.peek(key, window_s)
 
     async def reset(self, key: str, window_s: int) -> None:
-        start, _ = _window(window_s, time.time())
-        await self._redis.delete(self._key(key, start))
+        await self._local.reset(key, window_s)
+        if self._link.usable:
+            start, _ = _window(window_s, time.time())
+            try:
+                await self._link.client.delete(self._key(key, start))
+            except REDIS_ERRORS as error:
+                self._link.failed(error)

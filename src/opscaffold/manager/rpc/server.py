@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import Sequence
@@ -16,6 +18,7 @@ from opscaffold.manager.command import service as command_service
 from opscaffold.manager.config import Settings, split_addr
 from opscaffold.manager.ingest.flusher import Flusher
 from opscaffold.manager.node import service as node_service
+from opscaffold.manager.observability.checks import dependency_checks, overall
 from opscaffold.manager.rpc.identity import IdentityResolver, Mode
 from opscaffold.manager.rpc.registrar import EffectiveConfigs, Registrar
 from opscaffold.manager.rpc.servicer import Channel, DaemonServicer, EffectiveConfig
@@ -33,6 +36,8 @@ KEEPALIVE = [
 # Out of the box grpc.aio cancels new calls once ~1,000 wait to be served: a reconnect storm
 # of a large fleet would be turned away, so the queue is allowed to grow.
 MAX_PENDING_REQUESTS = 100_000
+HEALTH_SERVICES = ("", "ops.daemon.DaemonService")
+HEALTH_INTERVAL_S = 5.0
 
 
 def identity_mode(settings: Settings) -> Mode:
@@ -52,13 +57,56 @@ def replica_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
+class HealthFollower:
+    """The gRPC health service says what /health says: NOT_SERVING while a required
+    dependency (the database) fails, SERVING otherwise (a Redis outage only degrades)."""
+
+    def __init__(self, runtime: Runtime, servicer: health.aio.HealthServicer) -> None:
+        self._runtime = runtime
+        self.servicer = servicer
+        self._task: asyncio.Task[None] | None = None
+
+    async def check(self) -> None:
+        checks = await dependency_checks(self._runtime)
+        serving = overall(checks) != "unhealthy"
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in HEALTH_SERVICES:
+            await self.servicer.set(service, status)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="grpc-health")
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            await self.check()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.servicer.enter_graceful_shutdown()
+
+
 @dataclass
 class GrpcService:
     server: grpc.aio.Server
     channel: Channel
     port: int
+    health: HealthFollower
 
     async def stop(self, grace: float = 5.0) -> None:
+        """End the streams first (each answers what it read, then ends), so the server stops
+        well within `grace`; then flush what remains and drop this replica's presence, while
+        the database and Redis are still open."""
+        await self.health.stop()  # NOT_SERVING: health-checking clients look elsewhere
+        self.channel.closing.set()
+        self.channel.bus.wake_all()
         await self.server.stop(grace)
         await self.channel.registrar.stop()
         await self.channel.flusher.stop()
@@ -95,7 +143,7 @@ async def start(
         flusher=flusher,
         registrar=registrar,
         identities=identities,
-        streams=StreamRegistry(runtime.redis, replica_id()),
+        streams=StreamRegistry(runtime.redis_link, replica_id()),
         bus=bus,
         effective_config=effective_config,
     )
@@ -109,8 +157,8 @@ async def start(
         ]
     )
     daemon_pb2_grpc.add_DaemonServiceServicer_to_server(DaemonServicer(channel), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    follower = HealthFollower(runtime, health.aio.HealthServicer())
+    health_pb2_grpc.add_HealthServicer_to_server(follower.servicer, server)
     host, port = split_addr(cfg.addr)
     credentials = _credentials(settings)
     address = f"{host}:{port}"
@@ -126,6 +174,6 @@ async def start(
     await bus.start(lambda: command_service.nodes_with_pending(runtime.sessions))
     channel.streams.start()
     await server.start()
-    for service in ("", "ops.daemon.DaemonService"):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return GrpcService(server, channel, bound)
+    await follower.check()
+    follower.start()
+    return GrpcService(server, channel, bound, follower)

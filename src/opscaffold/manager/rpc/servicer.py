@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
-from opscaffold.manager.db import transaction
+from opscaffold.manager.db import is_unavailable, transaction
 from opscaffold.manager.errors import DomainError, IngestBusy, InvalidArgument, NodeGone
 from opscaffold.manager.ingest.flusher import Flusher, Report
 from opscaffold.manager.ingest.validation import agent_row, metric_row
@@ -52,6 +52,7 @@ log = get_logger("opscaffold.rpc")
 STREAM_POLL_S = 300.0
 NODE_TOKEN_HEADER = "x-ops-node-token"  # noqa: S105 - a header name
 NODE_GONE = "node was deleted"
+SHUTTING_DOWN = "manager is shutting down; reconnect"
 GONE = pb.ManagerMessage()  # marker on a stream's outgoing queue: end it, the node is gone
 EffectiveConfig = Callable[[AsyncSession, int], Awaitable[dict[str, str]]]
 
@@ -67,6 +68,9 @@ class Channel:
     streams: StreamRegistry
     bus: CommandBus
     effective_config: EffectiveConfig
+    # Set when the Manager stops: streams answer what is in flight, then end (UNAVAILABLE),
+    # so daemons resend what was not acknowledged to another replica, or to this one later.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def settings(self) -> Settings:
@@ -109,12 +113,13 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             self._count(method, error.grpc_status)
             await context.abort(error.grpc_status, error.message)
             raise
-        except sqlalchemy.exc.SQLAlchemyError as error:  # e.g. a deadlock: worth a retry
-            log.warning("rpc hit a database error", method=method, error=type(error).__name__)
-            self._count(method, grpc.StatusCode.UNAVAILABLE)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
-            raise
-        except Exception:
+        except Exception as error:
+            # A deadlock, a stalled or unreachable database: worth a retry.
+            if isinstance(error, sqlalchemy.exc.SQLAlchemyError) or is_unavailable(error):
+                log.warning("rpc hit a database error", method=method, error=type(error).__name__)
+                self._count(method, grpc.StatusCode.UNAVAILABLE)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
+                raise
             log.exception("rpc failed", method=method)
             self._count(method, grpc.StatusCode.INTERNAL)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -216,7 +221,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         except Refused as refused:
             await self._refuse("SubscribeUpdates", context, refused)
             return
-        async with self._held(identity, "subscribe") as wake:
+        async with self._held(identity, "subscribe", context) as wake:
             # Headers now: the daemon can tell its stream is held before any event arrives.
             await context.send_initial_metadata(())
             while True:
@@ -225,6 +230,8 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
                 for command in commands:
                     yield convert.update_event(command)
                 await self._wait_or_poll(wake)
+                if self.c.closing.is_set():
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
                 if not await self._still_enrolled(identity):
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, NODE_GONE)
 
@@ -240,7 +247,11 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         return commands
 
     @contextlib.asynccontextmanager
-    async def _held(self, identity: NodeIdentity, kind: str) -> AsyncIterator[asyncio.Event]:
+    async def _held(
+        self, identity: NodeIdentity, kind: str, context: Any
+    ) -> AsyncIterator[asyncio.Event]:
+        if self.c.closing.is_set():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
         wake = self.c.bus.subscribe(identity.node_id)
         await self.c.streams.open(identity.node_id)
         gauge = self.c.runtime.metrics.grpc_streams.labels(kind=kind)
@@ -271,7 +282,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             await self._refuse("Connect", context, refused)
             return
         session = ConnectSession(self, identity, context)
-        async with self._held(identity, "connect") as wake:
+        async with self._held(identity, "connect", context) as wake:
             async for message in session.run(request_iterator, wake):
                 yield message
 
@@ -291,10 +302,12 @@ class ConnectSession:
     async def run(
         self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
     ) -> AsyncIterator[pb.ManagerMessage]:
+        reader = asyncio.create_task(self._read(requests))
         tasks = [
-            asyncio.create_task(self._read(requests)),
+            reader,
             asyncio.create_task(self._acknowledge()),
             asyncio.create_task(self._push_commands(wake)),
+            asyncio.create_task(self._stop_reading_on_shutdown(reader)),
         ]
         try:
             while (message := await self.out.get()) is not None:
@@ -305,6 +318,13 @@ class ConnectSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.c.closing.is_set():  # everything read is answered: the daemon may go
+            await self.context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+
+    async def _stop_reading_on_shutdown(self, reader: asyncio.Task[None]) -> None:
+        """On shutdown read nothing more; what was read is still committed and acknowledged."""
+        await self.c.closing.wait()
+        reader.cancel()
 
     async def _read(self, requests: AsyncIterator[pb.DaemonMessage]) -> None:
         try:
