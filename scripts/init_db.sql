@@ -563,3 +563,11 @@ ALTER TABLE users ADD CONSTRAINT uk_username_key UNIQUE (username_key);
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0006 -> 0007
+
+ALTER TABLE node_labels MODIFY `key` VARCHAR(63) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE node_labels MODIFY value VARCHAR(191) COLLATE utf8mb4_bin NOT NULL;
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+

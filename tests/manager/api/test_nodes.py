@@ -366,6 +366,24 @@ async def test_tags_match_ignoring_letter_case_on_every_database(
     assert "body.tags.0" in {e["field"] for e in refused.json()["data"]["errors"]}
 
 
+async def test_label_selectors_match_exactly_on_every_database(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """`env=Prod` is not `env=prod`, and one node may carry both `Env` and `env`."""
+    plain = await f.add_node(stack, "plain", labels={"env": "prod"})
+    mixed = await f.add_node(stack, "mixed", labels={"Env": "Prod", "env": "prodé"})
+    expected = {
+        "env=prod": [plain],
+        "Env=Prod": [mixed],
+        "env=prodé": [mixed],
+        "env=Prod": [],
+        "ENV=prod": [],
+        "env=prode": [],
+    }
+    for selector, ids in expected.items():
+        assert await _ids(client, admin_headers, {"label": selector}) == ids, selector
+
+
 @pytest.mark.parametrize(
     "body",
     [

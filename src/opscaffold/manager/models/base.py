@@ -32,11 +32,18 @@ TinyInt = sa.SmallInteger().with_variant(mysql.TINYINT(), "mysql", "mariadb")
 MediumText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Percent = sa.Numeric(5, 2, asdecimal=False)
-# Compared byte for byte everywhere, for keys folded in Python: MySQL's default collation
-# would also equate case, accents and trailing blanks, which SQLite and PostgreSQL do not.
-BinaryKey = sa.String(64).with_variant(
-    mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql", "mariadb"
-)
+
+
+def exact_string(length: int) -> sa.types.TypeEngine[str]:
+    """A VARCHAR compared byte for byte on every database: MySQL's default collation would
+    also equate case, accents and trailing blanks, which SQLite and PostgreSQL do not."""
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+# For keys folded in Python (usernames, tags): equal after folding means equal bytes.
+BinaryKey = exact_string(64)
 
 
 def enum(name: str, *values: str) -> sa.types.TypeEngine[str]:

@@ -15,6 +15,7 @@ from opscaffold.manager.models.base import (
     Json,
     Percent,
     enum,
+    exact_string,
     now_default,
 )
 from opscaffold.manager.models.metric_fields import metric_columns
@@ -186,8 +187,9 @@ class NodeLabel(Base):
     node_id: Mapped[int] = mapped_column(
         BigRef, sa.ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
     )
-    key: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
-    value: Mapped[str] = mapped_column(sa.String(191))
+    # Exact, as label selectors are elsewhere: `env=Prod` is not `env=prod` on any database.
+    key: Mapped[str] = mapped_column(exact_string(63), primary_key=True)
+    value: Mapped[str] = mapped_column(exact_string(191))
 
 
 class NodeEvent(Base):
