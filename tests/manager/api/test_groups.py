@@ -134,6 +134,18 @@ async def test_sibling_names_are_unique(
     assert moved.status_code == 200  # "web-2" is free under a
 
 
+async def test_sibling_names_compare_the_same_way_on_every_database(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Letter case does not make a new name; accents and blanks do, on every database."""
+    await _create(client, admin_headers, "Web")
+    for taken in ("web", "WEB"):
+        response = await client.post(GROUPS, json={"name": taken}, headers=admin_headers)
+        assert response.status_code == 409, taken
+    for free in ("wéb", "web 2"):
+        await _create(client, admin_headers, free)
+
+
 async def test_a_group_cannot_move_under_itself_or_its_descendants(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

@@ -248,14 +248,15 @@ async def group_names(session: AsyncSession, group_ids: Sequence[int]) -> dict[i
     return {group_id: name for group_id, name in rows}
 
 
-async def sibling_named(
-    session: AsyncSession, parent_id: int | None, name: str, *, exclude_id: int = 0
-) -> bool:
+async def sibling_names(
+    session: AsyncSession, parent_id: int | None, *, exclude_id: int = 0
+) -> list[str]:
+    """The names of the groups under `parent_id` (a group has tens of children, not more)."""
     parent = (
         NodeGroup.parent_id.is_(None) if parent_id is None else NodeGroup.parent_id == parent_id
     )
-    stmt = sa.select(NodeGroup.id).where(parent, NodeGroup.name == name, NodeGroup.id != exclude_id)
-    return (await session.scalar(stmt.limit(1))) is not None
+    stmt = sa.select(NodeGroup.name).where(parent, NodeGroup.id != exclude_id)
+    return list(await session.scalars(stmt))
 
 
 async def add_group(session: AsyncSession, group: NodeGroup) -> NodeGroup:

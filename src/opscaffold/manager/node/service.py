@@ -214,7 +214,7 @@ async def create_group(session: AsyncSession, data: GroupCreate) -> NodeGroup:
         session, data.parent_id, lock="share"
     ):
         raise GroupNotFound(f"parent_id: group {data.parent_id} does not exist")
-    if await repository.sibling_named(session, data.parent_id, data.name):
+    if await _sibling_named(session, data.parent_id, data.name):
         raise GroupAlreadyExists()
     group = NodeGroup(
         name=data.name,
@@ -237,7 +237,7 @@ async def update_group(
     moving = "parent_id" in changes and data.parent_id != group.parent_id
     name = data.name if data.name is not None else group.name
     parent_id = data.parent_id if moving else group.parent_id
-    if (moving or name != group.name) and await repository.sibling_named(
+    if (moving or name != group.name) and await _sibling_named(
         session, parent_id, name, exclude_id=group.id
     ):
         raise GroupAlreadyExists()
@@ -277,6 +277,16 @@ async def _move(
         if layers.merge(node_id, tree.ancestry(node_group)).config != after:
             changed[node_id] = after
     await _push(session, changed, user_id)
+
+
+async def _sibling_named(
+    session: AsyncSession, parent_id: int | None, name: str, *, exclude_id: int = 0
+) -> bool:
+    """Sibling groups' names differ in more than letter case, compared here rather than by
+    the database, whose collations disagree (MariaDB also equates accents and blanks)."""
+    folded = name.casefold()
+    siblings = await repository.sibling_names(session, parent_id, exclude_id=exclude_id)
+    return any(sibling.casefold() == folded for sibling in siblings)
 
 
 async def delete_group(session: AsyncSession, group_id: int) -> NodeGroup:
