@@ -151,6 +151,11 @@ async def test_enrollment_token_limits(wire: Wire, stack: Stack) -> None:
         ("port", 70000),
         ("ip", "300.1.1.1"),
         ("hostname", "h" * 129),
+        ("hostname", "web\x00-01"),  # PostgreSQL cannot store NUL
+        ("os", "linux\x00"),
+        ("kernel_version", "\x00"),
+        ("labels", {"env": "prod\x00"}),
+        ("labels", {"e\x00nv": "prod"}),
     ],
 )
 async def test_invalid_registration_is_invalid_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,10 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.ingest.flusher import Flusher, Report
+from opscaffold.manager.ingest.validation import AgentRow, agent_row
+from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import Agent, Node, NodeEvent, NodeMetric, NodeMetricLatest
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from tests.manager.conftest import Stack
@@ -119,6 +124,19 @@ async def test_timestamps_outside_the_window_are_refused(wire: Wire, offset: int
     assert "timestamp" in (refused.value.details() or "")
 
 
+@pytest.mark.parametrize("field", ["version", "status", "last_error"])
+async def test_nul_in_agent_status_is_refused_naming_the_field(wire: Wire, field: str) -> None:
+    registered, node_uuid = await wire.register()
+    status = agent_status(**{field: "running\x00"})
+    request = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=status)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.Heartbeat(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"agent_status.{field}" in (refused.value.details() or "")
+    ok = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status())
+    assert (await wire.stub.Heartbeat(ok, metadata=bearer(registered.node_token))).success
+
+
 async def test_unknown_agent_status_is_refused(wire: Wire) -> None:
     registered, node_uuid = await wire.register()
     request = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status(status="dancing"))
@@ -206,3 +224,45 @@ async def test_a_full_queue_answers_resource_exhausted(
     with pytest.raises(grpc.aio.AioRpcError) as busy:
         await wire.stub.ReportMetrics(request, metadata=bearer(registered.node_token))
     assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def _unstorable_agent(stack: Stack, node_id: int) -> AgentRow:
+    """An agent row that passed no validation: PostgreSQL refuses its NUL, the others a status
+    outside the column's enumeration."""
+    values = agent_row(node_id, agent_status(), utcnow()).values
+    if stack.backend == "postgres":
+        return AgentRow(node_id, values | {"version": "1.0\x00"})
+    return AgentRow(node_id, values | {"status": "dancing"})
+
+
+async def test_a_report_the_database_refuses_fails_alone(wire: Wire, stack: Stack) -> None:
+    nodes = [await wire.register() for _ in range(5)]
+    bad_node, _ = await wire.register()
+    channel = wire.service.channel
+    # Holds the batch until all six reports are in it; the test's timeout catches a miss.
+    flusher = Flusher(stack.runtime.sessions, stack.runtime.metrics, max_batch=6, max_delay=30)
+    flusher.start()
+    previous, channel.flusher = channel.flusher, flusher
+    try:
+        bad = flusher.submit(
+            Report(bad_node.node_id, agent=_unstorable_agent(stack, bad_node.node_id))
+        )
+        heartbeats = [
+            wire.stub.Heartbeat(
+                pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status()),
+                metadata=bearer(registered.node_token),
+            )
+            for registered, node_uuid in nodes
+        ]
+        answers = await asyncio.gather(*heartbeats)
+        with pytest.raises(InvalidArgument):
+            await bad
+    finally:
+        channel.flusher = previous
+        await flusher.stop()
+    assert all(answer.success for answer in answers)
+    async with stack.runtime.sessions() as session:
+        online = await session.scalars(sa.select(Node.id).where(Node.status == "online"))
+        agents = await session.scalars(sa.select(Agent.node_id).where(Agent.status == "running"))
+        assert sorted(online) == sorted(r.node_id for r, _ in nodes)
+        assert sorted(agents) == sorted(r.node_id for r, _ in nodes)

@@ -8,6 +8,8 @@ import re
 from datetime import UTC
 from typing import Any
 
+from google.protobuf.message import Message
+
 from opscaffold.manager.errors import InvalidArgument
 from opscaffold.manager.models import NodeCommand
 from opscaffold.manager.rpc.identity import valid_uuid
@@ -19,6 +21,35 @@ MAX_LABELS = 64
 # The design's UpdateEvent.event_type names; our own command types pass through as they are.
 EVENT_TYPES = {"update": "version_update", "config": "config_change"}
 LIMITS = {"hostname": 128, "os": 32, "arch": 16, "kernel_version": 64, "daemon_version": 32}
+
+
+def check_text(message: Message, prefix: str = "") -> None:
+    """Refuse a message with a NUL character in any of its strings, however deep (map keys and
+    values, repeated and nested fields): PostgreSQL cannot store one, and a row it refuses
+    would fail the whole batch it joined. Protobuf itself guarantees valid UTF-8."""
+    for field, value in message.ListFields():
+        name = f"{prefix}{field.name}"
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                _check_string(f"{name} key", key)
+                _check_value(f"{name}[{str(key)[:32]!r}]", item)
+        elif field.is_repeated:
+            for index, item in enumerate(value):
+                _check_value(f"{name}[{index}]", item)
+        else:
+            _check_value(name, value)
+
+
+def _check_value(name: str, value: object) -> None:
+    if isinstance(value, Message):
+        check_text(value, f"{name}.")
+    elif isinstance(value, str):
+        _check_string(name, value)
+
+
+def _check_string(name: str, value: object) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidArgument(f"{name} must not contain NUL characters")
 
 
 def _text(name: str, value: str, *, required: bool = False) -> str | None:

@@ -12,8 +12,10 @@ one uuid never share a round: the later one is decided on what the earlier one w
 
 A round that fails on the database (a deadlock, another replica inserting the same uuid, a
 token used up meanwhile) is rolled back and tried once more on fresh look-ups, which settles
-such races. If that fails too, its callers are told UNAVAILABLE and back off: trying longer
-would hold up every queued caller behind a database that is in trouble.
+such races. If that fails too, the round is split and its halves written apart, down to the
+request the database refuses, which alone is refused; when the database itself is in trouble
+(unreachable, overloaded) the callers are told UNAVAILABLE and back off instead: trying longer
+would hold up every queued caller behind it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,15 @@ from opscaffold.manager.enrollment.service import (
     Registration,
     digest,
 )
-from opscaffold.manager.errors import DatabaseError, IngestBusy, InternalError, NodeNotFound
-from opscaffold.manager.kit.batching import GroupCommit
+from opscaffold.manager.errors import (
+    DatabaseError,
+    DomainError,
+    IngestBusy,
+    InternalError,
+    InvalidArgument,
+    NodeNotFound,
+)
+from opscaffold.manager.kit.batching import GroupCommit, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.rpc.identity import (
@@ -139,12 +148,16 @@ class Registrar:
             await self._settle(round_)
 
     async def _settle(self, requests: list[Pending]) -> None:
-        """Decide and write one round, then answer each of its callers."""
+        """Decide and write one round, then answer each of its callers; a round the database
+        refuses is split until the request it cannot store is alone."""
+        await isolate(requests, self._settle_together, _fail)
+
+    async def _settle_together(self, requests: list[Pending]) -> None:
+        outcomes = await self._write(requests)  # a failure here splits the round
         try:
-            outcomes = await self._write(requests)
             configs = await self._configs(outcomes)
-        except Exception as error:
-            _fail(requests, error)
+        except Exception as error:  # written already: splitting would write it again
+            _fail(requests, error, False)
             return
         self._note_identities(requests, outcomes)
         for pending, outcome in zip(requests, outcomes, strict=True):
@@ -266,14 +279,22 @@ def rounds(batch: list[Pending]) -> list[list[Pending]]:
     return split
 
 
-def _fail(requests: list[Pending], error: Exception) -> None:
-    """Answer every caller of a round that could not be written."""
+def _fail(requests: list[Pending], error: Exception, isolated: bool) -> None:
+    """Answer every caller of a round that could not be written. A request that failed alone
+    while the rest of its round was written is one the database refuses: retrying cannot help."""
     database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, EnrollmentRaced))
     if database:
         log.warning("registration batch failed", size=len(requests), error=type(error).__name__)
     else:
         log.error("registration batch failed", size=len(requests), exc_info=error)
+    answer: DomainError
     for pending in requests:
-        if not pending.done.done():
-            answer = DatabaseError("database busy; retry") if database else InternalError()
-            pending.done.set_exception(answer)
+        if pending.done.done():
+            continue
+        if isolated:
+            answer = InvalidArgument("the Manager cannot store this registration")
+        elif database:
+            answer = DatabaseError("database busy; retry")
+        else:
+            answer = InternalError()
+        pending.done.set_exception(answer)

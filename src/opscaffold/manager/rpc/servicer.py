@@ -126,6 +126,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
 
     async def _register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
         caller = self.c.identities.caller(context)
+        convert.check_text(request)
         values = convert.registration(request, caller.peer_ip)
         labels = convert.labels_of(request)
         registered = await self.c.registrar.submit(caller, values, labels)
@@ -151,6 +152,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     async def _heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
+        convert.check_text(request)
         await self.c.flusher.submit(self._heartbeat_report(identity, request))
         if not self.c.bus.may_have(identity.node_id) or await self.c.streams.held_anywhere(
             identity.node_id
@@ -177,6 +179,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     ) -> pb.ReportMetricsResponse:
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
+        convert.check_text(request)
         await self.c.flusher.submit(self._metric_report(identity, request))
         return pb.ReportMetricsResponse(success=True)
 
@@ -309,6 +312,7 @@ class ConnectSession:
         """Start handling one message; its future resolves when it is committed or refused."""
         loop = asyncio.get_running_loop()
         try:
+            convert.check_text(message)
             kind = message.WhichOneof("body")
             if kind == "heartbeat":
                 check_names_self(self.identity, message.heartbeat.node_uuid)
