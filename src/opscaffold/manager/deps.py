@@ -17,8 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.audit.service import AuditTrail, record
 from opscaffold.manager.auth.permissions import Rule, rule_for
 from opscaffold.manager.db import run_after_commit
-from opscaffold.manager.errors import PermissionDenied, RateLimited, Unauthenticated
+from opscaffold.manager.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from opscaffold.manager.kit.net import client_ip
+from opscaffold.manager.kit.storable import json_problem, text_problem
 from opscaffold.manager.runtime import Runtime
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -159,6 +165,33 @@ def current_trail(request: Request) -> AuditTrail:
     return trail
 
 
+async def refuse_unstorable(request: Request) -> None:
+    """Refuse, naming the field, any path, query or JSON body value no database can store
+    (NUL, lone surrogates, integers beyond 64 bits), before a handler or an audit row sees it.
+
+    The JSON body is the one FastAPI has already read (cached on the request); only a body
+    where such a value may appear is decoded again."""
+    for name, value in request.path_params.items():
+        _refuse_text(f"path.{name}", str(value))
+    for name, value in request.query_params.multi_items():
+        _refuse_text("query", name)
+        _refuse_text(f"query.{name}", value)
+    content_type = request.headers.get("content-type", "")
+    is_json = content_type.startswith("application/json") or "+json" in content_type
+    if is_json and (found := json_problem(await request.body())):
+        _invalid(*found)
+
+
+def _refuse_text(field: str, value: str) -> None:
+    if problem := text_problem(value):
+        _invalid(field, problem)
+
+
+def _invalid(field: str, problem: str) -> None:
+    error = {"field": field, "message": problem, "type": "value_error"}
+    raise InvalidArgument(f"invalid request: {field} {problem}", data={"errors": [error]})
+
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AuditDep = Annotated[AuditTrail, Depends(current_trail)]
-API_DEPENDENCIES = [Depends(limit_by_ip), Depends(authorize)]
+API_DEPENDENCIES = [Depends(limit_by_ip), Depends(authorize), Depends(refuse_unstorable)]
