@@ -543,3 +543,9 @@ DROP TABLE node_metrics_legacy;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE nodes ADD COLUMN enrollment_key_hash VARCHAR(64);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+

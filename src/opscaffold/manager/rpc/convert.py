@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -18,6 +19,8 @@ from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 DEFAULT_AGENT_PORT = 9100
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")
 MAX_LABELS = 64
+# A key a daemon draws at random: short ones could be guessed.
+MIN_ENROLLMENT_KEY, MAX_ENROLLMENT_KEY = 32, 256
 # The design's UpdateEvent.event_type names; our own command types pass through as they are.
 EVENT_TYPES = {"update": "version_update", "config": "config_change"}
 LIMITS = {"hostname": 128, "os": 32, "arch": 16, "kernel_version": 64, "daemon_version": 32}
@@ -59,6 +62,19 @@ def _text(name: str, value: str, *, required: bool = False) -> str | None:
     if len(value) > LIMITS[name]:
         raise InvalidArgument(f"{name} is longer than {LIMITS[name]} characters")
     return value or None
+
+
+def enrollment_key_hash(request: pb.RegisterRequest) -> str | None:
+    """SHA-256 of the daemon's enrollment key, or None when it sent none (a daemon built from
+    the design's proto alone)."""
+    key = request.enrollment_key
+    if not key:
+        return None
+    if not MIN_ENROLLMENT_KEY <= len(key) <= MAX_ENROLLMENT_KEY:
+        raise InvalidArgument(
+            f"enrollment_key must be {MIN_ENROLLMENT_KEY} to {MAX_ENROLLMENT_KEY} characters"
+        )
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _ip(value: str, peer: str) -> str:

@@ -21,6 +21,7 @@ would hold up every queued caller behind it.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from opscaffold.manager.enrollment.service import (
     Admission,
     EnrollmentRaced,
     Found,
+    KnownNode,
     Registration,
     digest,
 )
@@ -90,6 +92,7 @@ class Pending:
     token_hash: str | None  # digest of the bearer token (token mode)
     values: dict[str, Any]
     labels: dict[str, str]
+    enrollment_key_hash: str | None = None  # digest of the daemon's enrollment key
     done: asyncio.Future[Registered] = field(default_factory=_future)
 
     @property
@@ -130,14 +133,18 @@ class Registrar:
         await self._batches.stop()
 
     def submit(
-        self, caller: Caller, values: dict[str, Any], labels: dict[str, str]
+        self,
+        caller: Caller,
+        values: dict[str, Any],
+        labels: dict[str, str],
+        enrollment_key_hash: str | None = None,
     ) -> asyncio.Future[Registered]:
         """Queue a validated registration; the future resolves once the batch holding it is
         committed, or fails with Refused (this caller only) or a DomainError. Raises
         IngestBusy when the queue is full."""
         token_mode = self._identities.mode == "token"
         token_hash = digest(caller.bearer) if token_mode and caller.bearer else None
-        pending = Pending(caller, token_hash, values, labels)
+        pending = Pending(caller, token_hash, values, labels, enrollment_key_hash)
         if not self._batches.offer(pending):
             raise IngestBusy("too many registrations at once; retry later")
         return pending.done
@@ -213,9 +220,10 @@ class Registrar:
         return decisions
 
     def _admit(self, pending: Pending, found: Found, uses_left: dict[int, int | None]) -> Admission:
-        """The caller may refresh its own node, or enroll (a new node, or one whose first
-        answer was lost) with an enrollment token that has a use left; everyone else is
-        refused. `uses_left` counts down as earlier requests of the batch take uses."""
+        """The caller may refresh its own node, or enroll with an enrollment token that has a
+        use left: a new node, or one whose first answer was lost if the caller holds the key
+        that node enrolled with (the uuid alone is no secret: viewers see it). Everyone else
+        is refused. `uses_left` counts down as earlier requests of the batch take uses."""
         existing = found.nodes.get(pending.uuid)
         if self._identities.mode == "mtls":
             _check_certificate(pending)
@@ -229,14 +237,17 @@ class Registrar:
         token = found.enrollment_tokens.get(pending.token_hash)
         if token is not None and uses_left[token.id] == 0:  # taken by earlier requests
             token = None
-        if existing is not None and not (token is not None and existing.answer_lost):
+        if existing is not None and not (token is not None and _lost_answer_of(pending, existing)):
             message = "this node is already enrolled: register with its node token"
             raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
         if token is None:
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
         left = uses_left[token.id]
         uses_left[token.id] = None if left is None else left - 1
-        return Admission(pending.values, pending.labels, existing, token.id, issue_token=True)
+        values = pending.values
+        if existing is None:
+            values = values | {"enrollment_key_hash": pending.enrollment_key_hash}
+        return Admission(values, pending.labels, existing, token.id, issue_token=True)
 
     def _note_identities(self, requests: list[Pending], outcomes: list[Outcome]) -> None:
         """Prime the identity cache with what was just committed; a node enrolled again has
@@ -254,6 +265,19 @@ class Registrar:
                     digest(outcome.node_token) if outcome.node_token else pending.token_hash
                 )
                 self._identities.remember(NodeIdentity(outcome.node_id, pending.uuid), token_hash)
+
+
+def _lost_answer_of(pending: Pending, node: KnownNode) -> bool:
+    """The node has not been heard from since it enrolled, and the caller is the daemon that
+    enrolled it: it never got the answer carrying its token."""
+    held = node.enrollment_key_hash
+    offered = pending.enrollment_key_hash
+    return (
+        node.answer_lost
+        and held is not None
+        and offered is not None
+        and hmac.compare_digest(held, offered)
+    )
 
 
 def _check_certificate(pending: Pending) -> None:

@@ -129,7 +129,8 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         convert.check_text(request)
         values = convert.registration(request, caller.peer_ip)
         labels = convert.labels_of(request)
-        registered = await self.c.registrar.submit(caller, values, labels)
+        key_hash = convert.enrollment_key_hash(request)
+        registered = await self.c.registrar.submit(caller, values, labels, key_hash)
         if registered.node_token:
             await context.send_initial_metadata(((NODE_TOKEN_HEADER, registered.node_token),))
         log.info(
