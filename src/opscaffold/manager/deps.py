@@ -91,7 +91,11 @@ def audit_trail(request: Request) -> AuditTrail | None:
 
 def _path_id(path_params: dict[str, Any]) -> str | None:
     value = path_params.get("id")
-    return None if value is None else str(value)[:64]
+    if value is None:
+        return None
+    text = str(value)[:64]
+    # The refusal of an id no database can store is audited too, without that id.
+    return None if text_problem(text) else text
 
 
 async def limit_by_ip(request: Request, runtime: RuntimeDep) -> None:

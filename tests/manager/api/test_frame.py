@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import sqlalchemy.exc
 
 from opscaffold.manager.app import create_app
 from opscaffold.manager.config import load_settings
 from opscaffold.manager.kit.counters import MemoryCounters
+from opscaffold.manager.models import AuditLog
 from opscaffold.manager.user import service as user_service
 from tests.manager.conftest import Stack
 
@@ -267,3 +269,19 @@ async def test_query_times_beyond_what_the_columns_hold_are_400(
         response = await client.get(path, params=params, headers=admin_headers)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["code"] == 1001
+
+
+async def test_a_refused_unstorable_path_id_is_still_audited(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    response = await client.delete("/api/v1/nodes/1%00", headers=admin_headers)
+    assert (response.status_code, response.json()["code"]) == (400, 1001)
+    async with stack.runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(AuditLog.status, AuditLog.resource_id).where(
+                    AuditLog.action == "node.delete"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("failed", None)]
