@@ -150,7 +150,6 @@ def create_app(
     http = settings.server.http
     app.add_middleware(
         RequestLimits,
-        router=app.router,
         max_body=http.max_body_size,
         max_upload=http.max_upload_size,
         read_timeout=http.read_timeout.total_seconds(),

@@ -3,7 +3,7 @@ response.
 
 Without them, a few unauthenticated clients can fill the Manager's memory with huge login
 bodies or hold connections open by trickling a body a byte at a time. The ASGI middleware here
-refuses a body by its declared length before reading it, counts the bytes of a streamed
+refuses a body by its declared length before reading any of it, counts the bytes of a streamed
 (chunked) one so no more than the limit is ever buffered, and bounds the time the whole body
 may take. A refused request is answered with the error envelope and `Connection: close`, so
 the server drops the connection instead of reading the rest.
@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -44,42 +43,28 @@ class RequestLimits:
         self,
         app: ASGIApp,
         *,
-        router: Router,
         max_body: int,
         max_upload: int,
         read_timeout: float,
         write_timeout: float,
     ) -> None:
         self.app = app
-        self.router = router
         self.max_body = max_body
         self.max_upload = max_upload
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
-        self._upload_routes: list[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit_for(scope)
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _refuse(_too_large(limit), scope, receive, send)
-            return
-        await _Exchange(self, scope, receive, send, limit).run()
+        await _Exchange(self, scope, receive, send).run()
 
-    def _limit_for(self, scope: Scope) -> int:
-        if self._upload_routes is None:  # routes are all added once the first request comes
-            self._upload_routes = [
-                route
-                for route in self.router.routes
-                if getattr(getattr(route, "endpoint", None), _TAKES_UPLOADS, False)
-            ]
-        for route in self._upload_routes:
-            if route.matches(scope)[0] == Match.FULL:
-                return self.max_upload
-        return self.max_body
+    def limit_for(self, scope: Scope) -> int:
+        """The body limit of the route the request was routed to (routing fills in the
+        scope before the app reads the body)."""
+        endpoint = getattr(scope.get("route"), "endpoint", None) or scope.get("endpoint")
+        return self.max_upload if getattr(endpoint, _TAKES_UPLOADS, False) else self.max_body
 
 
 class _Exchange:
@@ -87,14 +72,12 @@ class _Exchange:
     `send`; a refusal replaces whatever the app then answers (FastAPI turns any error while
     reading the body into a 400 of its own)."""
 
-    def __init__(
-        self, limits: RequestLimits, scope: Scope, receive: Receive, send: Send, limit: int
-    ) -> None:
+    def __init__(self, limits: RequestLimits, scope: Scope, receive: Receive, send: Send) -> None:
         self.limits = limits
         self.scope = scope
         self._receive = receive
         self._send = send
-        self.limit = limit
+        self.limit: int | None = None  # known once the app, routed, first reads the body
         self.deadline = asyncio.get_running_loop().time() + limits.read_timeout
         self.received = 0
         self.body_done = False
@@ -116,6 +99,12 @@ class _Exchange:
             raise _Refused(self.refusal)
         if self.body_done:  # afterwards the app only listens for a disconnect
             return await self._receive()
+        if self.limit is None:
+            self.limit = self.limits.limit_for(self.scope)
+            declared = _content_length(self.scope)
+            if declared is not None and declared > self.limit:  # refused before reading it
+                self.refusal = _too_large(self.limit)
+                raise _Refused(self.refusal)
         remaining = self.deadline - asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(max(remaining, 0.0)):
