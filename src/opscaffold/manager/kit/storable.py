@@ -50,30 +50,26 @@ def json_problem(body: bytes) -> tuple[str, str] | None:
     return _value_problem(document, "body")
 
 
-def _value_problem(value: object, path: str) -> tuple[str, str] | None:
-    if isinstance(value, str):
-        problem = text_problem(value)
-        return (path, problem) if problem else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        if not BIGINT_MIN <= value <= BIGINT_MAX:
-            return path, "is out of range (a signed 64-bit integer)"
-        return None
-    if isinstance(value, list):
-        items: list[tuple[str, object]] = [(str(i), v) for i, v in enumerate(value)]
-    elif isinstance(value, dict):
-        items = list(value.items())
-    else:
-        return None
-    for key, item in items:
-        problem = text_problem(key)
-        field = f"{path}.{_printable(key)}"
-        if problem:
-            return field, problem
-        found = _value_problem(item, field)
-        if found:
-            return found
+def _value_problem(document: object, root: str) -> tuple[str, str] | None:
+    # A loop, not recursion: a body nested as deep as the JSON decoder allows must not
+    # overflow the stack here.
+    pending: list[tuple[str, object]] = [(root, document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if problem := text_problem(value):
+                return path, problem
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not BIGINT_MIN <= value <= BIGINT_MAX:
+                return path, "is out of range (a signed 64-bit integer)"
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{i}", item) for i, item in reversed(list(enumerate(value))))
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                field = f"{path}.{_printable(key)}"
+                if problem := text_problem(key):
+                    return field, problem
+                pending.append((field, item))
     return None
 
 
