@@ -10,13 +10,16 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from opscaffold.manager.errors import InvalidArgument
+from opscaffold.manager.errors import IngestBusy, InvalidArgument
 from opscaffold.manager.ingest.flusher import Flusher, Report
 from opscaffold.manager.ingest.validation import AgentRow, agent_row
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import Agent, Node, NodeEvent, NodeMetric, NodeMetricLatest
+from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from tests.conftest import require_service
 from tests.manager.conftest import Stack
 from tests.manager.rpc.conftest import Wire, bearer
 
@@ -266,3 +269,26 @@ async def test_a_report_the_database_refuses_fails_alone(wire: Wire, stack: Stac
         agents = await session.scalars(sa.select(Agent.node_id).where(Agent.status == "running"))
         assert sorted(online) == sorted(r.node_id for r, _ in nodes)
         assert sorted(agents) == sorted(r.node_id for r, _ in nodes)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # nothing listens there
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",  # up, but without our tables
+    ],
+)
+async def test_when_no_report_can_be_stored_every_sender_is_told_to_retry(url: str) -> None:
+    """A batch that fails whole, however it is split, is the database's fault, not a
+    report's: nobody is told their report cannot be stored (the daemon would drop it)."""
+    require_service("postgres")
+    engine = create_async_engine(url)
+    flusher = Flusher(async_sessionmaker(engine), ManagerMetrics(), max_batch=4, max_delay=30)
+    flusher.start()
+    try:
+        reports = [flusher.submit(Report(node_id, heartbeat=True)) for node_id in range(1, 5)]
+        answers = await asyncio.gather(*reports, return_exceptions=True)
+    finally:
+        await flusher.stop()
+        await engine.dispose()
+    assert [type(a) for a in answers] == [IngestBusy] * 4, answers

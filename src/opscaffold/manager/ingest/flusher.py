@@ -114,14 +114,14 @@ class Flusher:
         return len(rows), set(statuses)
 
 
-def _fail(batch: list[Report], error: Exception, isolated: bool) -> None:
+def _fail(batch: list[Report], error: Exception, refused: bool) -> None:
     """Answer the reports that could not be stored. The daemons keep them and send them again,
     unless one failed alone while its batch was stored: that one the database refuses."""
-    log.error("ingest batch failed", size=len(batch), isolated=isolated, exc_info=error)
+    log.error("ingest batch failed", size=len(batch), refused=refused, exc_info=error)
     for report in batch:
         if report.done.done():
             continue
-        if isolated:
+        if refused:
             report.done.set_exception(InvalidArgument("the Manager cannot store this report"))
         else:
             report.done.set_exception(IngestBusy("could not store the report; retry"))

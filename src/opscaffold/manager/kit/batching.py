@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -51,6 +52,8 @@ def is_outage(error: BaseException) -> bool:
     sqlstate = getattr(error.orig, "sqlstate", None)
     if isinstance(sqlstate, str):
         return sqlstate.startswith(_POSTGRES_OUTAGES)
+    if isinstance(error.orig, sqlite3.OperationalError):  # locked, full, unreadable
+        return True
     args: tuple[object, ...] = getattr(error.orig, "args", ())
     return bool(args) and args[0] in _MYSQL_OUTAGES
 
@@ -61,36 +64,44 @@ async def isolate(
     fail: Callable[[list[T], Exception, bool], None],
 ) -> None:
     """Commit `items` together; when that fails for a reason one of them may have caused,
-    commit each half on its own, and so on down to the item that cannot be committed.
+    commit each half on its own, and so on down to the items that cannot be committed.
 
     One bad item among n costs about 2·log2(n) more transactions, and only its caller is
-    failed: `fail(items, error, isolated)` is told `isolated=True` for an item that failed
-    alone while others of its batch were committed (so retrying it cannot help), False for
-    a whole batch that failed (an outage, or a batch of one: the caller may retry)."""
-    await _isolate(items, commit, fail, isolated=False)
+    failed. `fail(items, error, refused)` answers the callers of what was not committed:
+    `refused` is True for an item that failed alone while others of its batch were committed
+    (the database refuses that item: retrying cannot help), False otherwise (an outage, a
+    batch of one, or splitting gave up: the callers may retry)."""
+    splitting = _Splitting(commit, budget=4 * len(items).bit_length() + 4)
+    await splitting.run(items)
+    for failed, error in splitting.failures:
+        fail(failed, error, splitting.committed_any and len(failed) == 1)
 
 
-async def _isolate(
-    items: list[T],
-    commit: Callable[[list[T]], Awaitable[None]],
-    fail: Callable[[list[T], Exception, bool], None],
-    *,
-    isolated: bool,
-) -> None:
-    try:
-        await commit(items)
-    except Exception as error:
-        if len(items) == 1 or is_outage(error):
-            fail(items, error, isolated and len(items) == 1)
-            return
-        log.warning(
-            "batch failed; committing its parts apart",
-            size=len(items),
-            error=type(error).__name__,
-        )
-        half = len(items) // 2
-        await _isolate(items[:half], commit, fail, isolated=True)
-        await _isolate(items[half:], commit, fail, isolated=True)
+class _Splitting(Generic[T]):
+    def __init__(self, commit: Callable[[list[T]], Awaitable[None]], *, budget: int) -> None:
+        self.commit = commit
+        self.budget = budget  # transactions left: several bad items, or an outage nobody
+        self.committed_any = False  # recognised, must not cost one transaction per item
+        self.failures: list[tuple[list[T], Exception]] = []
+
+    async def run(self, items: list[T]) -> None:
+        self.budget -= 1
+        try:
+            await self.commit(items)
+        except Exception as error:
+            if len(items) == 1 or is_outage(error) or self.budget < 2:
+                self.failures.append((items, error))
+                return
+            log.warning(
+                "batch failed; committing its parts apart",
+                size=len(items),
+                error=type(error).__name__,
+            )
+            half = len(items) // 2
+            await self.run(items[:half])
+            await self.run(items[half:])
+        else:
+            self.committed_any = True
 
 
 async def take_batch(

@@ -303,7 +303,7 @@ def rounds(batch: list[Pending]) -> list[list[Pending]]:
     return split
 
 
-def _fail(requests: list[Pending], error: Exception, isolated: bool) -> None:
+def _fail(requests: list[Pending], error: Exception, refused: bool) -> None:
     """Answer every caller of a round that could not be written. A request that failed alone
     while the rest of its round was written is one the database refuses: retrying cannot help."""
     database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, EnrollmentRaced))
@@ -315,7 +315,7 @@ def _fail(requests: list[Pending], error: Exception, isolated: bool) -> None:
     for pending in requests:
         if pending.done.done():
             continue
-        if isolated:
+        if refused:
             answer = InvalidArgument("the Manager cannot store this registration")
         elif database:
             answer = DatabaseError("database busy; retry")
