@@ -180,10 +180,17 @@ async def refuse_unstorable(request: Request) -> None:
     for name, value in request.query_params.multi_items():
         _refuse_text("query", name)
         _refuse_text(f"query.{name}", value)
-    content_type = request.headers.get("content-type", "")
-    is_json = content_type.startswith("application/json") or "+json" in content_type
-    if is_json and (found := json_problem(await request.body())):
+    if _may_be_json(request.headers.get("content-type", "")) and (
+        found := json_problem(await request.body())
+    ):
         _invalid(*found)
+
+
+def _may_be_json(content_type: str) -> bool:
+    """Whatever FastAPI may decode as JSON: any case, parameters, `+json` types, or none."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    return not media or (main == "application" and (sub == "json" or sub.endswith("+json")))
 
 
 def _refuse_text(field: str, value: str) -> None:

@@ -199,10 +199,13 @@ LOGIN = "/api/v1/auth/login"
         ('{"username": "admin", "password": "x", "extra\\u0000": 1}', "body.extra"),
     ],
 )
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON; charset=utf-8", "application/x+json"]
+)
 async def test_text_no_database_can_store_is_400_naming_the_field(
-    client: httpx.AsyncClient, body: str, field: str
+    client: httpx.AsyncClient, body: str, field: str, content_type: str
 ) -> None:
-    response = await client.post(LOGIN, content=body, headers={"Content-Type": "application/json"})
+    response = await client.post(LOGIN, content=body, headers={"Content-Type": content_type})
     assert response.status_code == 400, response.text
     assert response.json()["code"] == 1001
     assert field in response.json()["message"]
