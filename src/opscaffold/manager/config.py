@@ -197,10 +197,10 @@ class _Section(BaseModel):
 
 class HttpSettings(_Section):
     addr: Addr = ":8080"
-    # The whole request body must arrive within read_timeout (else 408 and the connection is
-    # closed); each part of a response must be taken by the client within write_timeout (else
-    # the connection is closed). Request headers and idle keep-alive connections are bounded by
-    # the server itself (idle: 5 s).
+    # A request's head, then its whole body, must each arrive within read_timeout (else the
+    # connection is closed; for the body after a 408); each part of a response must be taken
+    # by the client within write_timeout (else the connection is closed). Idle keep-alive
+    # connections are closed after 5 s.
     read_timeout: Duration = timedelta(seconds=30)
     write_timeout: Duration = timedelta(seconds=30)
     # Bytes; a larger body is refused with 413 before it is read. Routes that take uploads
