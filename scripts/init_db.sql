@@ -571,3 +571,9 @@ ALTER TABLE node_labels MODIFY value VARCHAR(191) COLLATE utf8mb4_bin NOT NULL;
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
 
+-- Running upgrade 0007 -> 0008
+
+ALTER TABLE nodes ADD COLUMN enrollment_key_hash VARCHAR(64);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
+

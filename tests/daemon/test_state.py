@@ -71,3 +71,16 @@ def test_a_fixed_uuid_is_used_and_a_different_stored_one_refused(tmp_path: Path)
     assert StateStore(tmp_path).load_or_create(wanted).uuid == wanted
     with pytest.raises(StateError, match="belongs to node"):
         StateStore(tmp_path).load_or_create("1b6d0c9e-8a8a-4c6b-9d39-3f1f2a4b5c6d")
+
+
+def test_the_enrollment_key_is_drawn_once_and_kept(tmp_path: Path) -> None:
+    first = StateStore(tmp_path).load_or_create()
+    assert len(first.enrollment_key) >= 32
+    assert StateStore(tmp_path).load_or_create().enrollment_key == first.enrollment_key
+    # A state kept by an older daemon gets its key on loading, saved before any Register.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "node.json").write_text(json.dumps({"uuid": first.uuid, "node_token": "osn_x"}))
+    drawn = StateStore(older).load_or_create().enrollment_key
+    assert json.loads((older / "node.json").read_text())["enrollment_key"] == drawn
+    assert StateStore(older).load_or_create().enrollment_key == drawn

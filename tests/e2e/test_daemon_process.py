@@ -11,9 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psutil
 import pytest
 
+from opscaffold.daemon.state import StateStore
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 from tests.e2e.processes import Api, Daemon, Manager, wait_until
 
 ADMIN_PASSWORD = "E2e-Admin-Passw0rd"
@@ -200,3 +204,32 @@ def test_deleted_node_does_not_come_back(manager: Manager, daemon: Daemon) -> No
     assert code != 0
     assert "re-enroll" in daemon.log.read_text() or "refused" in daemon.log.read_text()
     assert api.get("/nodes")["total"] == 0
+
+
+def test_a_lost_first_answer_locks_out_only_strangers(manager: Manager, tmp_path: Path) -> None:
+    """The daemon's first Register reached the Manager but its answer (the node token) was
+    lost. A stranger holding the enrollment token and the uuid cannot take the fresh node
+    over; the daemon itself, restarted on its state directory, enrolls it again."""
+    state_dir = tmp_path / "node-lost"
+    state = StateStore(state_dir).load_or_create()  # what the daemon keeps before Register
+    enroll = (("authorization", f"Bearer {ENROLLMENT_TOKEN}"),)
+    request = pb.RegisterRequest(
+        uuid=state.uuid, hostname="node-lost", enrollment_key=state.enrollment_key
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{manager.grpc_port}") as channel:
+        stub = daemon_pb2_grpc.DaemonServiceStub(channel)
+        first = stub.Register(request, metadata=enroll, timeout=10)  # then "lost"
+        stranger = pb.RegisterRequest(uuid=state.uuid, hostname="evil")
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Register(stranger, metadata=enroll, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    daemon = Daemon(manager, state_dir, ENROLLMENT_TOKEN)
+    daemon.start()
+    try:
+        api = Api(manager, ADMIN_PASSWORD)
+        node = wait_until(lambda: online_node(api), what="the daemon enrolls again")
+        assert node["id"] == first.node_id
+        assert api.get("/nodes")["total"] == 1
+    finally:
+        daemon.stop()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +159,74 @@ def test_enrollment_token_commands(tmp_path: Path) -> None:
     assert run("enrollment-token", "revoke", "1").returncode == 0
     assert "revoked" in run("enrollment-token", "list").stdout
     assert run("enrollment-token", "revoke", "42").returncode == 1
+
+
+def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the Manager sends until it closes the connection (fails past `timeout`)."""
+    sock.settimeout(timeout)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_trickled_body_is_cut_off_after_the_read_timeout(tmp_path: Path) -> None:
+    manager = Manager(tmp_path, {"OPS_SERVER__HTTP__READ_TIMEOUT": "1s"})
+    manager.start()
+    try:
+        with socket.create_connection(("127.0.0.1", manager.http_port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: manager\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            )
+            started = time.monotonic()
+            closed = False
+            # A byte every 0.2 s, as a slow-body client sends it, for longer than the limit.
+            while time.monotonic() - started < 20:
+                try:
+                    sock.sendall(b" ")
+                except OSError:  # reset: the Manager closed it
+                    closed = True
+                    break
+                readable, _, _ = select.select([sock], [], [], 0.2)
+                if readable:
+                    break
+            answer = b"" if closed else _read_until_closed(sock, timeout=10)
+        assert closed or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert time.monotonic() - started < 10
+        if answer:
+            assert b'"code":1011' in answer
+    finally:
+        manager.stop()
+
+
+def test_a_huge_declared_body_is_refused_without_being_read(manager: Manager) -> None:
+    manager.start()
+    with socket.create_connection(("127.0.0.1", manager.http_port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: manager\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 157286400\r\n\r\n{"
+        )
+        answer = _read_until_closed(sock, timeout=10)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"code":1010' in answer
+
+
+def test_a_connection_whose_request_head_never_completes_is_closed(tmp_path: Path) -> None:
+    manager = Manager(tmp_path, {"OPS_SERVER__HTTP__READ_TIMEOUT": "1s"})
+    manager.start()
+    try:
+        silent = socket.create_connection(("127.0.0.1", manager.http_port), timeout=10)
+        partial = socket.create_connection(("127.0.0.1", manager.http_port), timeout=10)
+        with silent, partial:
+            partial.sendall(b"GET /livez HTTP/1.1\r\nHost: manager\r\n")  # no blank line
+            started = time.monotonic()
+            assert _read_until_closed(silent, timeout=10) == b""
+            assert _read_until_closed(partial, timeout=10) == b""
+            assert time.monotonic() - started < 10
+        # A request that completes in time is served as ever, on a kept-alive connection.
+        with httpx.Client(base_url=manager.url) as client:
+            assert client.get("/livez").status_code == 200
+            assert client.get("/livez").status_code == 200
+    finally:
+        manager.stop()

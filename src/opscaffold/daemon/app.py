@@ -34,11 +34,16 @@ class Daemon:
         )
         self.session: NodeSession | None = None  # set by run(); tests and probes read it
         self._sampler: MetricsSampler | None = None
+        self._state: NodeState | None = None  # what is on disk, once loaded
 
     async def run(self) -> None:
         state = self.store.load_or_create(self.config.uuid)
+        self._state = state
         identity = Identity(
-            state.uuid, state.node_id, None if self.config.re_enroll else state.node_token
+            state.uuid,
+            state.node_id,
+            None if self.config.re_enroll else state.node_token,
+            state.enrollment_key,
         )
         token = self.config.enrollment_token
         if identity.node_token is None and token is None and not self.config.mutual_tls:
@@ -102,9 +107,11 @@ class Daemon:
             raise CommandError(f"unknown command type {command.type!r}")
 
     def identity_changed(self, identity: Identity) -> None:
-        self.store.save(
-            NodeState(uuid=identity.uuid, node_id=identity.node_id, node_token=identity.node_token)
+        assert self._state is not None
+        self._state = self._state.model_copy(
+            update={"node_id": identity.node_id, "node_token": identity.node_token}
         )
+        self.store.save(self._state)
 
 
 def agent_command(config: DaemonConfig) -> list[str]:

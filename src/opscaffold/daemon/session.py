@@ -74,6 +74,7 @@ class Identity:
     uuid: str
     node_id: int | None = None
     node_token: str | None = None
+    enrollment_key: str | None = None  # proves, on enrolling again, that this is the same daemon
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,8 @@ class NodeSession:
     async def _register(self) -> None:
         request = await self._owner.register_request()
         request.uuid = self.identity.uuid
+        if self.identity.enrollment_key:
+            request.enrollment_key = self.identity.enrollment_key
         token = self.identity.node_token or self.settings.enrollment_token
         try:
             response = await self._stub.Register(

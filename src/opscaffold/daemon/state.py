@@ -1,7 +1,9 @@
 """The node's identity on disk: `node.json` in a private state directory.
 
 The uuid is generated once and never changes: it is how the Manager knows this machine across
-restarts. The node token is a secret, so the directory is 0700 and the file 0600, written
+restarts. So is the enrollment key, a secret sent with every Register: only the daemon holding
+it may enroll its uuid again when the answer to its first enrollment was lost. The node token
+and the key are secrets, so the directory is 0700 and the file 0600, written
 atomically so a crash mid-write never leaves a half file (which would cost the identity).
 """
 
@@ -9,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import uuid as uuid_lib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 STATE_FILE = "node.json"
 
@@ -27,11 +30,16 @@ class NodeState(BaseModel):
     uuid: str
     node_id: int | None = None
     node_token: str | None = None
+    enrollment_key: str = Field(default_factory=lambda: new_enrollment_key())
 
     @field_validator("uuid")
     @classmethod
     def _canonical(cls, value: str) -> str:
         return str(uuid_lib.UUID(value))
+
+
+def new_enrollment_key() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def private_dir(path: Path) -> None:
@@ -75,6 +83,8 @@ class StateStore:
         if state is None:
             state = NodeState(uuid=wanted_uuid or str(uuid_lib.uuid4()))
             self.save(state)
+        elif "enrollment_key" not in state.model_fields_set:  # kept by an older daemon
+            self.save(state)  # the key drawn on loading, before any Register sends it
         elif wanted_uuid and state.uuid != str(uuid_lib.UUID(wanted_uuid)):
             raise StateError(
                 f"{self.path} belongs to node {state.uuid}, not {wanted_uuid}; "

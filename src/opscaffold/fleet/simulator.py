@@ -148,7 +148,7 @@ class Fleet:
         settings = self.config.session_settings()
         stubs = [stub(c) for c in channels]
         for index, state in enumerate(self._states[: self.config.nodes]):
-            identity = Identity(state.uuid, state.node_id, state.node_token)
+            identity = Identity(state.uuid, state.node_id, state.node_token, state.enrollment_key)
             node = VirtualNode(index, identity, functools.partial(self._remember, index))
             self.sessions.append(
                 NodeSession(stubs[index % len(stubs)], node, identity, settings, self.stats)
@@ -190,8 +190,8 @@ class Fleet:
                 self.churned += 1
 
     def _remember(self, index: int, identity: Identity) -> None:
-        self._states[index] = NodeState(
-            uuid=identity.uuid, node_id=identity.node_id, node_token=identity.node_token
+        self._states[index] = self._states[index].model_copy(
+            update={"node_id": identity.node_id, "node_token": identity.node_token}
         )
         self._dirty = True
 

@@ -49,6 +49,7 @@ from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.kit.envelope import ErrorEnvelope
 from opscaffold.manager.kit.responses import error_body, error_response
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.limits import RequestLimits
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import jobs as metric_jobs
 from opscaffold.manager.metric.endpoints import fleet_router as fleet_metric_router
@@ -159,6 +160,14 @@ def create_app(
     if missing := unlisted_routes(app.routes):
         raise RuntimeError(f"routes missing from the permission table: {missing}")
     _install_error_handlers(app)
+    http = settings.server.http
+    app.add_middleware(
+        RequestLimits,
+        max_body=http.max_body_size,
+        max_upload=http.max_upload_size,
+        read_timeout=http.read_timeout.total_seconds(),
+        write_timeout=http.write_timeout.total_seconds(),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.http.cors_origins,

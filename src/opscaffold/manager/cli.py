@@ -52,6 +52,7 @@ def serve(config: ConfigOption = None) -> None:
     from opscaffold.manager import logging as manager_logging
     from opscaffold.manager import migrate
     from opscaffold.manager.app import create_app
+    from opscaffold.manager.limits import head_timeout_protocol
 
     try:
         manager_logging.configure(settings.log)
@@ -71,6 +72,7 @@ def serve(config: ConfigOption = None) -> None:
         proxy_headers=False,  # X-Forwarded-For is read only from configured proxies
         server_header=False,
         timeout_graceful_shutdown=10,
+        http=head_timeout_protocol(settings.server.http.read_timeout.total_seconds()),
         ssl_certfile=str(tls.cert_file) if tls.enabled and tls.cert_file else None,
         ssl_keyfile=str(tls.key_file) if tls.enabled and tls.key_file else None,
         ssl_context_factory=manager_tls.http_context_factory(tls),

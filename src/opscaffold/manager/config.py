@@ -207,8 +207,16 @@ class _Section(BaseModel):
 
 class HttpSettings(_Section):
     addr: Addr = ":8080"
+    # A request's head, then its whole body, must each arrive within read_timeout (else the
+    # connection is closed; for the body after a 408); each part of a response must be taken
+    # by the client within write_timeout (else the connection is closed). Idle keep-alive
+    # connections are closed after 5 s.
     read_timeout: Duration = timedelta(seconds=30)
     write_timeout: Duration = timedelta(seconds=30)
+    # Bytes; a larger body is refused with 413 before it is read. Routes that take uploads
+    # are declared as such and allow max_upload_size instead.
+    max_body_size: PositiveInt = 1024 * 1024
+    max_upload_size: PositiveInt = 1024 * 1024 * 1024
     cors_origins: list[str] = []
     trusted_proxies: list[Network] = []
 

@@ -17,8 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.audit.service import AuditTrail, record
 from opscaffold.manager.auth.permissions import Rule, rule_for
 from opscaffold.manager.db import run_after_commit
-from opscaffold.manager.errors import PermissionDenied, RateLimited, Unauthenticated
+from opscaffold.manager.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from opscaffold.manager.kit.net import client_ip
+from opscaffold.manager.kit.storable import json_problem, text_problem
 from opscaffold.manager.runtime import Runtime
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -85,7 +91,11 @@ def audit_trail(request: Request) -> AuditTrail | None:
 
 def _path_id(path_params: dict[str, Any]) -> str | None:
     value = path_params.get("id")
-    return None if value is None else str(value)[:64]
+    if value is None:
+        return None
+    text = str(value)[:64]
+    # The refusal of an id no database can store is audited too, without that id.
+    return None if text_problem(text) else text
 
 
 async def limit_by_ip(request: Request, runtime: RuntimeDep) -> None:
@@ -159,6 +169,40 @@ def current_trail(request: Request) -> AuditTrail:
     return trail
 
 
+async def refuse_unstorable(request: Request) -> None:
+    """Refuse, naming the field, any path, query or JSON body value no database can store
+    (NUL, lone surrogates, integers beyond 64 bits), before a handler or an audit row sees it.
+
+    The JSON body is the one FastAPI has already read (cached on the request); only a body
+    where such a value may appear is decoded again."""
+    for name, value in request.path_params.items():
+        _refuse_text(f"path.{name}", str(value))
+    for name, value in request.query_params.multi_items():
+        _refuse_text("query", name)
+        _refuse_text(f"query.{name}", value)
+    if _may_be_json(request.headers.get("content-type", "")) and (
+        found := json_problem(await request.body())
+    ):
+        _invalid(*found)
+
+
+def _may_be_json(content_type: str) -> bool:
+    """Whatever FastAPI may decode as JSON: any case, parameters, `+json` types, or none."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    return not media or (main == "application" and (sub == "json" or sub.endswith("+json")))
+
+
+def _refuse_text(field: str, value: str) -> None:
+    if problem := text_problem(value):
+        _invalid(field, problem)
+
+
+def _invalid(field: str, problem: str) -> None:
+    error = {"field": field, "message": problem, "type": "value_error"}
+    raise InvalidArgument(f"invalid request: {field} {problem}", data={"errors": [error]})
+
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AuditDep = Annotated[AuditTrail, Depends(current_trail)]
-API_DEPENDENCIES = [Depends(limit_by_ip), Depends(authorize)]
+API_DEPENDENCIES = [Depends(limit_by_ip), Depends(authorize), Depends(refuse_unstorable)]

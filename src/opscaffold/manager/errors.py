@@ -104,6 +104,21 @@ class GroupNotEmpty(Conflict):
     default_message = "group still has nodes or child groups"
 
 
+class PayloadTooLarge(DomainError):
+    """A request body beyond the route's limit (server.http.max_body_size, or the upload limit
+    of a route declared to take uploads)."""
+
+    http_status, code, grpc_status = 413, 1010, grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_message = "request body too large"
+
+
+class RequestTimeout(DomainError):
+    """The request body did not arrive within server.http.read_timeout."""
+
+    http_status, code, grpc_status = 408, 1011, grpc.StatusCode.DEADLINE_EXCEEDED
+    default_message = "request body not received in time"
+
+
 class IngestBusy(DomainError):
     """The ingest queue is full, or a batch failed: the daemon keeps the report and resends."""
 

@@ -343,3 +343,30 @@ async def test_names_that_grow_or_vanish_when_folded_are_refused_cleanly(
     response = await client.post(LOGIN, json={"username": username, "password": "x-wrong-1"})
     assert response.status_code == 401, response.text
     assert response.json()["code"] == 1002
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"exp": 1e308},
+        {"exp": 2**70},
+        {"sub": str(2**63)},
+        {"sub": "-1"},
+        {"sub": "1\x00"},
+    ],
+)
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+async def test_validly_signed_claims_out_of_range_are_401(
+    client: httpx.AsyncClient, stack: Stack, change: dict[str, object], kind: str
+) -> None:
+    # Signed with the Manager's own secret: only the claims' values are wrong.
+    issued = await login(client)
+    token = issued["token" if kind == "access" else "refresh_token"]
+    claims = jwt.decode(token, options={"verify_signature": False}) | change
+    signed = jwt.encode(claims, stack.runtime.tokens._secrets[kind], algorithm="HS256")
+    if kind == "access":
+        response = await client.get(ME, headers=bearer(signed))
+    else:
+        response = await client.post("/api/v1/auth/refresh", json={"refresh_token": signed})
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == 1002

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import sqlalchemy.exc
 
 from opscaffold.manager.app import create_app
 from opscaffold.manager.config import load_settings
 from opscaffold.manager.kit.counters import MemoryCounters
+from opscaffold.manager.models import AuditLog
 from opscaffold.manager.user import service as user_service
 from tests.manager.conftest import Stack
 
@@ -184,3 +186,105 @@ async def test_cors_allows_only_configured_origins(
             "/api/v1/auth/me", headers={"Origin": "https://evil.example.com", **preflight}
         )
         assert "access-control-allow-origin" not in refused.headers
+
+
+LOGIN = "/api/v1/auth/login"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"username": "ad\\u0000min", "password": "x"}', "body.username"),
+        ('{"username": "admin", "password": "\\ud800"}', "body.password"),  # a lone surrogate
+        ('{"username": "admin", "password": "x", "extra\\u0000": 1}', "body.extra"),
+    ],
+)
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON; charset=utf-8", "application/x+json"]
+)
+async def test_text_no_database_can_store_is_400_naming_the_field(
+    client: httpx.AsyncClient, body: str, field: str, content_type: str
+) -> None:
+    response = await client.post(LOGIN, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 1001
+    assert field in response.json()["message"]
+
+
+async def test_nul_in_queries_paths_and_nested_bodies_is_400(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    users = "/api/v1/system/users"
+    searched = await client.get(users, params={"keyword": "a\x00"}, headers=admin_headers)
+    assert (searched.status_code, searched.json()["code"]) == (400, 1001)
+    assert "keyword" in searched.json()["message"]
+    tags = await client.put(
+        "/api/v1/nodes/1", json={"tags": ["ok", "b\x00d"]}, headers=admin_headers
+    )
+    assert (tags.status_code, tags.json()["code"]) == (400, 1001)
+    assert "body.tags.1" in tags.json()["message"]
+    command = await client.get(f"/api/v1/commands/{'a' * 35}%00", headers=admin_headers)
+    assert (command.status_code, command.json()["code"]) == (400, 1001)
+    assert "path.id" in command.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/commands", {"node_ids": [2**63], "type": "ping"}),
+        ("POST", "/api/v1/commands", {"node_ids": [2**70], "type": "ping"}),
+        (
+            "POST",
+            "/api/v1/enrollment-tokens",
+            {"name": "t", "expires_at": "9999-12-31T23:00:00-14:00"},
+        ),
+        (
+            "POST",
+            "/api/v1/enrollment-tokens",
+            {"name": "t", "expires_at": "0001-01-01T00:30:00+01:00"},
+        ),
+        ("PUT", "/api/v1/nodes/1", {"group_id": -(2**64)}),
+    ],
+)
+async def test_values_beyond_what_the_columns_hold_are_400(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, object],
+) -> None:
+    response = await client.request(method, path, json=body, headers=admin_headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 1001
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "9999-12-31T23:00:00-14:00"},
+        {"end": "0001-01-01T00:00:00+14:00"},
+    ],
+)
+async def test_query_times_beyond_what_the_columns_hold_are_400(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], params: dict[str, str]
+) -> None:
+    for path in ("/api/v1/system/audit-logs", "/api/v1/metrics/trend"):
+        response = await client.get(path, params=params, headers=admin_headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["code"] == 1001
+
+
+async def test_a_refused_unstorable_path_id_is_still_audited(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    response = await client.delete("/api/v1/nodes/1%00", headers=admin_headers)
+    assert (response.status_code, response.json()["code"]) == (400, 1001)
+    async with stack.runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(AuditLog.status, AuditLog.resource_id).where(
+                    AuditLog.action == "node.delete"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("failed", None)]

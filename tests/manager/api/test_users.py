@@ -54,6 +54,23 @@ async def test_create_get_list_update_delete(
     assert gone.json()["code"] == 6001
 
 
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        ("_b", ["ops_bob"]),  # LIKE wildcards are matched literally
+        ("%", []),
+        ("OPS", ["ops_bob", "opsxbob"]),  # case does not matter, on every database
+    ],
+)
+async def test_keyword_is_a_literal_substring(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], keyword: str, expected: list[str]
+) -> None:
+    for name in ("ops_bob", "opsxbob"):
+        await make_user(client, admin_headers, name)
+    listed = await client.get(USERS, params={"keyword": keyword}, headers=admin_headers)
+    assert [u["username"] for u in listed.json()["data"]["items"]] == expected
+
+
 async def test_duplicate_username_or_email_is_409(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

@@ -67,6 +67,8 @@ def registration(node_uuid: str, **fields: Any) -> pb.RegisterRequest:
         "memory_total": 8 << 30,
         "disk_total": 100 << 30,
         "labels": {"env": "prod"},
+        # What the node's own daemon keeps beside its uuid (a stranger does not know it).
+        "enrollment_key": f"daemon-key-of-{node_uuid}",
     }
     return pb.RegisterRequest(**(defaults | fields))
 

@@ -70,7 +70,8 @@ async def test_another_caller_cannot_claim_an_existing_uuid(wire: Wire) -> None:
 
 async def test_a_lost_first_answer_can_be_retried(wire: Wire) -> None:
     """The daemon timed out waiting for its token, yet the node was created: enrolling again
-    (before the node was ever heard from) gives the same node a new token."""
+    (before the node was ever heard from, with the key it enrolled with) gives the same node
+    a new token."""
     first, node_uuid = await wire.register()
     again = await wire.stub.Register(
         registration(node_uuid), metadata=bearer(wire.enrollment_token)
@@ -85,6 +86,36 @@ async def test_a_lost_first_answer_can_be_retried(wire: Wire) -> None:
     await wire.stub.Heartbeat(
         pb.HeartbeatRequest(node_uuid=node_uuid), metadata=bearer(again.node_token)
     )
+
+
+@pytest.mark.parametrize("key", ["", "a-stranger-who-read-the-uuid-in-the-ui"])
+async def test_a_fresh_node_cannot_be_taken_over_with_the_enrollment_token(
+    wire: Wire, key: str
+) -> None:
+    """Before its first heartbeat, only the daemon that enrolled a uuid may enroll it again;
+    anyone else with the enrollment token (and the uuid, which viewers see) is refused, and
+    the node keeps its token."""
+    first, node_uuid = await wire.register()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.Register(
+            registration(node_uuid, enrollment_key=key), metadata=bearer(wire.enrollment_token)
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    await wire.stub.Heartbeat(
+        pb.HeartbeatRequest(node_uuid=node_uuid), metadata=bearer(first.node_token)
+    )
+
+
+async def test_a_node_enrolled_without_a_key_cannot_be_enrolled_again(wire: Wire) -> None:
+    """A daemon built from the design's proto alone enrolls; with no key to tell it from a
+    stranger, its uuid is not handed out again."""
+    first, node_uuid = await wire.register(enrollment_key="")
+    assert first.node_token
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.Register(
+            registration(node_uuid, enrollment_key=""), metadata=bearer(wire.enrollment_token)
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_a_node_token_cannot_register_another_uuid(wire: Wire) -> None:
@@ -151,6 +182,12 @@ async def test_enrollment_token_limits(wire: Wire, stack: Stack) -> None:
         ("port", 70000),
         ("ip", "300.1.1.1"),
         ("hostname", "h" * 129),
+        ("enrollment_key", "too-short"),
+        ("hostname", "web\x00-01"),  # PostgreSQL cannot store NUL
+        ("os", "linux\x00"),
+        ("kernel_version", "\x00"),
+        ("labels", {"env": "prod\x00"}),
+        ("labels", {"e\x00nv": "prod"}),
     ],
 )
 async def test_invalid_registration_is_invalid_argument(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from opscaffold.manager.db import transaction
 from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.enrollment.schemas import EnrollmentTokenCreate
-from opscaffold.manager.errors import IngestBusy
+from opscaffold.manager.errors import IngestBusy, InvalidArgument
 from opscaffold.manager.models import EnrollmentToken, Node, NodeCredential, NodeEvent, NodeLabel
 from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import Caller
@@ -255,3 +255,20 @@ async def test_stop_registers_what_is_queued_and_then_turns_callers_away(
     assert await _count(stack, Node) == 3
     with pytest.raises(IngestBusy):
         submit()
+
+
+async def test_a_registration_the_database_refuses_fails_alone(wire: Wire, stack: Stack) -> None:
+    caller = Caller(wire.enrollment_token, None, "127.0.0.1")
+    request = registration(str(uuid.uuid4()))
+    values = convert.registration(request, caller.peer_ip)
+    # Passed no validation: PostgreSQL refuses the NUL, the others the missing hostname.
+    values["hostname"] = "web\x00-01" if stack.backend == "postgres" else None
+    async with one_batch(wire, 5):
+        bad = wire.service.channel.registrar.submit(caller, values, {})
+        answers = await _all(*(wire.register() for _ in range(4)))
+        with pytest.raises(InvalidArgument):
+            await bad
+    assert all(isinstance(answer, tuple) for answer in answers), answers
+    for response, node_uuid in answers:
+        assert await _works(wire, node_uuid, response.node_token)
+    assert await _count(stack, Node) == 4

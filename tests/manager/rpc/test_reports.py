@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,16 @@ import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from opscaffold.manager.errors import IngestBusy, InvalidArgument
+from opscaffold.manager.ingest.flusher import Flusher, Report
+from opscaffold.manager.ingest.validation import AgentRow, agent_row
+from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import Agent, Node, NodeEvent, NodeMetric, NodeMetricLatest
+from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from tests.conftest import require_service
 from tests.manager.conftest import Stack
 from tests.manager.rpc.conftest import Wire, bearer
 
@@ -140,6 +148,19 @@ async def test_timestamps_outside_the_window_are_refused(wire: Wire, offset: int
     assert "timestamp" in (refused.value.details() or "")
 
 
+@pytest.mark.parametrize("field", ["version", "status", "last_error"])
+async def test_nul_in_agent_status_is_refused_naming_the_field(wire: Wire, field: str) -> None:
+    registered, node_uuid = await wire.register()
+    status = agent_status(**{field: "running\x00"})
+    request = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=status)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.Heartbeat(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"agent_status.{field}" in (refused.value.details() or "")
+    ok = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status())
+    assert (await wire.stub.Heartbeat(ok, metadata=bearer(registered.node_token))).success
+
+
 async def test_unknown_agent_status_is_refused(wire: Wire) -> None:
     registered, node_uuid = await wire.register()
     request = pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status(status="dancing"))
@@ -231,11 +252,11 @@ async def test_a_full_queue_answers_resource_exhausted(
 
 async def _run_offline_check(stack: Stack) -> None:
     """The real job, claimed and run by the job runner as the Manager runs it."""
-    from opscaffold.manager.jobs.registry import load_all
+    from opscaffold.manager.app import all_jobs
     from opscaffold.manager.jobs.runner import JobRunner, tick_of
     from opscaffold.manager.kit.clock import utcnow
 
-    job = load_all()["node.detect_offline"]
+    job = all_jobs()["node.detect_offline"]
     runner = JobRunner(stack.runtime.sessions, stack.settings, {job.name: job}, "test-replica")
     assert await runner.run_once(job, tick_of(utcnow(), job.every(stack.settings)))
 
@@ -296,3 +317,68 @@ async def test_the_agent_of_an_offline_node_is_unknown_until_it_reports_again(
     await wire.stub.Heartbeat(beat, metadata=token)
     agent = (await client.get(agent_url, headers=admin_headers)).json()["data"]
     assert (agent["status"], agent["reported_status"]) == ("running", "running")
+
+
+def _unstorable_agent(stack: Stack, node_id: int) -> AgentRow:
+    """An agent row that passed no validation: PostgreSQL refuses its NUL, the others a status
+    outside the column's enumeration."""
+    values = agent_row(node_id, agent_status(), utcnow()).values
+    if stack.backend == "postgres":
+        return AgentRow(node_id, values | {"version": "1.0\x00"})
+    return AgentRow(node_id, values | {"status": "dancing"})
+
+
+async def test_a_report_the_database_refuses_fails_alone(wire: Wire, stack: Stack) -> None:
+    nodes = [await wire.register() for _ in range(5)]
+    bad_node, _ = await wire.register()
+    channel = wire.service.channel
+    # Holds the batch until all six reports are in it; the test's timeout catches a miss.
+    flusher = Flusher(stack.runtime.sessions, stack.runtime.metrics, max_batch=6, max_delay=30)
+    flusher.start()
+    previous, channel.flusher = channel.flusher, flusher
+    try:
+        bad = flusher.submit(
+            Report(bad_node.node_id, agent=_unstorable_agent(stack, bad_node.node_id))
+        )
+        heartbeats = [
+            wire.stub.Heartbeat(
+                pb.HeartbeatRequest(node_uuid=node_uuid, agent_status=agent_status()),
+                metadata=bearer(registered.node_token),
+            )
+            for registered, node_uuid in nodes
+        ]
+        answers = await asyncio.gather(*heartbeats)
+        with pytest.raises(InvalidArgument):
+            await bad
+    finally:
+        channel.flusher = previous
+        await flusher.stop()
+    assert all(answer.success for answer in answers)
+    async with stack.runtime.sessions() as session:
+        online = await session.scalars(sa.select(Node.id).where(Node.status == "online"))
+        agents = await session.scalars(sa.select(Agent.node_id).where(Agent.status == "running"))
+        assert sorted(online) == sorted(r.node_id for r, _ in nodes)
+        assert sorted(agents) == sorted(r.node_id for r, _ in nodes)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # nothing listens there
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",  # up, but without our tables
+    ],
+)
+async def test_when_no_report_can_be_stored_every_sender_is_told_to_retry(url: str) -> None:
+    """A batch that fails whole, however it is split, is the database's fault, not a
+    report's: nobody is told their report cannot be stored (the daemon would drop it)."""
+    require_service("postgres")
+    engine = create_async_engine(url)
+    flusher = Flusher(async_sessionmaker(engine), ManagerMetrics(), max_batch=4, max_delay=30)
+    flusher.start()
+    try:
+        reports = [flusher.submit(Report(node_id, heartbeat=True)) for node_id in range(1, 5)]
+        answers = await asyncio.gather(*reports, return_exceptions=True)
+    finally:
+        await flusher.stop()
+        await engine.dispose()
+    assert [type(a) for a in answers] == [IngestBusy] * 4, answers

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from opscaffold.manager.agent import service
 from opscaffold.manager.agent.schemas import AgentRead
@@ -10,9 +8,10 @@ from opscaffold.manager.deps import SessionDep
 from opscaffold.manager.kit.envelope import Envelope
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import IdPath
 
 router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["agents"])
-NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NodeId = IdPath
 
 
 @router.get("/{id}/agent", response_model=Envelope[AgentRead | None])

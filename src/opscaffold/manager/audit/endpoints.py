@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -14,6 +13,7 @@ from opscaffold.manager.kit.envelope import Envelope, Page
 from opscaffold.manager.kit.pagination import PageDep
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import Id, StorableTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/system/audit-logs", tags=["audit"])
 
@@ -22,14 +22,14 @@ router = APIRouter(prefix=f"{API_PREFIX}/system/audit-logs", tags=["audit"])
 async def list_audit_logs(
     session: SessionDep,
     page: PageDep,
-    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    user_id: Annotated[Id | None, Query()] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     resource_type: Annotated[str | None, Query(max_length=32)] = None,
     resource_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Literal["success", "failed"] | None = None,
-    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    start: Annotated[StorableTime | None, Query(description="RFC 3339, inclusive")] = None,
+    end: Annotated[StorableTime | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> Envelope[Page[AuditLogRead]]:
     start_utc = as_utc(start) if start else None
     end_utc = as_utc(end) if end else None

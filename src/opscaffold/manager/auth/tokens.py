@@ -11,6 +11,7 @@ import jwt
 
 from opscaffold.manager.config import JwtSettings
 from opscaffold.manager.errors import Unauthenticated
+from opscaffold.manager.kit.storable import BIGINT_MAX, LATEST, text_problem
 
 ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
@@ -80,13 +81,37 @@ class TokenCodec:
         if payload.get("typ") != kind:
             raise Unauthenticated(f"invalid {kind} token")
         try:
-            return TokenClaims(
-                user_id=int(payload["sub"]),
+            claims = TokenClaims(
+                user_id=_user_id(payload["sub"]),
                 username=str(payload.get("username", "")),
                 role=str(payload.get("role", "")),
                 family_id=str(payload["fam"]),
                 jti=str(payload["jti"]),
-                expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC).replace(tzinfo=None),
+                expires_at=_expiry(payload["exp"]),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
             raise Unauthenticated(f"invalid {kind} token") from exc
+        # The claims reach the database (sessions are looked up by them): only storable text.
+        if text_problem(claims.family_id) or text_problem(claims.jti):
+            raise Unauthenticated(f"invalid {kind} token")
+        return claims
+
+
+def _user_id(sub: object) -> int:
+    """A user id is a row id; anything else (even signed by us) is no user."""
+    if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit():
+        raise ValueError("sub is not a user id")
+    user_id = int(sub)
+    if not 1 <= user_id <= BIGINT_MAX:
+        raise ValueError("sub is not a user id")
+    return user_id
+
+
+def _expiry(exp: object) -> datetime:
+    """`exp` as a naive UTC time a column holds; PyJWT has checked it is a number not past."""
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise TypeError("exp is not a number")
+    expires = datetime.fromtimestamp(int(exp), UTC).replace(tzinfo=None)
+    if expires > LATEST:
+        raise ValueError("exp is beyond what can be stored")
+    return expires

@@ -7,12 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from opscaffold.manager.command.states import CommandState
 from opscaffold.manager.kit.clock import rfc3339
+from opscaffold.manager.kit.storable import Id
 
 
 class CommandCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    node_ids: list[int] = Field(min_length=1, max_length=1000)
+    node_ids: list[Id] = Field(min_length=1, max_length=1000)
     type: Literal["ping", "restart", "config", "update"]
     payload: dict[str, Any] = Field(default_factory=dict)
     ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from opscaffold.manager.deps import AuditDep, CurrentUser, SessionDep
 from opscaffold.manager.enrollment import repository, service
@@ -14,9 +12,10 @@ from opscaffold.manager.enrollment.schemas import (
 from opscaffold.manager.kit.envelope import Envelope
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import IdPath
 
 router = APIRouter(prefix=f"{API_PREFIX}/enrollment-tokens", tags=["enrollment"])
-TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+TokenId = IdPath
 
 
 @router.get("", response_model=Envelope[list[EnrollmentTokenRead]])

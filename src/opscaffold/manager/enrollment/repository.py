@@ -66,6 +66,7 @@ class StoredNode:
     created_at: datetime
     last_heartbeat: datetime | None
     has_reports: bool
+    enrollment_key_hash: str | None
     current: dict[str, object]  # the requested columns, as stored
 
 
@@ -78,7 +79,13 @@ async def nodes_by_uuids(
     reported = sa.exists().where(NodeMetricLatest.node_id == Node.id)
     wanted = [Node.__table__.c[c] for c in columns]
     stmt = sa.select(
-        Node.id, Node.uuid, Node.created_at, Node.last_heartbeat, reported, *wanted
+        Node.id,
+        Node.uuid,
+        Node.created_at,
+        Node.last_heartbeat,
+        reported,
+        Node.enrollment_key_hash,
+        *wanted,
     ).where(Node.uuid.in_(uuids))
     found = {}
     for (
@@ -87,6 +94,7 @@ async def nodes_by_uuids(
         created_at,
         last_heartbeat,
         has_reports,
+        enrollment_key_hash,
         *current,
     ) in await session.execute(stmt):
         found[str(node_uuid)] = StoredNode(
@@ -94,6 +102,7 @@ async def nodes_by_uuids(
             created_at,
             last_heartbeat,
             bool(has_reports),
+            enrollment_key_hash,
             dict(zip(columns, current, strict=True)),
         )
     return found

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 
 from opscaffold.manager.kit.clock import rfc3339
+from opscaffold.manager.kit.storable import storable_time
+
+ExpiresAt = Annotated[AwareDatetime, AfterValidator(storable_time)]
 
 
 class EnrollmentTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
-    expires_at: AwareDatetime | None = Field(default=None, description="RFC 3339; none: never")
+    expires_at: Annotated[AwareDatetime, AfterValidator(storable_time)] | None = Field(
+        default=None, description="RFC 3339; none: never"
+    )
     max_uses: int | None = Field(default=None, ge=1, le=1_000_000)
 
 

@@ -112,6 +112,7 @@ class KnownNode:
     node_id: int
     current: dict[str, object]  # what the node reported last, as stored
     answer_lost: bool  # enrolled recently and never heard from with its token
+    enrollment_key_hash: str | None  # of the daemon that enrolled it, if it sent a key
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,9 @@ async def look_up(
     """The nodes named, and what each presented token is, in at most three queries."""
     stored = await repository.nodes_by_uuids(session, uuids, columns)
     nodes = {
-        node_uuid: KnownNode(node.node_id, node.current, _answer_lost(node, now))
+        node_uuid: KnownNode(
+            node.node_id, node.current, _answer_lost(node, now), node.enrollment_key_hash
+        )
         for node_uuid, node in stored.items()
     }
     hashes = list(dict.fromkeys(token_hashes))

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.db import transaction
-from opscaffold.manager.errors import IngestBusy, NodeGone
+from opscaffold.manager.errors import IngestBusy, InvalidArgument, NodeGone
 from opscaffold.manager.ingest import repository
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
-from opscaffold.manager.kit.batching import GroupCommit
+from opscaffold.manager.kit.batching import GroupCommit, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import rollup
@@ -73,15 +73,11 @@ class Flusher:
         await self._batches.stop()
 
     async def _write(self, batch: list[Report]) -> None:
+        await isolate(batch, self._commit_and_answer, _fail)
+
+    async def _commit_and_answer(self, batch: list[Report]) -> None:
         started = time.perf_counter()
-        try:
-            stored, known = await self._commit(batch)
-        except Exception as exc:  # the daemons keep their reports and send them again
-            log.error("ingest batch failed", size=len(batch), exc_info=exc)
-            for report in batch:
-                if not report.done.done():
-                    report.done.set_exception(IngestBusy("could not store the report; retry"))
-            return
+        stored, known = await self._commit(batch)
         self._metrics.ingest_queue_depth.set(self._batches.depth)
         self._metrics.ingest_flush_seconds.observe(time.perf_counter() - started)
         self._metrics.ingest_rows.labels(kind="metric").inc(stored)
@@ -116,3 +112,16 @@ class Flusher:
                     latest[row.node_id] = row
             await repository.upsert_latest(session, list(latest.values()))
         return len(rows), set(statuses)
+
+
+def _fail(batch: list[Report], error: Exception, refused: bool) -> None:
+    """Answer the reports that could not be stored. The daemons keep them and send them again,
+    unless one failed alone while its batch was stored: that one the database refuses."""
+    log.error("ingest batch failed", size=len(batch), refused=refused, exc_info=error)
+    for report in batch:
+        if report.done.done():
+            continue
+        if refused:
+            report.done.set_exception(InvalidArgument("the Manager cannot store this report"))
+        else:
+            report.done.set_exception(IngestBusy("could not store the report; retry"))

@@ -4,20 +4,104 @@ A batch is taken when it is full or `max_delay` after its first item, so a lone 
 at most that long while a storm is handled in few, large transactions. The queue is bounded:
 beyond it `offer` says no at once and the caller tells its client to retry, because a queue
 longer than what is handled before the clients' deadlines only feeds a storm.
+
+A batch that fails is split (`isolate`), so one item the database refuses fails alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+import sqlalchemy.exc
 
 from opscaffold.manager.logging import get_logger
 
 T = TypeVar("T")
 log = get_logger("opscaffold.batching")
+
+
+# The database's own words for "unreachable or overloaded", as opposed to "this row".
+# MySQL/MariaDB error numbers: too many connections, lock wait timeout, can't connect,
+# server gone away, connection lost during query, out of memory.
+_MYSQL_OUTAGES = frozenset({1040, 1205, 2002, 2003, 2006, 2013, 4031, 1037, 1041})
+# PostgreSQL SQLSTATE classes: connection exception, insufficient resources, operator
+# intervention (statement timeout, shutdown), system error.
+_POSTGRES_OUTAGES = ("08", "53", "57", "58")
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database cannot be reached or is overloaded: no item of a batch caused this, and
+    trying its parts one by one would only hold up everyone queued behind it."""
+    outages = (
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.TimeoutError,  # no connection free in the pool
+        ConnectionError,
+        TimeoutError,
+    )
+    if isinstance(error, outages):
+        return True
+    if not isinstance(error, sqlalchemy.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_POSTGRES_OUTAGES)
+    if isinstance(error.orig, sqlite3.OperationalError):  # locked, full, unreadable
+        return True
+    args: tuple[object, ...] = getattr(error.orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_OUTAGES
+
+
+async def isolate(
+    items: list[T],
+    commit: Callable[[list[T]], Awaitable[None]],
+    fail: Callable[[list[T], Exception, bool], None],
+) -> None:
+    """Commit `items` together; when that fails for a reason one of them may have caused,
+    commit each half on its own, and so on down to the items that cannot be committed.
+
+    One bad item among n costs about 2·log2(n) more transactions, and only its caller is
+    failed. `fail(items, error, refused)` answers the callers of what was not committed:
+    `refused` is True for an item that failed alone while others of its batch were committed
+    (the database refuses that item: retrying cannot help), False otherwise (an outage, a
+    batch of one, or splitting gave up: the callers may retry)."""
+    splitting = _Splitting(commit, budget=4 * len(items).bit_length() + 4)
+    await splitting.run(items)
+    for failed, error in splitting.failures:
+        fail(failed, error, splitting.committed_any and len(failed) == 1)
+
+
+class _Splitting(Generic[T]):
+    def __init__(self, commit: Callable[[list[T]], Awaitable[None]], *, budget: int) -> None:
+        self.commit = commit
+        self.budget = budget  # transactions left: several bad items, or an outage nobody
+        self.committed_any = False  # recognised, must not cost one transaction per item
+        self.failures: list[tuple[list[T], Exception]] = []
+
+    async def run(self, items: list[T]) -> None:
+        self.budget -= 1
+        try:
+            await self.commit(items)
+        except Exception as error:
+            if len(items) == 1 or is_outage(error) or self.budget < 2:
+                self.failures.append((items, error))
+                return
+            log.warning(
+                "batch failed; committing its parts apart",
+                size=len(items),
+                error=type(error).__name__,
+            )
+            half = len(items) // 2
+            await self.run(items[:half])
+            await self.run(items[half:])
+        else:
+            self.committed_any = True
 
 
 async def take_batch(

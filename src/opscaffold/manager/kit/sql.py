@@ -1,4 +1,5 @@
-"""Portable upserts: MySQL's ON DUPLICATE KEY and PostgreSQL's / SQLite's ON CONFLICT."""
+"""Portable SQL helpers: upserts (MySQL's ON DUPLICATE KEY, PostgreSQL's / SQLite's ON CONFLICT)
+and substring search."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 # Given the proposed row (its columns by name), the values to set on the existing one.
 UpdateFn = Callable[[Any], Mapping[str, Any]]
@@ -39,3 +42,14 @@ def upsert(
     return stmt.on_conflict_do_update(
         index_elements=list(conflict_keys), set_=dict(update(stmt.excluded))
     )
+
+
+def contains_text(
+    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], keyword: str
+) -> ColumnElement[bool]:
+    """`column` contains `keyword` literally (LIKE wildcards escaped), ignoring case on every
+    database (PostgreSQL's LIKE would not). Folding case costs about three LIKEs on
+    PostgreSQL, so a keyword without letters skips it."""
+    if keyword.lower() == keyword.upper():
+        return column.contains(keyword, autoescape=True)
+    return column.icontains(keyword, autoescape=True)

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from opscaffold.manager.deps import RuntimeDep, SessionDep
 from opscaffold.manager.kit.envelope import Envelope
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import BIGINT_MAX, IdPath, StorableTime
 from opscaffold.manager.metric import service
 from opscaffold.manager.metric.schemas import FleetTrendPoint, NodeMetricRead
 
 router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["metrics"])
 fleet_router = APIRouter(prefix=f"{API_PREFIX}/metrics", tags=["metrics"])
 END_HELP = "RFC 3339, exclusive (rounded up to the second); default: now, this second included"
-NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NodeId = IdPath
 
 
 @router.get("/{id}/metrics", response_model=Envelope[list[NodeMetricRead]])
@@ -24,9 +24,10 @@ async def get_node_metrics(
     session: SessionDep,
     runtime: RuntimeDep,
     start: Annotated[
-        datetime | None, Query(description="RFC 3339, inclusive; default: an hour before end")
+        StorableTime | None,
+        Query(description="RFC 3339, inclusive; default: an hour before end"),
     ] = None,
-    end: Annotated[datetime | None, Query(description=END_HELP)] = None,
+    end: Annotated[StorableTime | None, Query(description=END_HELP)] = None,
 ) -> Envelope[list[NodeMetricRead]]:
     """Reports in [start, end) (at most 31 days), oldest first. Beyond 500 reports, each point
     averages a bucket of ceil(range / 500) seconds and carries the bucket's start time.
@@ -39,12 +40,13 @@ async def get_node_metrics(
 async def get_fleet_trend(
     session: SessionDep,
     group_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="a group and its sub-groups")
+        int | None, Query(ge=1, le=BIGINT_MAX, description="a group and its sub-groups")
     ] = None,
     start: Annotated[
-        datetime | None, Query(description="RFC 3339, inclusive; default: 24 hours before end")
+        StorableTime | None,
+        Query(description="RFC 3339, inclusive; default: 24 hours before end"),
     ] = None,
-    end: Annotated[datetime | None, Query(description=END_HELP)] = None,
+    end: Annotated[StorableTime | None, Query(description=END_HELP)] = None,
 ) -> Envelope[list[FleetTrendPoint]]:
     """Average and maximum cpu, memory and disk usage of the whole fleet (or of a group and
     its sub-groups) per 5-minute bucket, from rollups; past 500 buckets, buckets merge."""

@@ -87,6 +87,9 @@ class Node(Base):
     )
     # Ours: the address the Manager saw the daemon connect from (`ip` is what it reports).
     peer_ip: Mapped[str | None] = mapped_column(sa.String(45))
+    # Ours: SHA-256 of the key the daemon enrolled with; only its holder may enroll the node
+    # again before it is first heard from.
+    enrollment_key_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Agent(Base):

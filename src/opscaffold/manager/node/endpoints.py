@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from opscaffold.manager.deps import AuditDep, CurrentUser, RuntimeDep, SessionDep
 from opscaffold.manager.kit.envelope import EmptyData, Envelope, Page
 from opscaffold.manager.kit.pagination import PageDep
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import BIGINT_MAX, IdPath
 from opscaffold.manager.node import service
 from opscaffold.manager.node.schemas import (
     EffectiveConfigRead,
@@ -25,8 +26,8 @@ from opscaffold.manager.node.schemas import (
 
 router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["nodes"])
 group_router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"])
-NodeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-GroupId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NodeId = IdPath
+GroupId = IdPath
 
 
 # -- nodes --------------------------------------------------------------------------------
@@ -35,7 +36,7 @@ async def list_nodes(
     session: SessionDep,
     page: PageDep,
     group_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="the group and all its sub-groups")
+        int | None, Query(ge=1, le=BIGINT_MAX, description="the group and all its sub-groups")
     ] = None,
     status: NodeStatus | None = None,
     keyword: Annotated[

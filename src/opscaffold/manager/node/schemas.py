@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_seriali
 from opscaffold.manager.agent.schemas import AgentRead
 from opscaffold.manager.errors import InvalidArgument
 from opscaffold.manager.kit.clock import rfc3339
+from opscaffold.manager.kit.storable import Id
 
 NodeStatus = Literal["online", "offline", "unknown"]
 MAX_TAGS = 32
@@ -132,7 +133,7 @@ class NodeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    group_id: Id | None = None
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=MAX_LABELS)
 
@@ -189,7 +190,7 @@ class GroupCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=255)
-    parent_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    parent_id: Id | None = None
     sort_order: int = Field(default=0, ge=-(2**31), le=2**31 - 1)
 
     @field_validator("name")
@@ -207,7 +208,7 @@ class GroupUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=255)
-    parent_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    parent_id: Id | None = None
     sort_order: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
 
     @field_validator("name")

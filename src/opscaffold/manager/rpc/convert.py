@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
 from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
+
+from google.protobuf.message import Message
 
 from opscaffold.manager.errors import InvalidArgument
 from opscaffold.manager.models import NodeCommand
@@ -17,9 +20,40 @@ from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 DEFAULT_AGENT_PORT = 9100
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")
 MAX_LABELS = 64
+# A key a daemon draws at random: short ones could be guessed.
+MIN_ENROLLMENT_KEY, MAX_ENROLLMENT_KEY = 32, 256
 # The design's UpdateEvent.event_type names; our own command types pass through as they are.
 EVENT_TYPES = {"update": "version_update", "config": "config_change"}
 LIMITS = {"hostname": 128, "os": 32, "arch": 16, "kernel_version": 64, "daemon_version": 32}
+
+
+def check_text(message: Message, prefix: str = "") -> None:
+    """Refuse a message with a NUL character in any of its strings, however deep (map keys and
+    values, repeated and nested fields): PostgreSQL cannot store one, and a row it refuses
+    would fail the whole batch it joined. Protobuf itself guarantees valid UTF-8."""
+    for field, value in message.ListFields():
+        name = f"{prefix}{field.name}"
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                _check_string(f"{name} key", key)
+                _check_value(f"{name}[{str(key)[:32]!r}]", item)
+        elif field.is_repeated:
+            for index, item in enumerate(value):
+                _check_value(f"{name}[{index}]", item)
+        else:
+            _check_value(name, value)
+
+
+def _check_value(name: str, value: object) -> None:
+    if isinstance(value, Message):
+        check_text(value, f"{name}.")
+    elif isinstance(value, str):
+        _check_string(name, value)
+
+
+def _check_string(name: str, value: object) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidArgument(f"{name} must not contain NUL characters")
 
 
 def _text(name: str, value: str, *, required: bool = False) -> str | None:
@@ -29,6 +63,19 @@ def _text(name: str, value: str, *, required: bool = False) -> str | None:
     if len(value) > LIMITS[name]:
         raise InvalidArgument(f"{name} is longer than {LIMITS[name]} characters")
     return value or None
+
+
+def enrollment_key_hash(request: pb.RegisterRequest) -> str | None:
+    """SHA-256 of the daemon's enrollment key, or None when it sent none (a daemon built from
+    the design's proto alone)."""
+    key = request.enrollment_key
+    if not key:
+        return None
+    if not MIN_ENROLLMENT_KEY <= len(key) <= MAX_ENROLLMENT_KEY:
+        raise InvalidArgument(
+            f"enrollment_key must be {MIN_ENROLLMENT_KEY} to {MAX_ENROLLMENT_KEY} characters"
+        )
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _ip(value: str, peer: str) -> str:

@@ -12,13 +12,16 @@ one uuid never share a round: the later one is decided on what the earlier one w
 
 A round that fails on the database (a deadlock, another replica inserting the same uuid, a
 token used up meanwhile) is rolled back and tried once more on fresh look-ups, which settles
-such races. If that fails too, its callers are told UNAVAILABLE and back off: trying longer
-would hold up every queued caller behind a database that is in trouble.
+such races. If that fails too, the round is split and its halves written apart, down to the
+request the database refuses, which alone is refused; when the database itself is in trouble
+(unreachable, overloaded) the callers are told UNAVAILABLE and back off instead: trying longer
+would hold up every queued caller behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,11 +36,19 @@ from opscaffold.manager.enrollment.service import (
     Admission,
     EnrollmentRaced,
     Found,
+    KnownNode,
     Registration,
     digest,
 )
-from opscaffold.manager.errors import DatabaseError, IngestBusy, InternalError, NodeNotFound
-from opscaffold.manager.kit.batching import GroupCommit
+from opscaffold.manager.errors import (
+    DatabaseError,
+    DomainError,
+    IngestBusy,
+    InternalError,
+    InvalidArgument,
+    NodeNotFound,
+)
+from opscaffold.manager.kit.batching import GroupCommit, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.rpc.identity import (
@@ -81,6 +92,7 @@ class Pending:
     token_hash: str | None  # digest of the bearer token (token mode)
     values: dict[str, Any]
     labels: dict[str, str]
+    enrollment_key_hash: str | None = None  # digest of the daemon's enrollment key
     done: asyncio.Future[Registered] = field(default_factory=_future)
 
     @property
@@ -121,14 +133,18 @@ class Registrar:
         await self._batches.stop()
 
     def submit(
-        self, caller: Caller, values: dict[str, Any], labels: dict[str, str]
+        self,
+        caller: Caller,
+        values: dict[str, Any],
+        labels: dict[str, str],
+        enrollment_key_hash: str | None = None,
     ) -> asyncio.Future[Registered]:
         """Queue a validated registration; the future resolves once the batch holding it is
         committed, or fails with Refused (this caller only) or a DomainError. Raises
         IngestBusy when the queue is full."""
         token_mode = self._identities.mode == "token"
         token_hash = digest(caller.bearer) if token_mode and caller.bearer else None
-        pending = Pending(caller, token_hash, values, labels)
+        pending = Pending(caller, token_hash, values, labels, enrollment_key_hash)
         if not self._batches.offer(pending):
             raise IngestBusy("too many registrations at once; retry later")
         return pending.done
@@ -139,12 +155,16 @@ class Registrar:
             await self._settle(round_)
 
     async def _settle(self, requests: list[Pending]) -> None:
-        """Decide and write one round, then answer each of its callers."""
+        """Decide and write one round, then answer each of its callers; a round the database
+        refuses is split until the request it cannot store is alone."""
+        await isolate(requests, self._settle_together, _fail)
+
+    async def _settle_together(self, requests: list[Pending]) -> None:
+        outcomes = await self._write(requests)  # a failure here splits the round
         try:
-            outcomes = await self._write(requests)
             configs = await self._configs(outcomes)
-        except Exception as error:
-            _fail(requests, error)
+        except Exception as error:  # written already: splitting would write it again
+            _fail(requests, error, False)
             return
         self._note_identities(requests, outcomes)
         for pending, outcome in zip(requests, outcomes, strict=True):
@@ -200,9 +220,10 @@ class Registrar:
         return decisions
 
     def _admit(self, pending: Pending, found: Found, uses_left: dict[int, int | None]) -> Admission:
-        """The caller may refresh its own node, or enroll (a new node, or one whose first
-        answer was lost) with an enrollment token that has a use left; everyone else is
-        refused. `uses_left` counts down as earlier requests of the batch take uses."""
+        """The caller may refresh its own node, or enroll with an enrollment token that has a
+        use left: a new node, or one whose first answer was lost if the caller holds the key
+        that node enrolled with (the uuid alone is no secret: viewers see it). Everyone else
+        is refused. `uses_left` counts down as earlier requests of the batch take uses."""
         existing = found.nodes.get(pending.uuid)
         if self._identities.mode == "mtls":
             _check_certificate(pending)
@@ -216,14 +237,17 @@ class Registrar:
         token = found.enrollment_tokens.get(pending.token_hash)
         if token is not None and uses_left[token.id] == 0:  # taken by earlier requests
             token = None
-        if existing is not None and not (token is not None and existing.answer_lost):
+        if existing is not None and not (token is not None and _lost_answer_of(pending, existing)):
             message = "this node is already enrolled: register with its node token"
             raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
         if token is None:
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
         left = uses_left[token.id]
         uses_left[token.id] = None if left is None else left - 1
-        return Admission(pending.values, pending.labels, existing, token.id, issue_token=True)
+        values = pending.values
+        if existing is None:
+            values = values | {"enrollment_key_hash": pending.enrollment_key_hash}
+        return Admission(values, pending.labels, existing, token.id, issue_token=True)
 
     def _note_identities(self, requests: list[Pending], outcomes: list[Outcome]) -> None:
         """Prime the identity cache with what was just committed; a node enrolled again has
@@ -241,6 +265,19 @@ class Registrar:
                     digest(outcome.node_token) if outcome.node_token else pending.token_hash
                 )
                 self._identities.remember(NodeIdentity(outcome.node_id, pending.uuid), token_hash)
+
+
+def _lost_answer_of(pending: Pending, node: KnownNode) -> bool:
+    """The node has not been heard from since it enrolled, and the caller is the daemon that
+    enrolled it: it never got the answer carrying its token."""
+    held = node.enrollment_key_hash
+    offered = pending.enrollment_key_hash
+    return (
+        node.answer_lost
+        and held is not None
+        and offered is not None
+        and hmac.compare_digest(held, offered)
+    )
 
 
 def _check_certificate(pending: Pending) -> None:
@@ -266,14 +303,22 @@ def rounds(batch: list[Pending]) -> list[list[Pending]]:
     return split
 
 
-def _fail(requests: list[Pending], error: Exception) -> None:
-    """Answer every caller of a round that could not be written."""
+def _fail(requests: list[Pending], error: Exception, refused: bool) -> None:
+    """Answer every caller of a round that could not be written. A request that failed alone
+    while the rest of its round was written is one the database refuses: retrying cannot help."""
     database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, EnrollmentRaced))
     if database:
         log.warning("registration batch failed", size=len(requests), error=type(error).__name__)
     else:
         log.error("registration batch failed", size=len(requests), exc_info=error)
+    answer: DomainError
     for pending in requests:
-        if not pending.done.done():
-            answer = DatabaseError("database busy; retry") if database else InternalError()
-            pending.done.set_exception(answer)
+        if pending.done.done():
+            continue
+        if refused:
+            answer = InvalidArgument("the Manager cannot store this registration")
+        elif database:
+            answer = DatabaseError("database busy; retry")
+        else:
+            answer = InternalError()
+        pending.done.set_exception(answer)

@@ -133,9 +133,11 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
 
     async def _register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
         caller = self.c.identities.caller(context)
+        convert.check_text(request)
         values = convert.registration(request, caller.peer_ip)
         labels = convert.labels_of(request)
-        registered = await self.c.registrar.submit(caller, values, labels)
+        key_hash = convert.enrollment_key_hash(request)
+        registered = await self.c.registrar.submit(caller, values, labels, key_hash)
         if registered.node_token:
             await context.send_initial_metadata(((NODE_TOKEN_HEADER, registered.node_token),))
         log.info(
@@ -162,6 +164,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     async def _heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
+        convert.check_text(request)
         await self.c.flusher.submit(self._heartbeat_report(identity, request))
         # A daemon that sends results (even none yet) reports what becomes of its commands.
         reports_back = request.HasField("command_results")
@@ -194,6 +197,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     ) -> pb.ReportMetricsResponse:
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
+        convert.check_text(request)
         await self.c.flusher.submit(self._metric_report(identity, request))
         return pb.ReportMetricsResponse(success=True)
 
@@ -341,6 +345,7 @@ class ConnectSession:
         """Start handling one message; its future resolves when it is committed or refused."""
         loop = asyncio.get_running_loop()
         try:
+            convert.check_text(message)
             kind = message.WhichOneof("body")
             if kind == "heartbeat":
                 check_names_self(self.identity, message.heartbeat.node_uuid)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from opscaffold.manager.db import after_commit
 from opscaffold.manager.deps import AuditDep, RuntimeDep, SessionDep
@@ -10,11 +10,12 @@ from opscaffold.manager.kit.envelope import EmptyData, Envelope, Page
 from opscaffold.manager.kit.pagination import PageDep
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import IdPath
 from opscaffold.manager.user import repository, service
 from opscaffold.manager.user.schemas import UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/system/users", tags=["users"])
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+UserId = IdPath
 
 
 @router.get("", response_model=Envelope[Page[UserRead]])

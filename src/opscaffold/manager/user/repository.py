@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscaffold.manager.kit.sql import contains_text
 from opscaffold.manager.models import User
 
 ACTIVE = 1
@@ -68,8 +69,9 @@ async def list_page(
 ) -> tuple[int, Sequence[User]]:
     conditions = []
     if keyword:
-        pattern = f"%{keyword}%"
-        conditions.append(sa.or_(User.username.like(pattern), User.email.like(pattern)))
+        conditions.append(
+            sa.or_(contains_text(User.username, keyword), contains_text(User.email, keyword))
+        )
     if role:
         conditions.append(User.role == role)
     total = await session.scalar(sa.select(sa.func.count()).select_from(User).where(*conditions))

@@ -63,6 +63,7 @@ class RegisterRequest(_message.Message):
     MEMORY_TOTAL_FIELD_NUMBER: _builtins.int
     DISK_TOTAL_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    ENROLLMENT_KEY_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     hostname: _builtins.str
     ip: _builtins.str
@@ -74,6 +75,12 @@ class RegisterRequest(_message.Message):
     cpu_cores: _builtins.int
     memory_total: _builtins.int
     disk_total: _builtins.int
+    enrollment_key: _builtins.str
+    """Ours: a secret the daemon draws once, keeps beside its uuid and sends on every Register.
+    The Manager keeps its SHA-256 from the node's first enrollment: only the daemon holding it
+    may enroll that uuid again while the node has not yet been heard from (its first answer,
+    carrying the node token, was lost). Empty: such a node cannot be enrolled again that way.
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -91,10 +98,11 @@ class RegisterRequest(_message.Message):
         memory_total: _builtins.int = ...,
         disk_total: _builtins.int = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        enrollment_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "cpu_cores", b"cpu_cores", "daemon_version", b"daemon_version", "disk_total", b"disk_total", "hostname", b"hostname", "ip", b"ip", "kernel_version", b"kernel_version", "labels", b"labels", "memory_total", b"memory_total", "os", b"os", "port", b"port", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "cpu_cores", b"cpu_cores", "daemon_version", b"daemon_version", "disk_total", b"disk_total", "enrollment_key", b"enrollment_key", "hostname", b"hostname", "ip", b"ip", "kernel_version", b"kernel_version", "labels", b"labels", "memory_total", b"memory_total", "os", b"os", "port", b"port", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
