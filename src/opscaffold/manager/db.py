@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -92,14 +93,36 @@ def _timeouts(db: DatabaseSettings) -> dict[str, float]:
     return {"timeout": connect_s, "command_timeout": statement_s}
 
 
+# The databases' own words for "unreachable, stalled or overloaded", as opposed to "this
+# statement or row". MySQL/MariaDB error numbers: too many connections, lock wait timeout,
+# can't connect, server gone away, connection lost during query, out of memory.
+_MYSQL_UNAVAILABLE = frozenset({1037, 1040, 1041, 1205, 2002, 2003, 2006, 2013, 4031})
+# PostgreSQL SQLSTATE classes: connection exception, insufficient resources, operator
+# intervention (statement timeout, shutdown), system error.
+_POSTGRES_UNAVAILABLE = ("08", "53", "57", "58")
+_SQLITE_UNAVAILABLE = ("locked", "busy", "disk", "full", "unable to open")
+
+
 def is_unavailable(error: BaseException) -> bool:
-    """The database did not answer in time or could not be reached: worth a retry."""
-    if isinstance(error, sa.exc.TimeoutError):  # no free connection within pool_timeout
+    """The database did not answer in time, could not be reached or is overloaded: no
+    statement or row of ours caused it, and a retry later may succeed (503 / UNAVAILABLE)."""
+    # asyncpg raises its timeouts and refused connections bare, past SQLAlchemy's wrapping;
+    # sa.exc.TimeoutError: no free connection within pool_timeout.
+    if isinstance(error, sa.exc.TimeoutError | sa.exc.InterfaceError | TimeoutError):
         return True
-    if isinstance(error, sa.exc.DBAPIError):
-        return bool(error.connection_invalidated)
-    # asyncpg raises its timeouts and refused connections bare, past SQLAlchemy's wrapping.
-    return isinstance(error, TimeoutError | ConnectionError)
+    if isinstance(error, ConnectionError):
+        return True
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_POSTGRES_UNAVAILABLE)
+    if isinstance(error.orig, sqlite3.OperationalError):
+        return any(word in str(error.orig).lower() for word in _SQLITE_UNAVAILABLE)
+    args: tuple[object, ...] = getattr(error.orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_UNAVAILABLE
 
 
 def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:

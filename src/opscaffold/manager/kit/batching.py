@@ -12,50 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-import sqlalchemy.exc
-
+from opscaffold.manager.db import is_unavailable
 from opscaffold.manager.logging import get_logger
 
 T = TypeVar("T")
 log = get_logger("opscaffold.batching")
-
-
-# The database's own words for "unreachable or overloaded", as opposed to "this row".
-# MySQL/MariaDB error numbers: too many connections, lock wait timeout, can't connect,
-# server gone away, connection lost during query, out of memory.
-_MYSQL_OUTAGES = frozenset({1040, 1205, 2002, 2003, 2006, 2013, 4031, 1037, 1041})
-# PostgreSQL SQLSTATE classes: connection exception, insufficient resources, operator
-# intervention (statement timeout, shutdown), system error.
-_POSTGRES_OUTAGES = ("08", "53", "57", "58")
-
-
-def is_outage(error: BaseException) -> bool:
-    """The database cannot be reached or is overloaded: no item of a batch caused this, and
-    trying its parts one by one would only hold up everyone queued behind it."""
-    outages = (
-        sqlalchemy.exc.InterfaceError,
-        sqlalchemy.exc.TimeoutError,  # no connection free in the pool
-        ConnectionError,
-        TimeoutError,
-    )
-    if isinstance(error, outages):
-        return True
-    if not isinstance(error, sqlalchemy.exc.DBAPIError):
-        return False
-    if error.connection_invalidated:
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate.startswith(_POSTGRES_OUTAGES)
-    if isinstance(error.orig, sqlite3.OperationalError):  # locked, full, unreadable
-        return True
-    args: tuple[object, ...] = getattr(error.orig, "args", ())
-    return bool(args) and args[0] in _MYSQL_OUTAGES
 
 
 async def isolate(
@@ -89,7 +54,7 @@ class _Splitting(Generic[T]):
         try:
             await self.commit(items)
         except Exception as error:
-            if len(items) == 1 or is_outage(error) or self.budget < 2:
+            if len(items) == 1 or is_unavailable(error) or self.budget < 2:
                 self.failures.append((items, error))
                 return
             log.warning(
