@@ -144,7 +144,8 @@ async def reset_counters(stack: Stack) -> None:
     if stack.runtime.redis is not None:
         await stack.runtime.redis.flushdb()
     else:
-        stack.runtime.counters = MemoryCounters()
+        assert isinstance(stack.runtime.counters, MemoryCounters)
+        stack.runtime.counters.clear()
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.audit.service import AuditTrail, record
 from opscaffold.manager.auth.permissions import Rule, rule_for
+from opscaffold.manager.auth.service import AuthTools
+from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.db import run_after_commit
 from opscaffold.manager.errors import (
     InvalidArgument,
@@ -37,6 +39,20 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_auth_tools(runtime: RuntimeDep) -> AuthTools:
+    return runtime.auth
+
+
+AuthToolsDep = Annotated[AuthTools, Depends(get_auth_tools)]
+
+
+def get_command_bus(runtime: RuntimeDep) -> CommandBus:
+    return runtime.command_bus
+
+
+CommandBusDep = Annotated[CommandBus, Depends(get_command_bus)]
 
 
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:

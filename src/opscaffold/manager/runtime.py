@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opscaffold.manager import db, secrets
 from opscaffold.manager.auth.passwords import PasswordHasher
+from opscaffold.manager.auth.service import AuthTools
 from opscaffold.manager.auth.state import AuthStateStore
 from opscaffold.manager.auth.tokens import TokenCodec
 from opscaffold.manager.command.bus import CommandBus
@@ -39,8 +40,7 @@ class Runtime:
         return cls(
             settings=settings,
             engine=engine,
-            # Services reach the bus through their session to wake streams after commit.
-            sessions=db.session_factory(engine, info={"command_bus": bus}),
+            sessions=db.session_factory(engine),
             redis_link=link,
             counters=RedisCounters(link) if link is not None else MemoryCounters(),
             hasher=PasswordHasher(settings.auth.password),
@@ -48,6 +48,12 @@ class Runtime:
             auth_states=AuthStateStore(link),
             metrics=ManagerMetrics(),
             command_bus=bus,
+        )
+
+    @property
+    def auth(self) -> AuthTools:
+        return AuthTools(
+            self.settings.auth, self.hasher, self.tokens, self.counters, self.auth_states
         )
 
     @property

@@ -24,7 +24,9 @@ from tests.manager.rpc.test_reports import metrics
 
 async def send(stack: Stack, node_id: int, kind: str = "ping", **payload: object) -> str:
     async with transaction(stack.runtime.sessions) as session:
-        ids = await command_service.send(session, [node_id], kind, payload, timedelta(minutes=5))
+        ids = await command_service.send(
+            session, stack.runtime.command_bus, [node_id], kind, payload, timedelta(minutes=5)
+        )
     return ids[0]
 
 

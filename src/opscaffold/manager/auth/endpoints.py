@@ -8,8 +8,8 @@ from opscaffold.manager.auth.schemas import LoginRequest, LoginResult, RefreshRe
 from opscaffold.manager.db import after_commit
 from opscaffold.manager.deps import (
     AuditDep,
+    AuthToolsDep,
     CurrentUser,
-    RuntimeDep,
     SessionDep,
     request_ip,
 )
@@ -28,12 +28,12 @@ async def login(
     body: LoginRequest,
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
+    auth: AuthToolsDep,
     audit: AuditDep,
 ) -> Envelope[LoginResult]:
     audit.detail["username"] = body.username
     outcome = await service.login(
-        session, runtime, body.username, body.password.get_secret_value(), request_ip(request)
+        session, auth, body.username, body.password.get_secret_value(), request_ip(request)
     )
     audit.user_id, audit.username = outcome.user.id, outcome.user.username
     audit.resource_id = str(outcome.user.id)
@@ -43,26 +43,26 @@ async def login(
 
 @router.post("/refresh", response_model=Envelope[TokenPair])
 async def refresh(
-    body: RefreshRequest, session: SessionDep, runtime: RuntimeDep, audit: AuditDep
+    body: RefreshRequest, session: SessionDep, auth: AuthToolsDep, audit: AuditDep
 ) -> Envelope[TokenPair] | JSONResponse:
-    outcome = await service.refresh(session, runtime, body.refresh_token)
+    outcome = await service.refresh(session, auth, body.refresh_token)
     audit.user_id, audit.username = outcome.user.id, outcome.user.username
     if outcome.tokens is None:
         # A replay: commit the family's revocation, then refuse.
         audit.error = "refresh token reused; session revoked"
         family = outcome.family_id
-        await runtime.auth_states.forget_session(outcome.user.id, family)
-        after_commit(session, lambda: runtime.auth_states.forget_session(outcome.user.id, family))
+        await auth.states.forget_session(outcome.user.id, family)
+        after_commit(session, lambda: auth.states.forget_session(outcome.user.id, family))
         return error_response(Unauthenticated("refresh token was already used"))
     return ok(outcome.tokens)
 
 
 @router.post("/logout", response_model=Envelope[EmptyData])
 async def logout(
-    principal: CurrentUser, session: SessionDep, runtime: RuntimeDep
+    principal: CurrentUser, session: SessionDep, auth: AuthToolsDep
 ) -> Envelope[EmptyData]:
     await service.logout(session, principal.family_id)
-    forget = runtime.auth_states.forget_session
+    forget = auth.states.forget_session
     await forget(principal.user_id, principal.family_id)
     after_commit(session, lambda: forget(principal.user_id, principal.family_id))
     return ok(EmptyData())
@@ -79,18 +79,18 @@ async def change_my_password(
     body: PasswordChange,
     principal: CurrentUser,
     session: SessionDep,
-    runtime: RuntimeDep,
+    auth: AuthToolsDep,
     audit: AuditDep,
 ) -> Envelope[EmptyData]:
     audit.resource_id = str(principal.user_id)
     await service.change_own_password(
         session,
-        runtime,
+        auth,
         principal.user_id,
         body.current_password.get_secret_value(),
         body.new_password.get_secret_value(),
     )
-    forget = runtime.auth_states.forget_user
+    forget = auth.states.forget_user
     await forget(principal.user_id)
     after_commit(session, lambda: forget(principal.user_id))
     return ok(EmptyData())

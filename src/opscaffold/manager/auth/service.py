@@ -13,17 +13,31 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.auth import repository
-from opscaffold.manager.auth.passwords import check_policy
+from opscaffold.manager.auth.passwords import PasswordHasher, check_policy
 from opscaffold.manager.auth.schemas import TokenPair
+from opscaffold.manager.auth.state import AuthStateStore
+from opscaffold.manager.auth.tokens import TokenCodec
+from opscaffold.manager.config import AuthSettings
 from opscaffold.manager.db import end_read
 from opscaffold.manager.errors import RateLimited, Unauthenticated, WrongPassword
 from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.kit.counters import CounterStore
 from opscaffold.manager.models import User
-from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import repository as user_repository
 from opscaffold.manager.user.names import canonical_username
 
 BAD_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthTools:
+    """What logging in, refreshing and changing a password use of the running Manager."""
+
+    settings: AuthSettings
+    hasher: PasswordHasher
+    tokens: TokenCodec
+    counters: CounterStore
+    states: AuthStateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,29 +47,29 @@ class LoginOutcome:
 
 
 async def login(
-    session: AsyncSession, runtime: Runtime, username: str, password: str, ip: str
+    session: AsyncSession, auth: AuthTools, username: str, password: str, ip: str
 ) -> LoginOutcome:
-    throttle = runtime.settings.auth.login_throttle
+    throttle = auth.settings.login_throttle
     window = int(throttle.window.total_seconds())
     # Every spelling that names the account shares its counter (`Victim`, `vìctim`, `victim `).
     name_key = canonical_username(username)
     account_key, ip_key = f"login:user:{name_key}", f"login:ip:{ip}"
-    await _refuse_if_throttled(runtime, account_key, throttle.max_failures_per_account, window)
-    await _refuse_if_throttled(runtime, ip_key, throttle.max_failures_per_ip, window)
+    await _refuse_if_throttled(auth, account_key, throttle.max_failures_per_account, window)
+    await _refuse_if_throttled(auth, ip_key, throttle.max_failures_per_ip, window)
 
     found = await user_repository.credentials(session, name_key)
     await end_read(session)  # argon2 runs without holding a database connection
     # Always verify: against a dummy hash when the user is unknown, so timing reveals nothing.
-    ok = await runtime.hasher.verify(found.password_hash if found else None, password)
+    ok = await auth.hasher.verify(found.password_hash if found else None, password)
     if not ok or found is None or found.status != 1:
-        await runtime.counters.incr(account_key, window)
-        await runtime.counters.incr(ip_key, window)
+        await auth.counters.incr(account_key, window)
+        await auth.counters.incr(ip_key, window)
         raise Unauthenticated(BAD_CREDENTIALS)
 
-    await runtime.counters.reset(account_key, window)
+    await auth.counters.reset(account_key, window)
     rehashed = None
-    if runtime.hasher.needs_rehash(found.password_hash):
-        rehashed = await runtime.hasher.hash(password)
+    if auth.hasher.needs_rehash(found.password_hash):
+        rehashed = await auth.hasher.hash(password)
     user = await user_repository.get(session, found.id, for_update=True)
     # Deleted, disabled or given another password while the old one was being checked.
     if user is None or user.status != 1 or user.password_hash != found.password_hash:
@@ -63,29 +77,29 @@ async def login(
     if rehashed is not None:
         user.password_hash = rehashed
     user.last_login_at, user.last_login_ip = utcnow(), ip
-    tokens = await _start_session(session, runtime, user)
+    tokens = await _start_session(session, auth, user)
     return LoginOutcome(user, tokens)
 
 
-async def _refuse_if_throttled(runtime: Runtime, key: str, limit: int, window: int) -> None:
-    seen = await runtime.counters.peek(key, window)
+async def _refuse_if_throttled(auth: AuthTools, key: str, limit: int, window: int) -> None:
+    seen = await auth.counters.peek(key, window)
     if seen.count >= limit:
         raise RateLimited(seen.retry_after, "too many failed logins; try again later")
 
 
-async def _start_session(session: AsyncSession, runtime: Runtime, user: User) -> TokenPair:
+async def _start_session(session: AsyncSession, auth: AuthTools, user: User) -> TokenPair:
     family_id = str(uuid.uuid4())
     now = utcnow()
-    refresh_expiry = now + runtime.settings.auth.jwt.refresh_ttl
+    refresh_expiry = now + auth.settings.jwt.refresh_ttl
     await repository.add_family(session, family_id, user.id, refresh_expiry, now)
-    return await _issue_pair(session, runtime, user, family_id)
+    return await _issue_pair(session, auth, user, family_id)
 
 
 async def _issue_pair(
-    session: AsyncSession, runtime: Runtime, user: User, family_id: str
+    session: AsyncSession, auth: AuthTools, user: User, family_id: str
 ) -> TokenPair:
     access, refresh = (
-        runtime.tokens.issue(
+        auth.tokens.issue(
             kind, user_id=user.id, username=user.username, role=user.role, family_id=family_id
         )
         for kind in ("access", "refresh")
@@ -94,7 +108,7 @@ async def _issue_pair(
     await repository.add_refresh_token(
         session, refresh.claims.jti, family_id, refresh.claims.expires_at, now
     )
-    jwt = runtime.settings.auth.jwt
+    jwt = auth.settings.jwt
     return TokenPair(
         token=access.token,
         refresh_token=refresh.token,
@@ -110,20 +124,20 @@ class RefreshOutcome:
     family_id: str
 
 
-async def refresh(session: AsyncSession, runtime: Runtime, token: str) -> RefreshOutcome:
+async def refresh(session: AsyncSession, auth: AuthTools, token: str) -> RefreshOutcome:
     """Exchange a refresh token for a new pair; a replayed token revokes its whole family."""
-    claims = runtime.tokens.decode("refresh", token)
+    claims = auth.tokens.decode("refresh", token)
     user = await user_repository.get(session, claims.user_id)
     if user is None or user.status != 1:
         raise Unauthenticated("user no longer exists or is disabled")
     now = utcnow()
-    state = await runtime.auth_states.load(session, user.id, claims.family_id)
+    state = await auth.states.load(session, user.id, claims.family_id)
     if state is None or state.session_revoked:
         raise Unauthenticated("session has ended; log in again")
     if not await repository.claim_refresh_token(session, claims.jti, now):
         await repository.revoke_family(session, claims.family_id, "refresh_reuse", now)
         return RefreshOutcome(user, None, claims.family_id)
-    return RefreshOutcome(user, await _issue_pair(session, runtime, user, claims.family_id), "")
+    return RefreshOutcome(user, await _issue_pair(session, auth, user, claims.family_id), "")
 
 
 async def logout(session: AsyncSession, family_id: str) -> None:
@@ -131,7 +145,7 @@ async def logout(session: AsyncSession, family_id: str) -> None:
 
 
 async def change_own_password(
-    session: AsyncSession, runtime: Runtime, user_id: int, current: str, new: str
+    session: AsyncSession, auth: AuthTools, user_id: int, current: str, new: str
 ) -> User:
     """Check the current password, apply the policy, and end every session of the user."""
     found = await user_repository.get(session, user_id)
@@ -139,10 +153,10 @@ async def change_own_password(
         raise Unauthenticated("user no longer exists")
     stored, username = found.password_hash, found.username
     await end_read(session)  # argon2 runs without holding a database connection
-    if not await runtime.hasher.verify(stored, current):
+    if not await auth.hasher.verify(stored, current):
         raise WrongPassword()
-    check_policy(new, runtime.settings.auth.password, username=username)
-    new_hash = await runtime.hasher.hash(new)
+    check_policy(new, auth.settings.password, username=username)
+    new_hash = await auth.hasher.hash(new)
     user = await user_repository.get(session, user_id, for_update=True)
     if user is None:
         raise Unauthenticated("user no longer exists")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from opscaffold.manager.auth.permissions import COMMAND_ROLES
 from opscaffold.manager.command import repository, service
 from opscaffold.manager.command.schemas import CommandCreate, CommandRead, CommandsQueued
-from opscaffold.manager.deps import AuditDep, CurrentUser, SessionDep
+from opscaffold.manager.deps import AuditDep, CommandBusDep, CurrentUser, SessionDep
 from opscaffold.manager.errors import NotFound, PermissionDenied
 from opscaffold.manager.kit.envelope import Envelope
 from opscaffold.manager.kit.responses import ok
@@ -19,7 +19,11 @@ router = APIRouter(prefix=f"{API_PREFIX}/commands", tags=["commands"])
 
 @router.post("", response_model=Envelope[CommandsQueued], status_code=201)
 async def send_command(
-    body: CommandCreate, session: SessionDep, principal: CurrentUser, audit: AuditDep
+    body: CommandCreate,
+    session: SessionDep,
+    bus: CommandBusDep,
+    principal: CurrentUser,
+    audit: AuditDep,
 ) -> Envelope[CommandsQueued]:
     """Queue a command for daemons (e.g. `ping` to test the path); delivered at least once.
 
@@ -29,6 +33,7 @@ async def send_command(
         raise PermissionDenied(f"type: a {principal.role} may not send '{body.type}' commands")
     ids = await service.send(
         session,
+        bus,
         body.node_ids,
         body.type,
         body.payload,

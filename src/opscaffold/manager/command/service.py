@@ -33,6 +33,7 @@ Payload = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
 
 async def send(
     session: AsyncSession,
+    bus: CommandBus,
     node_ids: Sequence[int],
     type: str,  # the design's name for it (Command.type)
     payload: Payload,
@@ -40,7 +41,8 @@ async def send(
     *,
     created_by: int | None = None,
 ) -> list[str]:
-    """Queue one command per node in the caller's transaction; streams are woken after commit.
+    """Queue one command per node in the caller's transaction; `bus` wakes the streams that
+    hold these nodes once it is committed.
 
     `payload` may be a function of the node id, so each node can get its own (e.g. its
     effective configuration). Returns the command ids, in the order of `node_ids`.
@@ -69,8 +71,7 @@ async def send(
         for node_id, command_id in zip(ids, command_ids, strict=True)
     ]
     await repository.insert(session, rows)
-    bus: CommandBus | None = session.info.get("command_bus")
-    if bus is not None and ids:
+    if ids:
         after_commit(session, lambda: bus.notify(ids))
     return command_ids
 

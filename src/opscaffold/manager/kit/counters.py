@@ -55,6 +55,10 @@ class MemoryCounters:
     async def reset(self, key: str, window_s: int) -> None:
         self._counts.pop(key, None)
 
+    def clear(self) -> None:
+        """Forget every count."""
+        self._counts.clear()
+
     def _evict(self, current_start: int) -> None:
         # A flood of distinct keys (spoofed sources) must not grow memory without bound.
         stale = [k for k, (start, _) in self._counts.items() if start != current_start]

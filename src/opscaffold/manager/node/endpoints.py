@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from opscaffold.manager.deps import AuditDep, CurrentUser, RuntimeDep, SessionDep
 from opscaffold.manager.kit.envelope import EmptyData, Envelope, Page
@@ -28,6 +28,13 @@ router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["nodes"])
 group_router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"])
 NodeId = IdPath
 GroupId = IdPath
+
+
+def config_change(runtime: RuntimeDep, principal: CurrentUser) -> service.ConfigChange:
+    return service.ConfigChange(runtime.settings, principal.user_id, runtime.command_bus)
+
+
+ConfigChangeDep = Annotated[service.ConfigChange, Depends(config_change)]
 
 
 # -- nodes --------------------------------------------------------------------------------
@@ -75,12 +82,11 @@ async def update_node(
     id: NodeId,
     body: NodeUpdate,
     session: SessionDep,
-    runtime: RuntimeDep,
-    principal: CurrentUser,
+    change: ConfigChangeDep,
     audit: AuditDep,
 ) -> Envelope[NodeRead]:
     audit.detail = {"changed": sorted(body.model_fields_set)}
-    node = await service.update(session, id, body, runtime.settings, principal.user_id)
+    node = await service.update(session, id, body, change)
     return ok(node)
 
 
@@ -111,15 +117,12 @@ async def set_node_config(
     id: NodeId,
     body: NodeConfigBody,
     session: SessionDep,
-    runtime: RuntimeDep,
-    principal: CurrentUser,
+    change: ConfigChangeDep,
     audit: AuditDep,
 ) -> Envelope[NodeConfigBody]:
     """Replace the node's own configuration (an empty map clears it); the node's daemon is
     sent its new effective configuration."""
-    sent = await service.set_node_config(
-        session, id, body.config, runtime.settings, principal.user_id
-    )
+    sent = await service.set_node_config(session, id, body.config, change)
     audit.detail = {"keys": sorted(body.config), "nodes": sent}
     return ok(body)
 
@@ -156,12 +159,11 @@ async def update_group(
     id: GroupId,
     body: GroupUpdate,
     session: SessionDep,
-    runtime: RuntimeDep,
-    principal: CurrentUser,
+    change: ConfigChangeDep,
     audit: AuditDep,
 ) -> Envelope[GroupRead]:
     audit.detail = {"changed": sorted(body.model_fields_set)}
-    group = await service.update_group(session, id, body, runtime.settings, principal.user_id)
+    group = await service.update_group(session, id, body, change)
     return ok(GroupRead.model_validate(group))
 
 
@@ -183,14 +185,11 @@ async def set_group_config(
     id: GroupId,
     body: NodeConfigBody,
     session: SessionDep,
-    runtime: RuntimeDep,
-    principal: CurrentUser,
+    change: ConfigChangeDep,
     audit: AuditDep,
 ) -> Envelope[NodeConfigBody]:
     """Replace the group's own configuration (an empty map clears it); every node in the
     group or its sub-groups is sent its new effective configuration."""
-    sent = await service.set_group_config(
-        session, id, body.config, runtime.settings, principal.user_id
-    )
+    sent = await service.set_group_config(session, id, body.config, change)
     audit.detail = {"keys": sorted(body.config), "nodes": sent}
     return ok(body)

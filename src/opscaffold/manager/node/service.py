@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.agent import repository as agent_repository
 from opscaffold.manager.agent.schemas import AgentRead
 from opscaffold.manager.command import service as command_service
+from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.errors import (
     GroupAlreadyExists,
@@ -131,8 +132,18 @@ async def ensure_group_exists(session: AsyncSession, group_id: int) -> None:
         raise GroupNotFound()
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """Who changes what nodes run with, and how the outcome reaches their daemons: a change
+    that alters a node's effective configuration queues a `config` command for it."""
+
+    settings: Settings
+    user_id: int
+    bus: CommandBus
+
+
 async def update(
-    session: AsyncSession, node_id: int, data: NodeUpdate, settings: Settings, user_id: int
+    session: AsyncSession, node_id: int, data: NodeUpdate, change: ConfigChange
 ) -> NodeRead:
     """Apply the given fields. Tags and labels go to the JSON columns and the side tables in
     the same transaction; a move to another group re-sends the configuration if it changes."""
@@ -153,7 +164,7 @@ async def update(
     node.updated_at = utcnow()
     await session.flush()
     if node.group_id != old_group:
-        await _resend_after_move(session, node.id, old_group, node.group_id, settings, user_id)
+        await _resend_after_move(session, node.id, old_group, node.group_id, change)
     return (await present(session, [node]))[0]
 
 
@@ -162,14 +173,13 @@ async def _resend_after_move(
     node_id: int,
     old_group: int | None,
     new_group: int | None,
-    settings: Settings,
-    user_id: int,
+    change: ConfigChange,
 ) -> None:
     tree = GroupTree(await repository.group_edges(session))
-    layers = await _layers(session, settings, [node_id])
+    layers = await _layers(session, change.settings, [node_id])
     after = layers.merge(node_id, tree.ancestry(new_group)).config
     if layers.merge(node_id, tree.ancestry(old_group)).config != after:
-        await _push(session, {node_id: after}, user_id)
+        await _push(session, {node_id: after}, change)
 
 
 async def _check_group_exists(session: AsyncSession, group_id: int | None) -> None:
@@ -226,7 +236,7 @@ async def create_group(session: AsyncSession, data: GroupCreate) -> NodeGroup:
 
 
 async def update_group(
-    session: AsyncSession, group_id: int, data: GroupUpdate, settings: Settings, user_id: int
+    session: AsyncSession, group_id: int, data: GroupUpdate, change: ConfigChange
 ) -> NodeGroup:
     """Apply the given fields. A move re-sends the configuration of every node below the group
     whose effective configuration changes with it."""
@@ -242,7 +252,7 @@ async def update_group(
     ):
         raise GroupAlreadyExists()
     if moving:
-        await _move(session, group, data.parent_id, settings, user_id)
+        await _move(session, group, data.parent_id, change)
     group.name = name
     if "description" in changes:
         group.description = data.description
@@ -257,8 +267,7 @@ async def _move(
     session: AsyncSession,
     group: NodeGroup,
     parent_id: int | None,
-    settings: Settings,
-    user_id: int,
+    change: ConfigChange,
 ) -> None:
     tree = GroupTree(await repository.group_edges(session, for_update=True))
     if parent_id is not None and parent_id not in tree:
@@ -270,13 +279,13 @@ async def _move(
     group.parent_id = parent_id
     moved = tree.with_parent(group.id, parent_id)
     placements = await repository.placements(session, [repository.in_groups(below)])
-    layers = await _layers(session, settings, list(placements))
+    layers = await _layers(session, change.settings, list(placements))
     changed = {}
     for node_id, node_group in placements.items():
         after = layers.merge(node_id, moved.ancestry(node_group)).config
         if layers.merge(node_id, tree.ancestry(node_group)).config != after:
             changed[node_id] = after
-    await _push(session, changed, user_id)
+    await _push(session, changed, change)
 
 
 async def _sibling_named(
@@ -401,14 +410,16 @@ async def set_node_config(
     session: AsyncSession,
     node_id: int,
     config: Mapping[str, str],
-    settings: Settings,
-    user_id: int,
+    change: ConfigChange,
 ) -> int:
     """Replace the node's own map and send it its effective configuration. Returns 1."""
     await ensure_exists(session, node_id)
-    config_keys.check(config, settings)
-    await repository.set_config(session, "node", node_id, config, updated_by=user_id, now=utcnow())
-    await _push(session, {node_id: await effective_config(session, node_id, settings)}, user_id)
+    config_keys.check(config, change.settings)
+    await repository.set_config(
+        session, "node", node_id, config, updated_by=change.user_id, now=utcnow()
+    )
+    effective = await effective_config(session, node_id, change.settings)
+    await _push(session, {node_id: effective}, change)
     return 1
 
 
@@ -416,41 +427,43 @@ async def set_group_config(
     session: AsyncSession,
     group_id: int,
     config: Mapping[str, str],
-    settings: Settings,
-    user_id: int,
+    change: ConfigChange,
 ) -> int:
     """Replace the group's own map and send every node in its subtree its effective
     configuration. Returns how many nodes were sent one."""
     tree = GroupTree(await repository.group_edges(session))
     if group_id not in tree:
         raise GroupNotFound()
-    config_keys.check(config, settings)
+    config_keys.check(config, change.settings)
     await repository.set_config(
-        session, "group", group_id, config, updated_by=user_id, now=utcnow()
+        session, "group", group_id, config, updated_by=change.user_id, now=utcnow()
     )
     placements = await repository.placements(
         session, [repository.in_groups(tree.subtree(group_id))]
     )
-    layers = await _layers(session, settings, list(placements))
+    layers = await _layers(session, change.settings, list(placements))
     configs = {
         node_id: layers.merge(node_id, tree.ancestry(node_group)).config
         for node_id, node_group in placements.items()
     }
-    await _push(session, configs, user_id)
+    await _push(session, configs, change)
     return len(configs)
 
 
-async def _push(session: AsyncSession, configs: Mapping[int, dict[str, str]], user_id: int) -> None:
+async def _push(
+    session: AsyncSession, configs: Mapping[int, dict[str, str]], change: ConfigChange
+) -> None:
     """Queue a `config` command per node, each with its own effective configuration."""
     node_ids = sorted(configs)
     for part in chunks(node_ids):
         await command_service.send(
             session,
+            change.bus,
             part,
             "config",
             lambda node_id: {"config": configs[node_id]},
             ttl=CONFIG_COMMAND_TTL,
-            created_by=user_id,
+            created_by=change.user_id,
         )
 
 
