@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from opscaffold.daemon import package_version
-from tests.daemon.helpers import BIN, free_port, gone, health, poll_until
+from tests.daemon.helpers import BIN, gone, health
+from tests.helpers import free_port, poll_until
 
 
 def wait_for_health(port: int, proc: subprocess.Popen[bytes]) -> dict[str, object]:
@@ -22,7 +23,7 @@ def wait_for_health(port: int, proc: subprocess.Popen[bytes]) -> dict[str, objec
         assert proc.poll() is None, "agent exited"
         return health(port) is not None
 
-    poll_until(answered, "the agent answers /health")
+    poll_until(answered, what="the agent answers /health")
     body = health(port)
     assert body is not None
     return body
@@ -90,10 +91,10 @@ def test_an_orphaned_agent_stops_by_itself() -> None:
     assert parent.stdout is not None
     agent_pid = int(parent.stdout.readline())
     try:
-        poll_until(lambda: health(port) is not None, "the agent answers /health")
+        poll_until(lambda: health(port) is not None, what="the agent answers /health")
         parent.kill()
         parent.wait()
-        poll_until(lambda: gone(agent_pid), "the orphaned agent stops")
+        poll_until(lambda: gone(agent_pid), what="the orphaned agent stops")
     finally:
         if not gone(agent_pid):
             os.kill(agent_pid, signal.SIGKILL)

@@ -12,15 +12,8 @@ import psutil
 
 from opscaffold.daemon.app import Daemon
 from opscaffold.daemon.config import load_config
-from tests.daemon.helpers import (
-    BIN,
-    closed_port_target,
-    free_port,
-    gone,
-    health,
-    poll_until,
-    wait_until,
-)
+from tests.daemon.helpers import BIN, closed_port_target, gone, health
+from tests.helpers import free_port, poll_until, wait_until
 
 
 async def test_daemon_runs_and_stops_with_its_agent(tmp_path: Path) -> None:
@@ -74,7 +67,7 @@ def agent_pid_of(proc: subprocess.Popen[bytes], port: int) -> int:
         assert proc.poll() is None, "daemon exited"
         return health(port) is not None
 
-    poll_until(answered, "the agent answers /health")
+    poll_until(answered, what="the agent answers /health")
     body = health(port)
     assert body is not None
     pid = body["pid"]
@@ -105,7 +98,7 @@ def test_the_agent_of_a_killed_daemon_does_not_linger(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
-    poll_until(lambda: gone(agent_pid), "the agent of the killed daemon stops")
+    poll_until(lambda: gone(agent_pid), what="the agent of the killed daemon stops")
 
 
 def test_first_run_without_an_enrollment_token_explains_and_exits_2(tmp_path: Path) -> None:

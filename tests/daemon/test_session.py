@@ -23,7 +23,8 @@ from opscaffold.daemon.session import (
 )
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
-from tests.daemon.helpers import closed_port_target, wait_until
+from tests.daemon.helpers import closed_port_target
+from tests.helpers import wait_until
 
 UUID = "6f1c2a57-3d0e-4c1f-9a59-1b8e0f6c2d41"
 

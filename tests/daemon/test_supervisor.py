@@ -15,7 +15,8 @@ import pytest
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.supervisor import AgentSupervisor
-from tests.daemon.helpers import free_port, gone, wait_until
+from tests.daemon.helpers import gone
+from tests.helpers import free_port, wait_until
 
 
 def agent_command(port: int) -> list[str]:
@@ -34,10 +35,10 @@ async def health_pid(port: int) -> int | None:
 
 
 async def wait_for_health_pid(port: int, pid: int) -> None:
-    deadline = time.monotonic() + 30
-    while await health_pid(port) != pid:
-        assert time.monotonic() < deadline, f"agent {pid} never answered on {port}"
-        await asyncio.sleep(0.05)
+    async def answers() -> bool:
+        return await health_pid(port) == pid
+
+    await wait_until(answers, what=f"agent {pid} answers on {port}")
 
 
 class Running:
@@ -141,3 +142,16 @@ async def test_an_agent_ignoring_sigterm_is_killed_after_the_grace() -> None:
     pid = await handle.pid()
     await handle.stop()
     assert gone(pid)
+
+
+async def test_an_agent_error_is_reported_without_nul_characters() -> None:
+    """The Manager refuses a heartbeat with a NUL in any string: an agent's stderr is cleaned."""
+    script = "import sys; sys.stderr.write('bad\\x00 start\\n'); sys.exit(3)"
+    handle = Running([sys.executable, "-c", script])
+    try:
+        await wait_until(lambda: handle.supervisor.restart_count >= 1)
+        last_error = handle.supervisor.snapshot().last_error
+        assert "bad start" in last_error
+        assert "\x00" not in last_error
+    finally:
+        await handle.stop()

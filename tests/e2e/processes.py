@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.helpers import free_port, poll_until
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll until `condition()` returns something truthy, and return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met in {timeout} s: {what}")
 
 
 class Manager:
@@ -63,7 +45,7 @@ class Manager:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(self._live)
+        poll_until(self._live)
 
     def _live(self) -> bool:
         assert self.proc is not None

@@ -18,7 +18,8 @@ import pytest
 from opscaffold.daemon.state import StateStore
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
-from tests.e2e.processes import Api, Daemon, Manager, wait_until
+from tests.e2e.processes import Api, Daemon, Manager
+from tests.helpers import poll_until
 
 ADMIN_PASSWORD = "E2e-Admin-Passw0rd"
 ENROLLMENT_TOKEN = "ose_e2e-enrollment-token-0123456789"
@@ -61,18 +62,18 @@ def online_node(api: Api) -> dict[str, Any] | None:
 
 def test_node_online_with_real_metrics_and_agent(manager: Manager, daemon: Daemon) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     assert node["os"] == "linux"
     assert node["port"] == daemon.agent_port
     assert node["cpu_cores"] == psutil.cpu_count()
 
-    agent = wait_until(lambda: api.get(f"/nodes/{node['id']}/agent"), what="agent reported")
+    agent = poll_until(lambda: api.get(f"/nodes/{node['id']}/agent"), what="agent reported")
     process = psutil.Process(agent["pid"])  # the agent's real pid, alive
     assert process.is_running()
     assert process.ppid() == daemon.proc.pid if daemon.proc else False
     assert agent["status"] == "running"
 
-    latest = wait_until(lambda: api.get(f"/nodes/{node['id']}/metrics/latest"), what="metrics")
+    latest = poll_until(lambda: api.get(f"/nodes/{node['id']}/metrics/latest"), what="metrics")
     assert 0 < latest["memory_used"] <= psutil.virtual_memory().total
     assert latest["process_count"] > 0
     assert 0 <= latest["cpu_usage"] <= 100
@@ -81,9 +82,9 @@ def test_node_online_with_real_metrics_and_agent(manager: Manager, daemon: Daemo
 
 def test_killed_agent_is_restarted(manager: Manager, daemon: Daemon) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     path = f"/nodes/{node['id']}/agent"
-    first = wait_until(lambda: api.get(path), what="agent reported")
+    first = poll_until(lambda: api.get(path), what="agent reported")
     os.kill(first["pid"], signal.SIGKILL)
 
     def restarted() -> dict[str, Any] | None:
@@ -96,7 +97,7 @@ def test_killed_agent_is_restarted(manager: Manager, daemon: Daemon) -> None:
             return agent
         return None
 
-    agent = wait_until(restarted, what="the agent restarted")
+    agent = poll_until(restarted, what="the agent restarted")
     assert psutil.Process(agent["pid"]).is_running()
 
 
@@ -104,11 +105,11 @@ def test_killed_daemon_goes_offline_within_timeout_and_check(
     manager: Manager, daemon: Daemon
 ) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     daemon.kill()
     # Offline once last_heartbeat + timeout has passed, noticed by the next check.
     bound = HEARTBEAT_TIMEOUT_S + CHECK_INTERVAL_S + 2  # + up to one heartbeat interval of slack
-    wait_until(
+    poll_until(
         lambda: api.get(f"/nodes/{node['id']}")["status"] == "offline",
         timeout=bound,
         what="the node goes offline",
@@ -119,9 +120,9 @@ def test_killed_daemon_goes_offline_within_timeout_and_check(
 
 def test_ping_and_config_reach_the_daemon_once(manager: Manager, daemon: Daemon) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     ping = api.send("POST", "/commands", {"node_ids": [node["id"]], "type": "ping"})["ids"][0]
-    done = wait_until(
+    done = poll_until(
         lambda: (c := api.get(f"/commands/{ping}"))["state"] == "done" and c,
         what="the ping is acknowledged",
     )
@@ -129,7 +130,7 @@ def test_ping_and_config_reach_the_daemon_once(manager: Manager, daemon: Daemon)
     assert done["attempts"] == 1
 
     api.send("PUT", f"/nodes/{node['id']}/config", {"config": {"metric_interval": "2"}})
-    wait_until(lambda: "metrics=2s" in daemon.log.read_text(), what="the daemon applies the config")
+    poll_until(lambda: "metrics=2s" in daemon.log.read_text(), what="the daemon applies the config")
     assert daemon.log.read_text().count("metrics=2s") == 1
 
 
@@ -137,7 +138,7 @@ def test_commands_the_daemon_cannot_carry_out_fail_with_its_reason(
     manager: Manager, daemon: Daemon
 ) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     bodies = [
         {"type": "update", "payload": {"version": "9.9.9"}},
         {"type": "config", "payload": {"config": {"metric_interval": "soon"}}},
@@ -148,7 +149,7 @@ def test_commands_the_daemon_cannot_carry_out_fail_with_its_reason(
         commands = [api.get(f"/commands/{i}") for i in ids]
         return commands if all(c["state"] not in ("pending", "sent") for c in commands) else None
 
-    update, config = wait_until(settled, what="the daemon reports both")
+    update, config = poll_until(settled, what="the daemon reports both")
     assert (update["state"], update["error"]) == (
         "failed",
         "this daemon cannot install updates yet",
@@ -163,17 +164,17 @@ def test_manager_killed_mid_ingest_loses_nothing(
     """SIGKILL the Manager while reports flow; after it restarts, every report the daemon made
     is stored exactly once: what was acknowledged survived, what was not is sent again."""
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     database = tmp_path / "manager.db"
-    wait_until(lambda: len(stored_times(database, node["id"])) >= 3, what="reports flowing")
+    poll_until(lambda: len(stored_times(database, node["id"])) >= 3, what="reports flowing")
     manager.kill()
-    wait_until(
+    poll_until(
         lambda: daemon.log.read_text().count("reconnecting in") >= 2,
         what="the daemon notices and retries while reports pile up",
     )
     before_restart = datetime.now()
     manager.start()
-    wait_until(
+    poll_until(
         lambda: max(stored_times(database, node["id"])) > before_restart,
         what="reports arrive again",
     )
@@ -193,10 +194,10 @@ def stored_times(database: Path, node_id: int) -> list[datetime]:
 
 def test_deleted_node_does_not_come_back(manager: Manager, daemon: Daemon) -> None:
     api = Api(manager, ADMIN_PASSWORD)
-    node = wait_until(lambda: online_node(api), what="the node comes online")
+    node = poll_until(lambda: online_node(api), what="the node comes online")
     api.send("DELETE", f"/nodes/{node['id']}")
     assert daemon.proc is not None
-    code = wait_until(
+    code = poll_until(
         lambda: daemon.proc.poll() is not None and daemon.proc.returncode,
         timeout=30,
         what="daemon exits",
@@ -228,7 +229,7 @@ def test_a_lost_first_answer_locks_out_only_strangers(manager: Manager, tmp_path
     daemon.start()
     try:
         api = Api(manager, ADMIN_PASSWORD)
-        node = wait_until(lambda: online_node(api), what="the daemon enrolls again")
+        node = poll_until(lambda: online_node(api), what="the daemon enrolls again")
         assert node["id"] == first.node_id
         assert api.get("/nodes")["total"] == 1
     finally:

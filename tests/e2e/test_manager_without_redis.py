@@ -11,8 +11,9 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.e2e.processes import Manager, wait_until
+from tests.e2e.processes import Manager
 from tests.fixtures.redis_server import RedisServer
+from tests.helpers import poll_until
 
 PASSWORD = "No-Redis-Passw0rd"
 
@@ -60,7 +61,9 @@ def test_starts_and_serves_without_redis_then_uses_it(
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
         redis_server.start()
-        wait_until(lambda: health(manager)[1]["status"] == "ok", 10, "the Manager uses Redis")
+        poll_until(
+            lambda: health(manager)[1]["status"] == "ok", timeout=10, what="the Manager uses Redis"
+        )
         me = httpx.get(
             f"{manager.url}/api/v1/auth/me",
             headers={"Authorization": f"Bearer {login.json()['data']['token']}"},

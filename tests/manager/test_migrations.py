@@ -33,6 +33,7 @@ from opscaffold.manager.metric import partitions, rollup
 from opscaffold.manager.metric.partitions import include_name
 from opscaffold.manager.models import Base, Node, NodeMetric, NodeTag, User, metric_rollup_pending
 from tests.conftest import require_service, slot_name
+from tests.helpers import wait_until
 from tests.manager.conftest import recreate_database
 from tests.manager.factories import node_row
 
@@ -582,14 +583,6 @@ async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return await finish(await start_cli(env, *args))
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + CLI_TIMEOUT
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.db_matrix
 @pytest.mark.e2e
 async def test_racing_migrator_processes_wait_for_the_lock_and_migrate_once(
@@ -608,7 +601,9 @@ async def test_racing_migrator_processes_wait_for_the_lock_and_migrate_once(
                         pytest.fail(f"a migrator exited early ({code}): {out}{err}")
                 return await waiting() == 2
 
-            await wait_until(both_waiting, "both migrators wait for the lock")
+            await wait_until(
+                both_waiting, timeout=CLI_TIMEOUT, what="both migrators wait for the lock"
+            )
             assert await table_names(fresh_db.settings) <= {"alembic_version"}
         for migrator in migrators:
             code, out, err = await finish(migrator)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from opscaffold.manager.runtime import Runtime
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 from tests.fixtures.redis_server import RedisServer
+from tests.helpers import wait_until
 from tests.manager.conftest import FAST_ARGON2, bearer
 from tests.manager.rpc.conftest import bearer as grpc_bearer
 from tests.manager.rpc.conftest import registration
@@ -146,12 +147,6 @@ async def health(r: Replica) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)
-
-
 async def test_manager_serves_without_redis_and_takes_it_up_again(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -178,13 +173,13 @@ async def test_manager_serves_without_redis_and_takes_it_up_again(
 
                 # A session is cached in Redis, then ended while Redis is away.
                 redis_server.start()
-                await wait_for(lambda: _usable(a, b), 10)
+                await wait_until(lambda: _usable(a, b), timeout=10, what="both use Redis")
                 second = await login(a.http)
                 assert (await b.http.get("/api/v1/auth/me", headers=second)).status_code == 200
                 assert [k async for k in redis.scan_iter(match="ops:auth:*")]
 
                 # Both buses subscribed again: a command crosses replicas at once.
-                await wait_for(lambda: _subscribers(redis, 2), 10)
+                await wait_until(lambda: _subscribers(redis, 2), timeout=10, what="both subscribe")
                 assert await command_arrives(a, admin, node.node_id, stream) < WITH_REDIS_S
 
                 redis_server.stop()
@@ -198,10 +193,10 @@ async def test_manager_serves_without_redis_and_takes_it_up_again(
 
                 # Redis returns with what it held before: the ended session stays ended.
                 redis_server.start()
-                await wait_for(lambda: _usable(a, b), 10)
+                await wait_until(lambda: _usable(a, b), timeout=10, what="both use Redis")
                 assert (await b.http.get("/api/v1/auth/me", headers=second)).status_code == 401
                 assert (await a.http.get("/api/v1/auth/me", headers=admin)).status_code == 200
-                await wait_for(lambda: _subscribers(redis, 2), 10)
+                await wait_until(lambda: _subscribers(redis, 2), timeout=10, what="both subscribe")
                 assert await command_arrives(a, admin, node.node_id, stream) < WITH_REDIS_S
             finally:
                 await stream.close()

@@ -39,6 +39,7 @@ from opscaffold.daemon.link import (
 )
 from opscaffold.daemon.outbox import AckOutcome, Outbox
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.text import wire_text
 
 if TYPE_CHECKING:
     from opscaffold.daemon.link import Stub
@@ -200,7 +201,8 @@ class NodeSession:
         else:
             error = await self._carry_out(command)
         self._dedup.record(command.id, error)
-        result = pb.CommandResult(command_id=command.id, ok=error is None, error=error or "")
+        reason = wire_text(error or "")
+        result = pb.CommandResult(command_id=command.id, ok=error is None, error=reason)
         self.outbox.put_result(result)
 
     # ---- connection lifecycle ------------------------------------------------------------

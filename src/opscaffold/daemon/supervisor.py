@@ -16,6 +16,7 @@ import psutil
 
 from opscaffold.daemon.backoff import Backoff
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.text import wire_text
 
 log = logging.getLogger(__name__)
 agent_log = logging.getLogger("opscaffold.daemon.agent.output")
@@ -168,7 +169,7 @@ class AgentSupervisor:
 
     def _failed(self, reason: str) -> None:
         self._status = "error"
-        self.last_error = reason
+        self.last_error = wire_text(reason)
         log.warning("agent: %s", reason)
 
     async def _pause(self) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -152,7 +153,18 @@ async def test_heartbeats_that_carry_results_wait_for_them(wire: Wire, stack: St
     assert [c.id for c in first.commands] == [command_id]
     assert await state_of(stack, command_id) == "sent"  # not final: its outcome will come
 
-    failure = pb.CommandResult(command_id=command_id, ok=False, error="cannot update\x00 yet")
+    with_nul = pb.CommandResult(command_id=command_id, ok=False, error="cannot\x00 update")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # as every string of every message
+        await wire.stub.Heartbeat(
+            pb.HeartbeatRequest(
+                node_uuid=node_uuid, command_results=pb.CommandResults(results=[with_nul])
+            ),
+            metadata=token,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await state_of(stack, command_id) == "sent"
+
+    failure = pb.CommandResult(command_id=command_id, ok=False, error="cannot update yet ")
     report = pb.HeartbeatRequest(
         node_uuid=node_uuid, command_results=pb.CommandResults(results=[failure])
     )

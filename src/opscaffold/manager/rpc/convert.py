@@ -164,7 +164,6 @@ def outcomes(
     """
     reported: dict[str, str | None] = dict.fromkeys(command_ids)
     for result in results:
-        # A text column takes no NUL (PostgreSQL refuses it); the reason is for people.
-        reason = result.error.replace("\x00", "").strip() or "the daemon gave no reason"
+        reason = result.error.strip() or "the daemon gave no reason"
         reported[result.command_id] = None if result.ok else reason
     return dict(list(reported.items())[:MAX_OUTCOMES])
