@@ -79,7 +79,9 @@ class SpecClient:
 
 async def _queue(runtime: Runtime, node_id: int, kind: str, **payload: object) -> str:
     async with transaction(runtime.sessions) as session:
-        ids = await command_service.send(session, [node_id], kind, payload, timedelta(minutes=5))
+        ids = await command_service.send(
+            session, runtime.command_bus, [node_id], kind, payload, timedelta(minutes=5)
+        )
     return ids[0]
 
 
