@@ -200,7 +200,7 @@ class EndingManager(daemon_pb2_grpc.DaemonServiceServicer):
 
 @pytest.fixture
 async def ending_manager() -> AsyncIterator[tuple[EndingManager, str]]:
-    servicer = EndingManager()
+    servicer = EndingManager()  # type: ignore[abstract]  # serves only Register and Connect
     server = grpc.aio.server()
     daemon_pb2_grpc.add_DaemonServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

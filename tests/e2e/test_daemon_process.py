@@ -196,9 +196,10 @@ def test_deleted_node_does_not_come_back(manager: Manager, daemon: Daemon) -> No
     api = Api(manager, ADMIN_PASSWORD)
     node = poll_until(lambda: online_node(api), what="the node comes online")
     api.send("DELETE", f"/nodes/{node['id']}")
-    assert daemon.proc is not None
+    proc = daemon.proc
+    assert proc is not None
     code = poll_until(
-        lambda: daemon.proc.poll() is not None and daemon.proc.returncode,
+        lambda: proc.poll() is not None and proc.returncode,
         timeout=30,
         what="daemon exits",
     )

@@ -49,7 +49,8 @@ def test_a_job_name_declared_twice_is_refused() -> None:
     second = job("x.run", every=lambda _: timedelta(minutes=1))(noop)
     module_a = type(pytest)("a")
     module_b = type(pytest)("b")
-    module_a.first, module_b.second = first, second
+    setattr(module_a, "first", first)  # noqa: B010
+    setattr(module_b, "second", second)  # noqa: B010
     assert isinstance(first, Job)
     with pytest.raises(ValueError, match=r"x\.run is declared twice"):
         collect([module_a, module_b])

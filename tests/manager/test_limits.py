@@ -4,8 +4,9 @@ upload limits, and the time a client may take to send its body or take its respo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -98,16 +99,16 @@ async def test_a_body_that_does_not_arrive_in_time_is_408(tmp_path: Path) -> Non
         await stalled.wait()  # the client sends nothing more
         return {"type": "http.disconnect"}
 
-    messages: list[dict[str, object]] = []
+    messages: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         messages.append(message)
 
     scope = _scope("POST", UPLOAD)
     async with asyncio.timeout(10):
         await app(scope, receive, send)
     assert messages[0]["status"] == 408
-    assert (b"connection", b"close") in messages[0]["headers"]  # type: ignore[operator]
+    assert (b"connection", b"close") in messages[0]["headers"]
 
 
 async def test_a_client_that_does_not_take_its_response_is_dropped(tmp_path: Path) -> None:
@@ -116,7 +117,7 @@ async def test_a_client_that_does_not_take_its_response_is_dropped(tmp_path: Pat
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         await asyncio.Event().wait()  # the client's window stays full
 
     with pytest.raises(ResponseTimeout):

@@ -382,8 +382,8 @@ async def test_mariadb_collations_are_those_of_the_models(mariadb_at_head: Migra
     for table in Base.metadata.tables.values():
         for column in table.c:
             mysql_type = column.type.dialect_impl(mysql.dialect())
-            if getattr(mysql_type, "collation", None):
-                wanted[(table.name, column.name)] = mysql_type.collation
+            if collation := getattr(mysql_type, "collation", None):
+                wanted[(table.name, column.name)] = collation
     assert {("node_labels", "key"), ("node_labels", "value"), ("node_tags", "tag")} <= set(wanted)
     async with connect(mariadb_at_head.settings) as conn:
         rows = await conn.execute(
@@ -675,11 +675,10 @@ async def test_partitioning_node_metrics_keeps_recent_rows_and_queues_their_roll
 
     await upgrade(settings)
 
+    raw = NodeMetric.__table__.c
     async with connect(settings) as conn:
         stored = await conn.execute(
-            sa.select(NodeMetric.timestamp, NodeMetric.cpu_usage, NodeMetric.memory_used).order_by(
-                NodeMetric.timestamp
-            )
+            sa.select(raw.timestamp, raw.cpu_usage, raw.memory_used).order_by(raw.timestamp)
         )
         assert [tuple(r) for r in stored] == sorted(
             (r["timestamp"], r["cpu_usage"], r["memory_used"]) for r in rows[:3]
@@ -782,9 +781,9 @@ async def test_existing_users_get_their_canonical_name_and_tags_are_folded(
             await conn.execute(
                 sa.insert(_USERS).values(username=name, password_hash="h", role="viewer")
             )
-        node_id = (
-            await conn.execute(sa.insert(Node).values(**node_row("n1", tags=["Web", "db"])))
-        ).inserted_primary_key[0]
+        inserted = await conn.execute(sa.insert(Node).values(**node_row("n1", tags=["Web", "db"])))
+        assert inserted.inserted_primary_key is not None
+        node_id = inserted.inserted_primary_key[0]
         await conn.execute(
             sa.insert(NodeTag), [{"node_id": node_id, "tag": t} for t in ("Web", "db")]
         )

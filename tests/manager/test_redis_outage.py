@@ -114,6 +114,7 @@ class Stream:
                 message = await self.call.read()
                 assert message is not grpc.aio.EOF
                 if message.WhichOneof("body") == kind:
+                    assert isinstance(message, pb.ManagerMessage)
                     return message
 
     async def close(self) -> None:

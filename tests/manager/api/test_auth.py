@@ -11,6 +11,7 @@ import pytest
 
 from opscaffold.manager.app import create_app
 from opscaffold.manager.auth.passwords import PasswordHasher
+from opscaffold.manager.auth.tokens import TokenType
 from opscaffold.manager.config import PasswordSettings
 from opscaffold.manager.runtime import Runtime
 from tests.manager.conftest import ADMIN_PASSWORD, Stack, bearer, login, make_user
@@ -74,7 +75,7 @@ async def test_forged_tokens_are_refused(client: httpx.AsyncClient) -> None:
     token = (await login(client))["token"]
     claims = jwt.decode(token, options={"verify_signature": False})
     forged = {
-        "alg none": jwt.encode(claims, key=None, algorithm="none"),
+        "alg none": jwt.encode(claims, key="", algorithm="none"),
         "other key": jwt.encode(claims, "x" * 48, algorithm="HS256"),
         "other audience": _resign(token, claims | {"aud": "someone-else"}),
         "expired": _resign(token, claims | {"exp": int(time.time()) - 3600}),
@@ -357,7 +358,7 @@ async def test_names_that_grow_or_vanish_when_folded_are_refused_cleanly(
 )
 @pytest.mark.parametrize("kind", ["access", "refresh"])
 async def test_validly_signed_claims_out_of_range_are_401(
-    client: httpx.AsyncClient, stack: Stack, change: dict[str, object], kind: str
+    client: httpx.AsyncClient, stack: Stack, change: dict[str, object], kind: TokenType
 ) -> None:
     # Signed with the Manager's own secret: only the claims' values are wrong.
     issued = await login(client)

@@ -65,7 +65,8 @@ Move = Callable[[Any, int, str], Awaitable[object]]
 
 
 async def _to_sent(session: Any, node_id: int, command_id: str) -> object:
-    return await repository.mark(session, [command_id], state="sent", now=utcnow(), via="connect")
+    await repository.mark(session, [command_id], state="sent", now=utcnow(), via="connect")
+    return None
 
 
 async def _to_done(session: Any, node_id: int, command_id: str) -> object:
@@ -241,7 +242,7 @@ async def test_the_daemon_reports_what_became_of_each_command(
         while node_session.identity.node_id is None:
             await asyncio.sleep(0.05)
     node_id = node_session.identity.node_id
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "ping": {"type": "ping"},
         "config": {"type": "config", "payload": {"config": {"heartbeat_interval": "often"}}},
         "update": {"type": "update", "payload": {"version": "9.9.9"}},

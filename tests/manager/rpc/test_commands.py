@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import httpx
@@ -49,7 +50,7 @@ class Daemon:
         while (message := await self.outbox.get()) is not None:
             yield message
 
-    async def send(self, **body: object) -> int:
+    async def send(self, **body: Any) -> int:
         self.seq += 1
         await self.outbox.put(pb.DaemonMessage(seq=self.seq, **body))
         return self.seq
