@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.enrollment import repository
 from opscaffold.manager.enrollment.schemas import EnrollmentTokenCreate
 from opscaffold.manager.errors import InvalidArgument, NotFound
-from opscaffold.manager.ingest import repository as ingest_repository
 from opscaffold.manager.kit.clock import as_utc, utcnow
 from opscaffold.manager.models import EnrollmentToken
-from opscaffold.manager.node.schemas import distinct_casefold
+from opscaffold.manager.node import service as node_service
 
 # Prefixes make a leaked secret recognisable (and scannable) for what it is.
 TOKEN_PREFIX = "ose_"  # noqa: S105 - enrollment token prefix, not a secret
@@ -235,35 +234,13 @@ async def _refresh(session: AsyncSession, known: Sequence[Admission], now: datet
         current = admission.known.current
         changed = {k: v for k, v in admission.values.items() if current.get(k) != v}
         if changed:
-            changes[admission.known.node_id] = {**changed, "updated_at": now}
-    # In id order, so that writers locking the same nodes lock them in the same order.
-    rows = [{"id": node_id, **changes[node_id]} for node_id in sorted(changes)]
-    await repository.update_nodes(session, rows)
+            changes[admission.known.node_id] = changed
+    await node_service.update_reported(session, changes, now)
 
 
 async def _create(session: AsyncSession, new: Sequence[Admission], now: datetime) -> dict[str, int]:
-    """Insert the new nodes with their labels and 'registered' events; uuid → node id."""
-    created = await repository.insert_nodes(
-        session,
-        [
-            {
-                **a.values,
-                "labels": a.labels,
-                "status": "unknown",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for a in new
-        ],
-    )
-    labels = [
-        {"node_id": created[str(a.values["uuid"])], "key": key, "value": a.labels[key]}
-        for a in new
-        for key in distinct_casefold(list(a.labels))
-    ]
-    await repository.insert_labels(session, labels)
-    await ingest_repository.add_events(session, sorted(created.values()), "registered", {}, now)
-    return created
+    """Create the new nodes; uuid → node id."""
+    return await node_service.create_reported(session, [(a.values, a.labels) for a in new], now)
 
 
 async def _redeem(session: AsyncSession, token_ids: Sequence[int | None], now: datetime) -> None:
