@@ -40,7 +40,6 @@ from opscaffold.manager.errors import (
     MethodNotAllowed,
     NotFound,
 )
-from opscaffold.manager.ingest import jobs as ingest_jobs
 from opscaffold.manager.jobs import maintenance as maintenance_jobs
 from opscaffold.manager.jobs.registry import Job, collect
 from opscaffold.manager.jobs.runner import JobRunner
@@ -55,6 +54,7 @@ from opscaffold.manager.metric import jobs as metric_jobs
 from opscaffold.manager.metric.endpoints import fleet_router as fleet_metric_router
 from opscaffold.manager.metric.endpoints import router as metric_router
 from opscaffold.manager.middleware import RequestContextMiddleware
+from opscaffold.manager.node import jobs as node_jobs
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
@@ -90,7 +90,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 # The modules whose jobs every Manager runs.
-JOB_MODULES = (command_jobs, ingest_jobs, maintenance_jobs, metric_jobs)
+JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs)
 
 
 def all_jobs() -> dict[str, Job]:

@@ -83,6 +83,29 @@ class NodeGone(Unauthenticated):
     default_message = "node was deleted"
 
 
+class NodeCredentialRefused(Unauthenticated):
+    """A daemon's call without a credential that names a node (node token or certificate),
+    or a Register without a usable enrollment token. `reason` labels it for the metric and
+    the audit trail."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NodeForbidden(PermissionDenied):
+    """A daemon's credential is good, but not for this: it names another node, or a node
+    that is enrolled already. `reason` labels it for the metric and the audit trail."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# Refusals of a daemon's identity: counted and audited at the gRPC edge.
+NODE_REFUSALS = (NodeCredentialRefused, NodeForbidden)
+
+
 class NodeOffline(InvalidArgument):
     code = 2003
     default_message = "node is offline"

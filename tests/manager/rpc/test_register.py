@@ -237,3 +237,52 @@ async def test_a_stored_config_value_out_of_range_falls_back_at_register(
         pb.GetConfigRequest(node_uuid=node_uuid), metadata=bearer(first.node_token)
     )
     assert (config.config["heartbeat_interval"], config.config["metric_interval"]) == ("30", "45")
+
+
+async def test_each_refusal_answers_counts_and_audits_as_its_class_says(
+    wire: Wire, stack: Stack
+) -> None:
+    first, node_uuid = await wire.register()
+    stranger = registration(node_uuid, enrollment_key="a key the daemon that enrolled it never had")
+    refusals = [  # (call, status, error code, reason)
+        (
+            lambda: wire.stub.Register(
+                registration(str(uuid.uuid4())), metadata=bearer(first.node_token)
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+            1003,
+            "other_node",
+        ),
+        (
+            lambda: wire.stub.Register(stranger, metadata=bearer(wire.enrollment_token)),
+            grpc.StatusCode.PERMISSION_DENIED,
+            1003,
+            "uuid_taken",
+        ),
+        (
+            lambda: wire.stub.Heartbeat(pb.HeartbeatRequest(), metadata=bearer("osn_wrong")),
+            grpc.StatusCode.UNAUTHENTICATED,
+            1002,
+            "bad_token",
+        ),
+    ]
+    answered: dict[int, list[str]] = {}
+    for call, status, code, reason in refusals:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call()
+        assert refused.value.code() == status, reason
+        answered.setdefault(code, []).append(f"{code}: {refused.value.details()}")
+        sample = stack.runtime.metrics.registry.get_sample_value(
+            "manager_grpc_refused_total", {"reason": reason}
+        )
+        assert sample is not None, reason
+        assert sample >= 1, reason
+    async with stack.runtime.sessions() as session:
+        rows = await session.execute(
+            sa.select(AuditLog.error_message, AuditLog.occurrences).where(
+                AuditLog.action == "node.auth"
+            )
+        )
+        # Refusals fold per source, code and minute; each row keeps its first message.
+        audited = {message: occurrences for message, occurrences in rows}
+    assert audited == {messages[0]: len(messages) for messages in answered.values()}

@@ -197,8 +197,8 @@ async def test_get_config_returns_the_effective_config(wire: Wire) -> None:
 
 
 async def test_offline_detection_and_recovery(wire: Wire, stack: Stack) -> None:
-    from opscaffold.manager.ingest.jobs import detect_offline
     from opscaffold.manager.kit.clock import utcnow
+    from opscaffold.manager.node.jobs import detect_offline
 
     registered, node_uuid = await wire.register()
     token = bearer(registered.node_token)

@@ -13,7 +13,6 @@ from opscaffold.manager.models import (
     EnrollmentToken,
     Node,
     NodeCredential,
-    NodeLabel,
     NodeMetricLatest,
 )
 
@@ -132,26 +131,6 @@ async def by_hashes(
         return []
     stmt = sa.select(EnrollmentToken).where(EnrollmentToken.token_hash.in_(token_hashes))
     return (await session.scalars(stmt)).all()
-
-
-async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    """Update by primary key: each row holds `id` and the columns to set."""
-    if rows:
-        await session.execute(sa.update(Node), list(rows))
-
-
-async def insert_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> dict[str, int]:
-    """Insert the nodes and return uuid → id (read back: MySQL has no INSERT … RETURNING)."""
-    if not rows:
-        return {}
-    await session.execute(sa.insert(Node), list(rows))
-    stmt = sa.select(Node.uuid, Node.id).where(Node.uuid.in_([r["uuid"] for r in rows]))
-    return {str(node_uuid): int(node_id) for node_uuid, node_id in await session.execute(stmt)}
-
-
-async def insert_labels(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    if rows:
-        await session.execute(sa.insert(NodeLabel), list(rows))
 
 
 async def replace_credentials(

@@ -7,26 +7,34 @@ right tool (argon2 is for passwords people choose).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.enrollment import repository
 from opscaffold.manager.enrollment.schemas import EnrollmentTokenCreate
-from opscaffold.manager.errors import InvalidArgument, NotFound
-from opscaffold.manager.ingest import repository as ingest_repository
+from opscaffold.manager.errors import (
+    DomainError,
+    InvalidArgument,
+    NodeCredentialRefused,
+    NodeForbidden,
+    NotFound,
+)
 from opscaffold.manager.kit.clock import as_utc, utcnow
 from opscaffold.manager.models import EnrollmentToken
-from opscaffold.manager.node.schemas import distinct_casefold
+from opscaffold.manager.node import service as node_service
 
 # Prefixes make a leaked secret recognisable (and scannable) for what it is.
 TOKEN_PREFIX = "ose_"  # noqa: S105 - enrollment token prefix, not a secret
 NODE_TOKEN_PREFIX = "osn_"  # noqa: S105 - node token prefix, not a secret
 MIN_TOKEN_LENGTH = 24
+BAD_ENROLLMENT = "invalid, expired or used-up enrollment token"
 
 
 def digest(token: str) -> str:
@@ -188,6 +196,91 @@ class Admission:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterRequest:
+    """One Register call, as the edge decoded it."""
+
+    values: dict[str, Any]  # the columns the daemon reports about itself, uuid among them
+    labels: dict[str, str]
+    token_hash: str | None  # digest of the bearer token (token mode)
+    cert_uuid: str | None  # the node its verified certificate names (mTLS mode)
+    enrollment_key_hash: str | None  # digest of the daemon's enrollment key
+
+    @property
+    def uuid(self) -> str:
+        return str(self.values["uuid"])
+
+
+def admit(
+    requests: Sequence[RegisterRequest], found: Found, *, mtls: bool
+) -> list[Admission | DomainError]:
+    """Decide each request of a batch on what `look_up` found, in order, as if they had come
+    one after another: an Admission, or the refusal for that caller alone. The batch holds
+    no uuid twice. An enrollment token's uses count down as earlier requests take them."""
+    uses_left = {t.id: t.uses_left for t in found.enrollment_tokens.values()}
+    decisions: list[Admission | DomainError] = []
+    for request in requests:
+        try:
+            decisions.append(_admit(request, found, uses_left, mtls=mtls))
+        except (NodeCredentialRefused, NodeForbidden) as refused:
+            decisions.append(refused)
+    return decisions
+
+
+def _admit(
+    request: RegisterRequest, found: Found, uses_left: dict[int, int | None], *, mtls: bool
+) -> Admission:
+    """The caller may refresh its own node, or enroll with an enrollment token that has a
+    use left: a new node, or one whose first answer was lost if the caller holds the key
+    that node enrolled with (the uuid alone is no secret: viewers see it). Everyone else
+    is refused."""
+    existing = found.nodes.get(request.uuid)
+    if mtls:
+        _check_certificate(request)
+        return Admission(request.values, request.labels, existing, None, issue_token=False)
+    if request.token_hash is None:
+        raise NodeCredentialRefused("missing bearer token", "no_token")
+    own = found.node_tokens.get(request.token_hash)
+    if own is not None:
+        if request.uuid.lower() != own[1]:  # its own node token, naming another node
+            raise NodeForbidden("this credential belongs to another node", "other_node")
+        return Admission(request.values, request.labels, existing, None, issue_token=False)
+    token = found.enrollment_tokens.get(request.token_hash)
+    if token is not None and uses_left[token.id] == 0:  # taken by earlier requests
+        token = None
+    if existing is not None and not (token is not None and _lost_answer_of(request, existing)):
+        message = "this node is already enrolled: register with its node token"
+        raise NodeForbidden(message, "uuid_taken")
+    if token is None:
+        raise NodeCredentialRefused(BAD_ENROLLMENT, "bad_enrollment")
+    left = uses_left[token.id]
+    uses_left[token.id] = None if left is None else left - 1
+    values = request.values
+    if existing is None:
+        values = values | {"enrollment_key_hash": request.enrollment_key_hash}
+    return Admission(values, request.labels, existing, token.id, issue_token=True)
+
+
+def _lost_answer_of(request: RegisterRequest, node: KnownNode) -> bool:
+    """The node has not been heard from since it enrolled, and the caller is the daemon that
+    enrolled it: it never got the answer carrying its token."""
+    held = node.enrollment_key_hash
+    offered = request.enrollment_key_hash
+    return (
+        node.answer_lost
+        and held is not None
+        and offered is not None
+        and hmac.compare_digest(held, offered)
+    )
+
+
+def _check_certificate(request: RegisterRequest) -> None:
+    if request.cert_uuid is None:
+        raise NodeCredentialRefused("no node certificate", "no_cert")
+    if request.cert_uuid != request.uuid:
+        raise NodeForbidden("the certificate names another node", "other_node")
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     node_id: int
     created: bool
@@ -235,35 +328,13 @@ async def _refresh(session: AsyncSession, known: Sequence[Admission], now: datet
         current = admission.known.current
         changed = {k: v for k, v in admission.values.items() if current.get(k) != v}
         if changed:
-            changes[admission.known.node_id] = {**changed, "updated_at": now}
-    # In id order, so that writers locking the same nodes lock them in the same order.
-    rows = [{"id": node_id, **changes[node_id]} for node_id in sorted(changes)]
-    await repository.update_nodes(session, rows)
+            changes[admission.known.node_id] = changed
+    await node_service.update_reported(session, changes, now)
 
 
 async def _create(session: AsyncSession, new: Sequence[Admission], now: datetime) -> dict[str, int]:
-    """Insert the new nodes with their labels and 'registered' events; uuid → node id."""
-    created = await repository.insert_nodes(
-        session,
-        [
-            {
-                **a.values,
-                "labels": a.labels,
-                "status": "unknown",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for a in new
-        ],
-    )
-    labels = [
-        {"node_id": created[str(a.values["uuid"])], "key": key, "value": a.labels[key]}
-        for a in new
-        for key in distinct_casefold(list(a.labels))
-    ]
-    await repository.insert_labels(session, labels)
-    await ingest_repository.add_events(session, sorted(created.values()), "registered", {}, now)
-    return created
+    """Create the new nodes; uuid → node id."""
+    return await node_service.create_reported(session, [(a.values, a.labels) for a in new], now)
 
 
 async def _redeem(session: AsyncSession, token_ids: Sequence[int | None], now: datetime) -> None:

@@ -22,6 +22,7 @@ from opscaffold.manager.kit.batching import GroupCommit, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import rollup
+from opscaffold.manager.node import service as node_service
 from opscaffold.manager.observability.metrics import ManagerMetrics
 
 log = get_logger("opscaffold.ingest")
@@ -96,8 +97,8 @@ class Flusher:
         metrics = {(r.metric.node_id, r.metric.timestamp): r.metric for r in batch if r.metric}
         async with transaction(self._sessions) as session:
             wanted = heartbeats | set(agents) | {node_id for node_id, _ in metrics}
-            statuses = await repository.node_statuses(session, wanted)  # deleted ones drop out
-            await repository.mark_online(
+            statuses = await node_service.statuses(session, wanted)  # deleted ones drop out
+            await node_service.heard_from(
                 session, {n: s for n, s in statuses.items() if n in heartbeats}, now
             )
             await repository.upsert_agents(

@@ -1,5 +1,8 @@
 """SQL for nodes, node groups, their tag and label side tables, events and configuration.
 
+Every write of `nodes` is here. Status changes go through `states.py`: each UPDATE of the
+status names the states it may move a node from.
+
 Filters are built here as conditions on `nodes` and combined by the service. Tags and labels
 are matched through `node_tags` / `node_labels` (indexed), never through the JSON columns.
 """
@@ -7,7 +10,7 @@ are matched through `node_tags` / `node_labels` (indexed), never through the JSO
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,6 +30,7 @@ from opscaffold.manager.models import (
     node_metrics_5m,
 )
 from opscaffold.manager.node.schemas import distinct_casefold, tag_key
+from opscaffold.manager.node.states import sources
 
 Condition = ColumnElement[bool]
 ConfigScope = Literal["group", "node"]
@@ -69,6 +73,12 @@ async def replace_labels(session: AsyncSession, node_id: int, labels: Mapping[st
     rows = [{"node_id": node_id, "key": key, "value": labels[key]} for key in keys]
     if rows:
         await session.execute(sa.insert(NodeLabel), rows)
+
+
+async def insert_labels(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Labels of nodes that have none yet (just created): one statement for them all."""
+    if rows:
+        await session.execute(sa.insert(NodeLabel), list(rows))
 
 
 # -- filter conditions --------------------------------------------------------------------
@@ -185,6 +195,94 @@ async def delete(session: AsyncSession, node_id: int) -> None:
         sa.delete(NodeConfig).where(NodeConfig.scope == "node", NodeConfig.scope_id == node_id)
     )
     await session.execute(sa.delete(Node).where(Node.id == node_id))
+
+
+# -- what daemons report, in whole batches -------------------------------------------------
+async def insert_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> dict[str, int]:
+    """Insert the nodes and return uuid → id (read back: MySQL has no INSERT … RETURNING)."""
+    if not rows:
+        return {}
+    await session.execute(sa.insert(Node), list(rows))
+    stmt = sa.select(Node.uuid, Node.id).where(Node.uuid.in_([r["uuid"] for r in rows]))
+    return {str(node_uuid): int(node_id) for node_uuid, node_id in await session.execute(stmt)}
+
+
+async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Update by primary key: each row holds `id` and the columns to set (never the status)."""
+    if rows:
+        await session.execute(sa.update(Node), list(rows))
+
+
+async def statuses(session: AsyncSession, node_ids: Iterable[int]) -> dict[int, str]:
+    """Status of each node that still exists; deleted ones drop out."""
+    rows = await session.execute(sa.select(Node.id, Node.status).where(Node.id.in_(list(node_ids))))
+    return {node_id: status for node_id, status in rows}
+
+
+async def set_online(session: AsyncSession, node_ids: Sequence[int], now: datetime) -> None:
+    """Heard from now: one UPDATE for the whole batch."""
+    if node_ids:
+        await session.execute(
+            sa.update(Node)
+            .where(Node.id.in_(list(node_ids)), Node.status.in_(sources("online")))
+            .values(last_heartbeat=now, status="online")
+        )
+
+
+def past_deadline(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """Online nodes whose last heartbeat is older than `cutoff`, and nodes that enrolled
+    before it and were never heard from since (their deadline runs from enrolling)."""
+    return sa.or_(
+        sa.and_(Node.status == "online", Node.last_heartbeat < cutoff),
+        sa.and_(
+            Node.status == "unknown",
+            sa.func.coalesce(Node.last_heartbeat, Node.created_at) < cutoff,
+        ),
+    )
+
+
+async def lock_past_deadline(session: AsyncSession, cutoff: datetime) -> dict[int, str]:
+    """Node id → status of the nodes past their deadline, locked until the commit."""
+    stale = sa.select(Node.id, Node.status).where(past_deadline(cutoff)).with_for_update()
+    return {node_id: status for node_id, status in await session.execute(stale)}
+
+
+async def set_offline(session: AsyncSession, node_ids: Sequence[int], cutoff: datetime) -> None:
+    """Set-based; the deadline is checked again, so a node heard from meanwhile stays."""
+    if node_ids:
+        await session.execute(
+            sa.update(Node)
+            .where(
+                Node.id.in_(list(node_ids)),
+                Node.status.in_(sources("offline")),
+                past_deadline(cutoff),
+            )
+            .values(status="offline")
+        )
+
+
+async def add_events(
+    session: AsyncSession,
+    node_ids: Sequence[int],
+    event: str,
+    from_status: Mapping[int, str],
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One `node_events` row per node, in one statement."""
+    if node_ids:
+        rows = [
+            {
+                "node_id": node_id,
+                "event": event,
+                "from_status": from_status.get(node_id),
+                "to_status": event,
+                "at": at,
+                "detail": detail,
+            }
+            for node_id in node_ids
+        ]
+        await session.execute(sa.insert(NodeEvent), rows)
 
 
 async def events_page(

@@ -4,14 +4,17 @@ Configuration has three levels: defaults (from Settings) ‹ groups, from the ro
 node's own group ‹ the node. Whenever a change alters what a node's daemon should run with, a
 `config` command carrying the node's new effective configuration is queued for it in the same
 transaction.
+
+A node's status moves only as `states.py` allows; what daemons report about their nodes
+(enrolling, refreshing, being heard from) is written for whole batches at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,8 +44,10 @@ from opscaffold.manager.node.schemas import (
     GroupUpdate,
     NodeRead,
     NodeUpdate,
+    distinct_casefold,
     parse_selector,
 )
+from opscaffold.manager.node.states import INITIAL
 from opscaffold.manager.node.tree import GroupTree
 
 # A daemon offline for longer learns its configuration from GetConfig when it comes back.
@@ -203,6 +208,69 @@ async def events(
     """The node's status transitions, newest first."""
     await ensure_exists(session, node_id)
     return await repository.events_page(session, node_id, offset=offset, limit=limit)
+
+
+# -- what daemons report, for whole batches -----------------------------------------------
+# (values, labels): the columns a daemon reports about its node (uuid among them), its labels
+Reported = tuple[Mapping[str, Any], Mapping[str, str]]
+
+
+async def create_reported(
+    session: AsyncSession, nodes: Sequence[Reported], now: datetime
+) -> dict[str, int]:
+    """Create enrolling nodes (status `unknown`) with their labels and 'registered' events, in
+    a fixed number of statements; uuid → node id."""
+    created = await repository.insert_nodes(
+        session,
+        [
+            {**values, "labels": labels, "status": INITIAL, "created_at": now, "updated_at": now}
+            for values, labels in nodes
+        ],
+    )
+    labels = [
+        {"node_id": created[str(values["uuid"])], "key": key, "value": labels[key]}
+        for values, labels in nodes
+        for key in distinct_casefold(list(labels))
+    ]
+    await repository.insert_labels(session, labels)
+    await repository.add_events(session, sorted(created.values()), "registered", {}, now)
+    return created
+
+
+async def update_reported(
+    session: AsyncSession, changes: Mapping[int, Mapping[str, Any]], now: datetime
+) -> None:
+    """Write what daemons report anew about their nodes (node id → changed columns)."""
+    # In id order, so that writers locking the same nodes lock them in the same order.
+    rows = [{"id": node_id, **changes[node_id], "updated_at": now} for node_id in sorted(changes)]
+    await repository.update_nodes(session, rows)
+
+
+async def statuses(session: AsyncSession, node_ids: Iterable[int]) -> dict[int, str]:
+    """Status of each of these nodes that still exists (a deleted one drops out)."""
+    return await repository.statuses(session, node_ids)
+
+
+async def heard_from(session: AsyncSession, statuses: Mapping[int, str], now: datetime) -> None:
+    """The nodes (id → status as read) sent a heartbeat now: their deadline moves on and the
+    ones that were not online come online, with the transition recorded."""
+    if not statuses:
+        return
+    await repository.set_online(session, list(statuses), now)
+    came_online = [node_id for node_id, status in statuses.items() if status != "online"]
+    await repository.add_events(session, came_online, "online", statuses, now)
+
+
+async def take_offline(session: AsyncSession, cutoff: datetime, now: datetime) -> list[int]:
+    """Nodes not heard from since `cutoff` (or, never heard from, enrolled before it) go
+    offline, set-based; returns their ids."""
+    before = await repository.lock_past_deadline(session, cutoff)
+    node_ids = list(before)
+    await repository.set_offline(session, node_ids, cutoff)
+    await repository.add_events(
+        session, node_ids, "offline", before, now, {"reason": "heartbeat timeout"}
+    )
+    return node_ids
 
 
 # -- groups -------------------------------------------------------------------------------

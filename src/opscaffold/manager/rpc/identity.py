@@ -17,25 +17,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.enrollment import repository
 from opscaffold.manager.enrollment.service import digest
+from opscaffold.manager.errors import NodeCredentialRefused, NodeForbidden
 
 CACHE_SECONDS = 2.0
 CACHE_MAX = 200_000
 Mode = Literal["token", "mtls"]
-
-
-class Refused(Exception):
-    """A call refused at the edge; carries the gRPC status to answer with."""
-
-    def __init__(self, status: grpc.StatusCode, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +94,16 @@ class IdentityResolver:
         caller = self.caller(context)
         if self.mode == "mtls":
             if caller.cert_uuid is None:
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "no node certificate", "no_cert")
+                raise NodeCredentialRefused("no node certificate", "no_cert")
             found = await self._cached("uuid:" + caller.cert_uuid, caller.cert_uuid, by_uuid=True)
             if found is None:
-                raise Refused(
-                    grpc.StatusCode.UNAUTHENTICATED, "node is not registered", "unknown_node"
-                )
+                raise NodeCredentialRefused("node is not registered", "unknown_node")
             return found
         if caller.bearer is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "no_token")
+            raise NodeCredentialRefused("missing bearer token", "no_token")
         found = await self.by_node_token(caller.bearer)
         if found is None:
-            raise Refused(
-                grpc.StatusCode.UNAUTHENTICATED, "invalid or revoked node token", "bad_token"
-            )
+            raise NodeCredentialRefused("invalid or revoked node token", "bad_token")
         return found
 
     async def by_node_token(self, token: str) -> NodeIdentity | None:
@@ -169,8 +155,4 @@ class IdentityResolver:
 def check_names_self(identity: NodeIdentity, node_uuid: str) -> None:
     """A request naming another node is refused (an empty uuid means the caller itself)."""
     if node_uuid and node_uuid.lower() != identity.uuid:
-        raise Refused(
-            grpc.StatusCode.PERMISSION_DENIED,
-            "this credential belongs to another node",
-            "other_node",
-        )
+        raise NodeForbidden("this credential belongs to another node", "other_node")

@@ -16,17 +16,21 @@ such races. If that fails too, the round is split and its halves written apart, 
 request the database refuses, which alone is refused; when the database itself is in trouble
 (unreachable, overloaded) the callers are told UNAVAILABLE and back off instead: trying longer
 would hold up every queued caller behind it.
+
+The batching stays here, beside the transport, because it is the boundary of a Register call
+(as a request handler is for REST): it owns the transaction, answers each waiting caller, and
+primes the edge's identity cache with what it committed. Every rule it applies (who may
+register a uuid, what an enrollment counts as) is enrollment's: `enrollment.service.admit`
+decides, `enrollment.service.register` writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,8 +39,7 @@ from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.enrollment.service import (
     Admission,
     EnrollmentRaced,
-    Found,
-    KnownNode,
+    RegisterRequest,
     Registration,
     digest,
 )
@@ -51,13 +54,7 @@ from opscaffold.manager.errors import (
 from opscaffold.manager.kit.batching import GroupCommit, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
-from opscaffold.manager.rpc.identity import (
-    Caller,
-    IdentityResolver,
-    NodeIdentity,
-    Refused,
-    check_names_self,
-)
+from opscaffold.manager.rpc.identity import Caller, IdentityResolver, NodeIdentity
 
 log = get_logger("opscaffold.rpc.registrar")
 MAX_BATCH = 256
@@ -67,7 +64,6 @@ MAX_DELAY = 0.05
 # back off. A longer queue would let calls pass their deadlines and come back together: a
 # storm feeding itself.
 MAX_QUEUE = 1024
-BAD_ENROLLMENT = "invalid, expired or used-up enrollment token"
 RETRYABLE = (sqlalchemy.exc.DBAPIError, EnrollmentRaced)
 EffectiveConfigs = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, dict[str, str]]]]
 
@@ -88,19 +84,15 @@ def _future() -> asyncio.Future[Registered]:
 class Pending:
     """A validated registration waiting for its batch."""
 
-    caller: Caller
-    token_hash: str | None  # digest of the bearer token (token mode)
-    values: dict[str, Any]
-    labels: dict[str, str]
-    enrollment_key_hash: str | None = None  # digest of the daemon's enrollment key
+    request: RegisterRequest
     done: asyncio.Future[Registered] = field(default_factory=_future)
 
     @property
     def uuid(self) -> str:
-        return str(self.values["uuid"])
+        return self.request.uuid
 
 
-Outcome = Registration | Refused
+Outcome = Registration | DomainError  # a refusal, for its caller alone
 
 
 class Registrar:
@@ -140,11 +132,12 @@ class Registrar:
         enrollment_key_hash: str | None = None,
     ) -> asyncio.Future[Registered]:
         """Queue a validated registration; the future resolves once the batch holding it is
-        committed, or fails with Refused (this caller only) or a DomainError. Raises
-        IngestBusy when the queue is full."""
+        committed, or fails with a DomainError (a refusal for this caller only, or the
+        batch's failure). Raises IngestBusy when the queue is full."""
         token_mode = self._identities.mode == "token"
         token_hash = digest(caller.bearer) if token_mode and caller.bearer else None
-        pending = Pending(caller, token_hash, values, labels, enrollment_key_hash)
+        request = RegisterRequest(values, labels, token_hash, caller.cert_uuid, enrollment_key_hash)
+        pending = Pending(request)
         if not self._batches.offer(pending):
             raise IngestBusy("too many registrations at once; retry later")
         return pending.done
@@ -170,7 +163,7 @@ class Registrar:
         for pending, outcome in zip(requests, outcomes, strict=True):
             if pending.done.done():
                 continue
-            if isinstance(outcome, Refused):
+            if isinstance(outcome, DomainError):
                 pending.done.set_exception(outcome)
             elif outcome.node_id not in configs:  # deleted right after it registered
                 pending.done.set_exception(NodeNotFound())
@@ -190,16 +183,17 @@ class Registrar:
 
     async def _attempt(self, requests: list[Pending]) -> list[Outcome]:
         now = utcnow()
-        token_hashes = [p.token_hash for p in requests if p.token_hash is not None]
-        columns = list(dict.fromkeys(column for p in requests for column in p.values))
+        asked = [p.request for p in requests]
+        token_hashes = [r.token_hash for r in asked if r.token_hash is not None]
+        columns = list(dict.fromkeys(column for r in asked for column in r.values))
         async with transaction(self._sessions) as session:
             found = await enrollment_service.look_up(
-                session, [p.uuid for p in requests], token_hashes, columns, now
+                session, [r.uuid for r in asked], token_hashes, columns, now
             )
-            decisions = self._decide(requests, found)
+            decisions = enrollment_service.admit(asked, found, mtls=self._identities.mode == "mtls")
             admitted = [d for d in decisions if isinstance(d, Admission)]
             registered = iter(await enrollment_service.register(session, admitted, now))
-        return [d if isinstance(d, Refused) else next(registered) for d in decisions]
+        return [d if isinstance(d, DomainError) else next(registered) for d in decisions]
 
     async def _configs(self, outcomes: list[Outcome]) -> dict[int, dict[str, str]]:
         """Read after the commit, so the batch's write locks are not held for it."""
@@ -208,46 +202,6 @@ class Registrar:
             return {}
         async with self._sessions() as session:
             return await self._effective_configs(session, node_ids)
-
-    def _decide(self, requests: list[Pending], found: Found) -> list[Admission | Refused]:
-        uses_left = {t.id: t.uses_left for t in found.enrollment_tokens.values()}
-        decisions: list[Admission | Refused] = []
-        for pending in requests:
-            try:
-                decisions.append(self._admit(pending, found, uses_left))
-            except Refused as refused:
-                decisions.append(refused)
-        return decisions
-
-    def _admit(self, pending: Pending, found: Found, uses_left: dict[int, int | None]) -> Admission:
-        """The caller may refresh its own node, or enroll with an enrollment token that has a
-        use left: a new node, or one whose first answer was lost if the caller holds the key
-        that node enrolled with (the uuid alone is no secret: viewers see it). Everyone else
-        is refused. `uses_left` counts down as earlier requests of the batch take uses."""
-        existing = found.nodes.get(pending.uuid)
-        if self._identities.mode == "mtls":
-            _check_certificate(pending)
-            return Admission(pending.values, pending.labels, existing, None, issue_token=False)
-        if pending.token_hash is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "no_token")
-        own = found.node_tokens.get(pending.token_hash)
-        if own is not None:
-            check_names_self(NodeIdentity(*own), pending.uuid)
-            return Admission(pending.values, pending.labels, existing, None, issue_token=False)
-        token = found.enrollment_tokens.get(pending.token_hash)
-        if token is not None and uses_left[token.id] == 0:  # taken by earlier requests
-            token = None
-        if existing is not None and not (token is not None and _lost_answer_of(pending, existing)):
-            message = "this node is already enrolled: register with its node token"
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "uuid_taken")
-        if token is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, BAD_ENROLLMENT, "bad_enrollment")
-        left = uses_left[token.id]
-        uses_left[token.id] = None if left is None else left - 1
-        values = pending.values
-        if existing is None:
-            values = values | {"enrollment_key_hash": pending.enrollment_key_hash}
-        return Admission(values, pending.labels, existing, token.id, issue_token=True)
 
     def _note_identities(self, requests: list[Pending], outcomes: list[Outcome]) -> None:
         """Prime the identity cache with what was just committed; a node enrolled again has
@@ -262,31 +216,9 @@ class Registrar:
         for pending, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, Registration):
                 token_hash = (
-                    digest(outcome.node_token) if outcome.node_token else pending.token_hash
+                    digest(outcome.node_token) if outcome.node_token else pending.request.token_hash
                 )
                 self._identities.remember(NodeIdentity(outcome.node_id, pending.uuid), token_hash)
-
-
-def _lost_answer_of(pending: Pending, node: KnownNode) -> bool:
-    """The node has not been heard from since it enrolled, and the caller is the daemon that
-    enrolled it: it never got the answer carrying its token."""
-    held = node.enrollment_key_hash
-    offered = pending.enrollment_key_hash
-    return (
-        node.answer_lost
-        and held is not None
-        and offered is not None
-        and hmac.compare_digest(held, offered)
-    )
-
-
-def _check_certificate(pending: Pending) -> None:
-    cert_uuid = pending.caller.cert_uuid
-    if cert_uuid is None:
-        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "no node certificate", "no_cert")
-    if cert_uuid != pending.uuid:
-        message = "the certificate names another node"
-        raise Refused(grpc.StatusCode.PERMISSION_DENIED, message, "other_node")
 
 
 def rounds(batch: list[Pending]) -> list[list[Pending]]:

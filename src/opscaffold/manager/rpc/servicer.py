@@ -4,6 +4,10 @@ Registrations are queued to the registrar and reports to the write-behind flushe
 written in batches and answered only once committed. Commands come from the outbox and go out
 over whatever the daemon holds: our Connect stream (which acknowledges), SubscribeUpdates, or
 the heartbeat response.
+
+Every DomainError is answered one way (`_abort`): the gRPC status and message of its class,
+and a refusal of the daemon's identity is counted and audited with its class's error code.
+The Connect stream works with the Channel and this module's functions, as the handlers do.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import grpc
@@ -25,21 +28,23 @@ from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import is_unavailable, transaction
-from opscaffold.manager.errors import DomainError, IngestBusy, InvalidArgument, NodeGone
-from opscaffold.manager.ingest.flusher import Flusher, Report
-from opscaffold.manager.ingest.validation import agent_row, metric_row
-from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.errors import (
+    NODE_REFUSALS,
+    DomainError,
+    IngestBusy,
+    InvalidArgument,
+    NodeCredentialRefused,
+    NodeForbidden,
+    NodeGone,
+)
+from opscaffold.manager.ingest import service as ingest_service
+from opscaffold.manager.ingest.flusher import Flusher
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import NodeCommand
 from opscaffold.manager.node import config_keys
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.rpc import convert
-from opscaffold.manager.rpc.identity import (
-    IdentityResolver,
-    NodeIdentity,
-    Refused,
-    check_names_self,
-)
+from opscaffold.manager.rpc.identity import IdentityResolver, NodeIdentity, check_names_self
 from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
 from opscaffold.manager.runtime import Runtime
@@ -77,16 +82,50 @@ class Channel:
         return self.runtime.settings
 
 
+def count(channel: Channel, method: str, status: grpc.StatusCode) -> None:
+    channel.runtime.metrics.grpc_requests.labels(method=method, status=status.name).inc()
+
+
+async def take_commands(
+    channel: Channel, identity: NodeIdentity, *, reports_back: bool, via: str
+) -> Sequence[NodeCommand]:
+    """The node's commands due for delivery, marked as delivered over `via`."""
+    async with transaction(channel.runtime.sessions) as session:
+        commands = await command_service.take_for_delivery(
+            session, identity.node_id, reports_back=reports_back, via=via
+        )
+    if len(commands) < command_service.BATCH:
+        channel.bus.settled(identity.node_id)
+    return commands
+
+
+async def still_enrolled(channel: Channel, identity: NodeIdentity) -> bool:
+    """A node deleted while its stream is open loses the stream."""
+    return await channel.identities.by_uuid(identity.uuid) == identity
+
+
+async def wait_or_poll(wake: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), STREAM_POLL_S)
+
+
 class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
     def __init__(self, channel: Channel) -> None:
         self.c = channel
 
     # -- edges ------------------------------------------------------------------------------
-    def _count(self, method: str, status: grpc.StatusCode) -> None:
-        self.c.runtime.metrics.grpc_requests.labels(method=method, status=status.name).inc()
+    async def _abort(self, method: str, context: Any, error: DomainError) -> None:
+        """The one way a DomainError is answered: with its own gRPC status and message. A
+        refusal of the daemon's identity is also counted by reason and audited."""
+        if isinstance(error, NODE_REFUSALS):
+            await self._note_refusal(method, context, error)
+        count(self.c, method, error.grpc_status)
+        await context.abort(error.grpc_status, error.message)
 
-    async def _refuse(self, method: str, context: Any, refused: Refused) -> None:
-        """Count, audit (folded per source and minute), then answer with the refusal."""
+    async def _note_refusal(
+        self, method: str, context: Any, refused: NodeCredentialRefused | NodeForbidden
+    ) -> None:
+        """Count, and audit (folded per source and minute)."""
         self.c.runtime.metrics.grpc_refused.labels(reason=refused.reason).inc()
         trail = audit_service.AuditTrail(
             action="node.auth",
@@ -94,37 +133,30 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             ip=self.c.identities.caller(context).peer_ip,
             detail={"method": method, "reason": refused.reason},
         )
-        code = 1003 if refused.status == grpc.StatusCode.PERMISSION_DENIED else 1002
         try:
             async with transaction(self.c.runtime.sessions) as session:
-                await audit_service.record_failure(session, trail, code, refused.message)
+                await audit_service.record_failure(session, trail, refused.code, refused.message)
         except Exception:
             log.exception("audit of a refused call failed")
-        self._count(method, refused.status)
-        await context.abort(refused.status, refused.message)
 
     async def _unary(self, method: str, context: Any, handle: Callable[[], Awaitable[T]]) -> T:
         try:
             result = await handle()
-        except Refused as refused:
-            await self._refuse(method, context, refused)
-            raise  # abort raised already; this keeps type checkers content
         except DomainError as error:
-            self._count(method, error.grpc_status)
-            await context.abort(error.grpc_status, error.message)
-            raise
+            await self._abort(method, context, error)
+            raise  # abort raised already; this keeps type checkers content
         except Exception as error:
             # A deadlock, a stalled or unreachable database: worth a retry.
             if isinstance(error, sqlalchemy.exc.SQLAlchemyError) or is_unavailable(error):
                 log.warning("rpc hit a database error", method=method, error=type(error).__name__)
-                self._count(method, grpc.StatusCode.UNAVAILABLE)
+                count(self.c, method, grpc.StatusCode.UNAVAILABLE)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "database busy; retry")
                 raise
             log.exception("rpc failed", method=method)
-            self._count(method, grpc.StatusCode.INTERNAL)
+            count(self.c, method, grpc.StatusCode.INTERNAL)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             raise
-        self._count(method, grpc.StatusCode.OK)
+        count(self.c, method, grpc.StatusCode.OK)
         return result
 
     # -- Register ---------------------------------------------------------------------------
@@ -155,9 +187,6 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         return config_keys.seconds(config, name, int(defaults[name]))
 
     # -- reports ----------------------------------------------------------------------------
-    def _oldest(self) -> timedelta:
-        return timedelta(days=self.c.settings.metrics.raw_retention_days)
-
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
         return await self._unary("Heartbeat", context, lambda: self._heartbeat(request, context))
 
@@ -165,7 +194,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
         convert.check_text(request)
-        await self.c.flusher.submit(self._heartbeat_report(identity, request))
+        await self.c.flusher.submit(ingest_service.heartbeat_report(identity.node_id, request))
         # A daemon that sends results (even none yet) reports what becomes of its commands.
         reports_back = request.HasField("command_results")
         if request.command_results.results:
@@ -176,16 +205,10 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             identity.node_id
         ):
             return pb.HeartbeatResponse(success=True)
-        commands = await self._take(identity, reports_back=reports_back, via="heartbeat")
+        commands = await take_commands(self.c, identity, reports_back=reports_back, via="heartbeat")
         return pb.HeartbeatResponse(
             success=True, commands=[convert.command_message(c) for c in commands]
         )
-
-    def _heartbeat_report(self, identity: NodeIdentity, request: pb.HeartbeatRequest) -> Report:
-        agent = None
-        if request.HasField("agent_status"):
-            agent = agent_row(identity.node_id, request.agent_status, utcnow())
-        return Report(identity.node_id, heartbeat=True, agent=agent)
 
     async def ReportMetrics(
         self, request: pb.ReportMetricsRequest, context: Any
@@ -198,12 +221,9 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         identity = await self.c.identities.of_call(context)
         check_names_self(identity, request.node_uuid)
         convert.check_text(request)
-        await self.c.flusher.submit(self._metric_report(identity, request))
+        report = ingest_service.metric_report(identity.node_id, request, self.c.settings)
+        await self.c.flusher.submit(report)
         return pb.ReportMetricsResponse(success=True)
-
-    def _metric_report(self, identity: NodeIdentity, request: pb.ReportMetricsRequest) -> Report:
-        row = metric_row(identity.node_id, request.metrics, utcnow(), self._oldest())
-        return Report(identity.node_id, metric=row)
 
     async def GetConfig(self, request: pb.GetConfigRequest, context: Any) -> pb.GetConfigResponse:
         return await self._unary("GetConfig", context, lambda: self._config(request, context))
@@ -222,33 +242,24 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         try:
             identity = await self.c.identities.of_call(context)
             check_names_self(identity, request.node_uuid)
-        except Refused as refused:
-            await self._refuse("SubscribeUpdates", context, refused)
+        except DomainError as error:
+            await self._abort("SubscribeUpdates", context, error)
             return
         async with self._held(identity, "subscribe", context) as wake:
             # Headers now: the daemon can tell its stream is held before any event arrives.
             await context.send_initial_metadata(())
             while True:
                 wake.clear()
-                commands = await self._take(identity, reports_back=False, via="subscribe")
+                commands = await take_commands(
+                    self.c, identity, reports_back=False, via="subscribe"
+                )
                 for command in commands:
                     yield convert.update_event(command)
-                await self._wait_or_poll(wake)
+                await wait_or_poll(wake)
                 if self.c.closing.is_set():
                     await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
-                if not await self._still_enrolled(identity):
+                if not await still_enrolled(self.c, identity):
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, NODE_GONE)
-
-    async def _take(
-        self, identity: NodeIdentity, *, reports_back: bool, via: str
-    ) -> Sequence[NodeCommand]:
-        async with transaction(self.c.runtime.sessions) as session:
-            commands = await command_service.take_for_delivery(
-                session, identity.node_id, reports_back=reports_back, via=via
-            )
-        if len(commands) < command_service.BATCH:
-            self.c.bus.settled(identity.node_id)
-        return commands
 
     @contextlib.asynccontextmanager
     async def _held(
@@ -267,25 +278,16 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             self.c.bus.unsubscribe(identity.node_id, wake)
             await self.c.streams.close(identity.node_id)
 
-    @staticmethod
-    async def _wait_or_poll(wake: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), STREAM_POLL_S)
-
-    async def _still_enrolled(self, identity: NodeIdentity) -> bool:
-        """A node deleted while its stream is open loses the stream."""
-        return await self.c.identities.by_uuid(identity.uuid) == identity
-
     # -- Connect ----------------------------------------------------------------------------
     async def Connect(
         self, request_iterator: AsyncIterator[pb.DaemonMessage], context: Any
     ) -> AsyncIterator[pb.ManagerMessage]:
         try:
             identity = await self.c.identities.of_call(context)
-        except Refused as refused:
-            await self._refuse("Connect", context, refused)
+        except DomainError as error:
+            await self._abort("Connect", context, error)
             return
-        session = ConnectSession(self, identity, context)
+        session = ConnectSession(self.c, identity, context)
         async with self._held(identity, "connect", context) as wake:
             async for message in session.run(request_iterator, wake):
                 yield message
@@ -294,9 +296,8 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
 class ConnectSession:
     """One daemon's Connect stream: reports in, cumulative acks and commands out."""
 
-    def __init__(self, servicer: DaemonServicer, identity: NodeIdentity, context: Any) -> None:
-        self.s = servicer
-        self.c = servicer.c
+    def __init__(self, channel: Channel, identity: NodeIdentity, context: Any) -> None:
+        self.c = channel
         self.identity = identity
         self.context = context
         self.out: asyncio.Queue[pb.ManagerMessage | None] = asyncio.Queue()
@@ -349,16 +350,18 @@ class ConnectSession:
             kind = message.WhichOneof("body")
             if kind == "heartbeat":
                 check_names_self(self.identity, message.heartbeat.node_uuid)
-                return self.c.flusher.submit(
-                    self.s._heartbeat_report(self.identity, message.heartbeat)
-                )
+                report = ingest_service.heartbeat_report(self.identity.node_id, message.heartbeat)
+                return self.c.flusher.submit(report)
             if kind == "metrics":
                 check_names_self(self.identity, message.metrics.node_uuid)
-                return self.c.flusher.submit(self.s._metric_report(self.identity, message.metrics))
+                report = ingest_service.metric_report(
+                    self.identity.node_id, message.metrics, self.c.settings
+                )
+                return self.c.flusher.submit(report)
             if kind == "command_ack":
                 return loop.create_task(self._command_ack(message.command_ack))
             raise InvalidArgument("a message needs a heartbeat, metrics or command_ack")
-        except (DomainError, Refused) as error:
+        except DomainError as error:
             failed: asyncio.Future[None] = loop.create_future()
             failed.set_exception(error)
             return failed
@@ -390,20 +393,20 @@ class ConnectSession:
                     refusal = _refusal(seq, future)
                     if refusal is not None:
                         ack.refused.append(refusal)
-                self.s._count("Connect.report", grpc.StatusCode.OK)
+                count(self.c, "Connect.report", grpc.StatusCode.OK)
                 await self.out.put(pb.ManagerMessage(ack=ack))
 
     async def _push_commands(self, wake: asyncio.Event) -> None:
         while True:
             wake.clear()
-            commands = await self.s._take(self.identity, reports_back=True, via="connect")
+            commands = await take_commands(self.c, self.identity, reports_back=True, via="connect")
             for command in commands:
                 await self.out.put(pb.ManagerMessage(command=convert.command_message(command)))
             if commands:  # look again when they are due for redelivery, unless acknowledged
                 redeliver = command_service.REDELIVER_AFTER.total_seconds() + 1
                 asyncio.get_running_loop().call_later(max(redeliver, 0), wake.set)
-            await DaemonServicer._wait_or_poll(wake)
-            if not await self.s._still_enrolled(self.identity):
+            await wait_or_poll(wake)
+            if not await still_enrolled(self.c, self.identity):
                 await self.out.put(GONE)
                 return
 
@@ -412,8 +415,6 @@ def _refusal(seq: int, future: asyncio.Future[None]) -> pb.Refusal | None:
     error = future.exception()
     if error is None:
         return None
-    if isinstance(error, Refused):
-        return pb.Refusal(seq=seq, code=error.status.name, message=error.message)
     if isinstance(error, DomainError):
         return pb.Refusal(seq=seq, code=error.grpc_status.name, message=error.message)
     busy = IngestBusy()

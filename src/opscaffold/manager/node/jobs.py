@@ -1,3 +1,5 @@
+"""Background work of the node domain."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -5,12 +7,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.config import Settings
-from opscaffold.manager.ingest import repository
 from opscaffold.manager.jobs.registry import job
+from opscaffold.manager.node import service
 
 
 @job("node.detect_offline", every=lambda s: s.node.offline_check_interval)
 async def detect_offline(session: AsyncSession, settings: Settings, now: datetime) -> None:
     """Nodes whose heartbeat deadline has passed go offline (one set-based statement);
     a node that registered and never sent a heartbeat counts from its registration."""
-    await repository.mark_offline(session, now - settings.node.heartbeat_timeout, now)
+    await service.take_offline(session, now - settings.node.heartbeat_timeout, now)
