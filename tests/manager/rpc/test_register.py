@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -244,7 +246,8 @@ async def test_each_refusal_answers_counts_and_audits_as_its_class_says(
 ) -> None:
     first, node_uuid = await wire.register()
     stranger = registration(node_uuid, enrollment_key="a key the daemon that enrolled it never had")
-    refusals = [  # (call, status, error code, reason)
+    # (call, status, error code, reason)
+    refusals: list[tuple[Callable[[], Awaitable[Any]], grpc.StatusCode, int, str]] = [
         (
             lambda: wire.stub.Register(
                 registration(str(uuid.uuid4())), metadata=bearer(first.node_token)
