@@ -192,3 +192,14 @@ class PasswordPolicyViolation(InvalidArgument):
 class WrongPassword(InvalidArgument):
     code = 6005
     default_message = "current password is wrong"
+
+
+# -- rollouts (3xxx: continues the design's version area) ----------------------------------
+class UpdateRecordNotFound(NotFound):
+    code = 3011
+    default_message = "update record not found"
+
+
+class UpdateTransitionRefused(Conflict):
+    code = 3012
+    default_message = "the update cannot move to that state from the one it is in"

@@ -39,10 +39,12 @@ from opscaffold.manager.errors import (
 )
 from opscaffold.manager.ingest import service as ingest_service
 from opscaffold.manager.ingest.flusher import Flusher
+from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import NodeCommand
 from opscaffold.manager.node import config_keys
 from opscaffold.manager.node import service as node_service
+from opscaffold.manager.rollout import service as rollout_service
 from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import IdentityResolver, NodeIdentity, check_names_self
 from opscaffold.manager.rpc.registrar import Registrar
@@ -102,6 +104,19 @@ async def take_commands(
 async def still_enrolled(channel: Channel, identity: NodeIdentity) -> bool:
     """A node deleted while its stream is open loses the stream."""
     return await channel.identities.by_uuid(identity.uuid) == identity
+
+
+async def record_update_status(
+    channel: Channel, identity: NodeIdentity, report: pb.UpdateStatusReport
+) -> None:
+    """Apply a node's report of an update to its record, committed before it is answered."""
+    check_names_self(identity, report.node_uuid)
+    convert.check_text(report)
+    progress = rollout_service.progress_of(
+        report.record_id, report.status, report.progress, report.error, report.version
+    )
+    async with transaction(channel.runtime.sessions) as session:
+        await rollout_service.record_progress(session, identity.node_id, progress, utcnow())
 
 
 async def wait_or_poll(wake: asyncio.Event) -> None:
@@ -235,6 +250,20 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             config = await self.c.effective_config(session, identity.node_id)
         return pb.GetConfigResponse(config=config)
 
+    async def ReportUpdateStatus(
+        self, request: pb.UpdateStatusReport, context: Any
+    ) -> pb.ReportUpdateStatusResponse:
+        return await self._unary(
+            "ReportUpdateStatus", context, lambda: self._update_status(request, context)
+        )
+
+    async def _update_status(
+        self, request: pb.UpdateStatusReport, context: Any
+    ) -> pb.ReportUpdateStatusResponse:
+        identity = await self.c.identities.of_call(context)
+        await record_update_status(self.c, identity, request)
+        return pb.ReportUpdateStatusResponse(success=True)
+
     # -- SubscribeUpdates -------------------------------------------------------------------
     async def SubscribeUpdates(
         self, request: pb.SubscribeRequest, context: Any
@@ -303,6 +332,9 @@ class ConnectSession:
         self.out: asyncio.Queue[pb.ManagerMessage | None] = asyncio.Queue()
         self.pending: deque[tuple[int, asyncio.Future[None]]] = deque()
         self.progress = asyncio.Event()
+        # Update reports are applied in the order they were sent: each is a step of a state
+        # machine, where other reports may be handled side by side.
+        self._last_update: asyncio.Future[None] | None = None
 
     async def run(
         self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
@@ -360,11 +392,26 @@ class ConnectSession:
                 return self.c.flusher.submit(report)
             if kind == "command_ack":
                 return loop.create_task(self._command_ack(message.command_ack))
-            raise InvalidArgument("a message needs a heartbeat, metrics or command_ack")
+            if kind == "update_status":
+                after = self._last_update
+                self._last_update = loop.create_task(
+                    self._update_status(message.update_status, after)
+                )
+                return self._last_update
+            raise InvalidArgument(
+                "a message needs a heartbeat, metrics, command_ack or update_status"
+            )
         except DomainError as error:
             failed: asyncio.Future[None] = loop.create_future()
             failed.set_exception(error)
             return failed
+
+    async def _update_status(
+        self, report: pb.UpdateStatusReport, after: asyncio.Future[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait([after])  # its outcome is its own message's
+        await record_update_status(self.c, self.identity, report)
 
     async def _command_ack(self, ack: pb.CommandAck) -> None:
         outcomes = convert.outcomes(ack.command_ids, ack.results)

@@ -506,6 +506,7 @@ class DaemonMessage(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     COMMAND_ACK_FIELD_NUMBER: _builtins.int
+    UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Per-stream sequence number, increasing from 1; acknowledged cumulatively."""
     @_builtins.property
@@ -514,6 +515,8 @@ class DaemonMessage(_message.Message):
     def metrics(self) -> Global___ReportMetricsRequest: ...
     @_builtins.property
     def command_ack(self) -> Global___CommandAck: ...
+    @_builtins.property
+    def update_status(self) -> Global___UpdateStatusReport: ...
     def __init__(
         self,
         *,
@@ -521,12 +524,13 @@ class DaemonMessage(_message.Message):
         heartbeat: Global___HeartbeatRequest | None = ...,
         metrics: Global___ReportMetricsRequest | None = ...,
         command_ack: Global___CommandAck | None = ...,
+        update_status: Global___UpdateStatusReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack", "update_status"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -609,6 +613,68 @@ class CommandResults(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommandResults: _TypeAlias = CommandResults  # noqa: Y015
+
+@_typing.final
+class UpdateStatusReport(_message.Message):
+    """Ours: one step of an update on the node. States: downloading, installing, verifying,
+    success, failed, rollback (the daemon went back to the version it ran before).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_UUID_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    node_uuid: _builtins.str
+    """empty: the caller itself"""
+    record_id: _builtins.int
+    """the update record the `update` command named"""
+    status: _builtins.str
+    progress: _builtins.int
+    """0..100"""
+    error: _builtins.str
+    """why, for failed and rollback"""
+    version: _builtins.str
+    """the version the component runs now (success, rollback)"""
+    def __init__(
+        self,
+        *,
+        node_uuid: _builtins.str = ...,
+        record_id: _builtins.int = ...,
+        status: _builtins.str = ...,
+        progress: _builtins.int = ...,
+        error: _builtins.str = ...,
+        version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "node_uuid", b"node_uuid", "progress", b"progress", "record_id", b"record_id", "status", b"status", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStatusReport: _TypeAlias = UpdateStatusReport  # noqa: Y015
+
+@_typing.final
+class ReportUpdateStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    success: _builtins.bool
+    def __init__(
+        self,
+        *,
+        success: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportUpdateStatusResponse: _TypeAlias = ReportUpdateStatusResponse  # noqa: Y015
 
 @_typing.final
 class ManagerMessage(_message.Message):

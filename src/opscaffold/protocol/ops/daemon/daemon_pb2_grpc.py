@@ -64,6 +64,11 @@ class DaemonServiceStub:
                 request_serializer=ops_dot_daemon_dot_daemon__pb2.DaemonMessage.SerializeToString,
                 response_deserializer=ops_dot_daemon_dot_daemon__pb2.ManagerMessage.FromString,
                 _registered_method=True)
+        self.ReportUpdateStatus = channel.unary_unary(
+                '/ops.daemon.DaemonService/ReportUpdateStatus',
+                request_serializer=ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.SerializeToString,
+                response_deserializer=ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.FromString,
+                _registered_method=True)
 
 
 class DaemonServiceServicer:
@@ -112,6 +117,13 @@ class DaemonServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportUpdateStatus(self, request, context):
+        """Ours: how an update ordered by the Manager is going on the node (also on Connect).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +156,11 @@ def add_DaemonServiceServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=ops_dot_daemon_dot_daemon__pb2.DaemonMessage.FromString,
                     response_serializer=ops_dot_daemon_dot_daemon__pb2.ManagerMessage.SerializeToString,
+            ),
+            'ReportUpdateStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportUpdateStatus,
+                    request_deserializer=ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.FromString,
+                    response_serializer=ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +325,33 @@ class DaemonService:
             '/ops.daemon.DaemonService/Connect',
             ops_dot_daemon_dot_daemon__pb2.DaemonMessage.SerializeToString,
             ops_dot_daemon_dot_daemon__pb2.ManagerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportUpdateStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ops.daemon.DaemonService/ReportUpdateStatus',
+            ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.SerializeToString,
+            ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

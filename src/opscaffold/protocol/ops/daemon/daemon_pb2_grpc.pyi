@@ -54,6 +54,8 @@ class DaemonServiceStub:
     """Ours: one long-lived stream per daemon carrying heartbeats, metrics and command
     acknowledgements up, and cumulative acknowledgements and commands down.
     """
+    ReportUpdateStatus: _grpc.UnaryUnaryMultiCallable[_daemon_pb2.UpdateStatusReport, _daemon_pb2.ReportUpdateStatusResponse]
+    """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
 
 @_typing.type_check_only
 class DaemonServiceAsyncStub(DaemonServiceStub):
@@ -72,6 +74,8 @@ class DaemonServiceAsyncStub(DaemonServiceStub):
     """Ours: one long-lived stream per daemon carrying heartbeats, metrics and command
     acknowledgements up, and cumulative acknowledgements and commands down.
     """
+    ReportUpdateStatus: _aio.UnaryUnaryMultiCallable[_daemon_pb2.UpdateStatusReport, _daemon_pb2.ReportUpdateStatusResponse]  # type: ignore[assignment]
+    """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
 
 class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -123,5 +127,13 @@ class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
         """Ours: one long-lived stream per daemon carrying heartbeats, metrics and command
         acknowledgements up, and cumulative acknowledgements and commands down.
         """
+
+    @_abc_1.abstractmethod
+    def ReportUpdateStatus(
+        self,
+        request: _daemon_pb2.UpdateStatusReport,
+        context: _ServicerContext,
+    ) -> _typing.Union[_daemon_pb2.ReportUpdateStatusResponse, _abc.Awaitable[_daemon_pb2.ReportUpdateStatusResponse]]:
+        """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
 
 def add_DaemonServiceServicer_to_server(servicer: DaemonServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,180 @@
+"""What daemons report of their updates: one state table, over Connect and the unary RPC."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from opscaffold.manager.models import UpdateRecord
+from opscaffold.manager.models.release import UPDATE_STATUSES
+from opscaffold.manager.rollout.states import FINAL, STATES, TRANSITIONS, UpdateState, allowed
+from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from tests.manager.conftest import Stack
+from tests.manager.rpc.conftest import Wire, bearer
+from tests.manager.rpc.test_commands import Daemon
+
+PAIRS = list(itertools.product(STATES, STATES))
+
+
+def test_the_table_knows_every_state_the_column_allows() -> None:
+    assert set(STATES) == set(UPDATE_STATUSES) == set(TRANSITIONS)
+    assert all(not TRANSITIONS[state] for state in FINAL)
+    reachable = {target for targets in TRANSITIONS.values() for target in targets}
+    assert reachable == set(STATES) - {"pending"}  # nothing goes back to the start
+
+
+@pytest.mark.parametrize(("current", "target"), PAIRS)
+def test_every_move_is_allowed_or_forbidden_as_designed(
+    current: UpdateState, target: UpdateState
+) -> None:
+    walk = [
+        "pending",
+        "downloading",
+        "downloading",
+        "installing",
+        "verifying",
+        "success",
+    ]
+    designed = (current, target) in set(itertools.pairwise(walk)) | {
+        ("pending", "failed"),
+        ("downloading", "failed"),
+        ("installing", "failed"),
+        ("verifying", "failed"),
+        ("installing", "rollback"),
+        ("verifying", "rollback"),
+    }
+    assert allowed(current, target) == designed
+
+
+async def add_record(stack: Stack, node_id: int, status: str = "pending") -> int:
+    async with stack.runtime.engine.begin() as conn:
+        result = await conn.execute(
+            sa.insert(UpdateRecord).values(
+                batch_id=str(uuid.uuid4()),
+                node_id=node_id,
+                component="agent",
+                from_version="1.0.0",
+                to_version="2.0.0",
+                status=status,
+                created_by=1,
+            )
+        )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+async def record(stack: Stack, record_id: int) -> UpdateRecord:
+    async with stack.runtime.sessions() as session:
+        found = await session.get(UpdateRecord, record_id)
+    assert found is not None
+    return found
+
+
+def report(record_id: int, status: str, **fields: Any) -> pb.UpdateStatusReport:
+    return pb.UpdateStatusReport(record_id=record_id, status=status, **fields)
+
+
+async def test_the_database_moves_only_as_the_table_allows(wire: Wire, stack: Stack) -> None:
+    registered, _ = await wire.register()
+    token = bearer(registered.node_token)
+    for current, target in PAIRS:
+        if target == "pending":
+            continue  # no daemon reports it
+        record_id = await add_record(stack, registered.node_id, current)
+        call = wire.stub.ReportUpdateStatus(report(record_id, target), metadata=token)
+        if allowed(current, target) or (current == target and current in FINAL):
+            assert (await call).success, (current, target)
+            assert (await record(stack, record_id)).status == target
+        else:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, (current, target)
+            assert (await record(stack, record_id)).status == current
+
+
+async def test_an_update_reported_over_connect_keeps_its_times_progress_and_reason(
+    wire: Wire, stack: Stack
+) -> None:
+    registered, node_uuid = await wire.register()
+    good = await add_record(stack, registered.node_id)
+    bad = await add_record(stack, registered.node_id)
+    daemon = Daemon(wire, registered.node_token)
+    steps = [
+        report(good, "downloading", progress=40, node_uuid=node_uuid),
+        report(good, "installing", progress=100),
+        report(good, "verifying"),
+        report(good, "success", version="2.0.0"),
+        report(good, "success", version="2.0.0"),  # resent: accepted, nothing changes
+        report(bad, "downloading", progress=100),
+        report(bad, "installing"),
+        report(bad, "rollback", error="the agent did not answer /health", version="1.0.0"),
+        report(bad, "success"),  # too late: rollback is final
+    ]
+    try:
+        for step in steps:
+            last = await daemon.send(update_status=step)
+        refused: list[pb.Refusal] = []
+        while True:
+            ack = (await daemon.next("ack")).ack
+            refused.extend(ack.refused)
+            if ack.seq == last:
+                break
+    finally:
+        await daemon.close()
+    assert [(r.seq, r.code) for r in refused] == [(last, "FAILED_PRECONDITION")]
+    done, rolled_back = await record(stack, good), await record(stack, bad)
+    assert (done.status, done.progress, done.error_message) == ("success", 100, None)
+    assert done.started_at is not None
+    assert done.finished_at is not None
+    assert done.started_at <= done.finished_at
+    assert rolled_back.status == "rollback"
+    assert rolled_back.error_message == "the agent did not answer /health"
+    assert rolled_back.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"status": "finished"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "pending"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "downloading", "progress": 101}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "downloading", "progress": -1}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "failed", "error": "bad\x00"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "success", "version": "9" * 33}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "downloading", "record_id": 0}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"status": "downloading", "record_id": 2**62}, grpc.StatusCode.NOT_FOUND),
+    ],
+)
+async def test_bad_reports_are_refused_and_change_nothing(
+    wire: Wire, stack: Stack, fields: dict[str, Any], code: grpc.StatusCode
+) -> None:
+    registered, _ = await wire.register()
+    record_id = await add_record(stack, registered.node_id)
+    request = pb.UpdateStatusReport(**({"record_id": record_id} | fields))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.ReportUpdateStatus(request, metadata=bearer(registered.node_token))
+    assert refused.value.code() == code
+    assert (await record(stack, record_id)).status == "pending"
+
+
+async def test_a_node_reports_only_its_own_updates(wire: Wire, stack: Stack) -> None:
+    owner, _ = await wire.register()
+    other, other_uuid = await wire.register()
+    record_id = await add_record(stack, owner.node_id)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await wire.stub.ReportUpdateStatus(
+            report(record_id, "downloading"), metadata=bearer(other.node_token)
+        )
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as naming:
+        await wire.stub.ReportUpdateStatus(
+            report(record_id, "downloading", node_uuid=other_uuid),
+            metadata=bearer(owner.node_token),
+        )
+    assert naming.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (await record(stack, record_id)).status == "pending"
