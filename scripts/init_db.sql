@@ -577,3 +577,11 @@ ALTER TABLE nodes ADD COLUMN enrollment_key_hash VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+ALTER TABLE versions ADD COLUMN manifest TEXT;
+
+ALTER TABLE versions ADD COLUMN key_fingerprint VARCHAR(64);
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
