@@ -376,6 +376,12 @@ class StorageSettings(_Section):
     type: Literal["local", "s3", "oss"] = "local"
     local: LocalStorageSettings = Field(default_factory=LocalStorageSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    # The RSA key (PEM) the Manager signs package manifests with; none: one is generated at
+    # first start and kept in data_dir/secrets/signing_key.pem.
+    signing_key_file: Path | None = None
+    # Public keys (PEM) of offline signers whose signatures an upload may carry, beside the
+    # Manager's own key.
+    trusted_keys: list[Path] = []
 
     @model_validator(mode="after")
     def _local_only_for_now(self) -> Self:

@@ -19,6 +19,8 @@ from opscaffold.manager.auth.permissions import Rule, rule_for
 from opscaffold.manager.auth.service import AuthTools
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.db import run_after_commit
+from opscaffold.manager.enrollment.repository import node_by_credential
+from opscaffold.manager.enrollment.service import digest
 from opscaffold.manager.errors import (
     InvalidArgument,
     PermissionDenied,
@@ -139,6 +141,9 @@ async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) 
     trail = audit_trail(request)
     if rule.public:
         return
+    if rule.nodes and (node := await _node_caller(request, session)) is not None:
+        request.state.node_id = node
+        return
     principal = await _authenticate(request, runtime, session)
     if trail is not None:
         trail.user_id, trail.username = principal.user_id, principal.username
@@ -147,6 +152,16 @@ async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) 
         raise PermissionDenied(f"role '{principal.role}' may not do this")
     await _limit_user(runtime, principal.user_id)
     request.state.principal = principal
+
+
+async def _node_caller(request: Request, session: AsyncSession) -> int | None:
+    """The node whose token the request carries, if it carries one: the digest look-up the
+    gRPC edge makes, so a deleted node's token stops working here too."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    found = await node_by_credential(session, digest(token.strip()))
+    return None if found is None else found[0]
 
 
 async def _authenticate(request: Request, runtime: Runtime, session: AsyncSession) -> Principal:
