@@ -3,6 +3,7 @@ with Range for people and daemons, and removal."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -437,3 +438,14 @@ async def test_manifest_json_is_the_exact_text_signed(
     assert stored is not None
     assert json.loads(stored) == created["manifest"]
     assert Manifest.model_validate(created["manifest"]).canonical().decode() == stored
+
+
+async def test_concurrent_uploads_agree_on_one_latest(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    versions = [f"1.{minor}.0" for minor in range(8)]
+    responses = await asyncio.gather(*(upload(client, admin_headers, v) for v in versions))
+    assert [r.status_code for r in responses] == [201] * len(versions)
+    page = await client.get(VERSIONS, headers=admin_headers)
+    latest = [v["version"] for v in page.json()["data"]["items"] if v["is_latest"]]
+    assert latest == ["1.7.0"]

@@ -56,6 +56,19 @@ class Version(Base):
     key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
 
 
+class VersionLock(Base):
+    """One row per component, locked while a package of it is added or removed: concurrent
+    uploads and deletes then agree on which version is the latest (the set of versions to
+    compare may be empty, and an empty set has no row to lock)."""
+
+    __tablename__ = "version_locks"
+    __table_args__ = (
+        {"comment": "serialises changes to the versions of a component", **TABLE_OPTS},
+    )
+
+    component: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+
+
 class UpdateRecord(Base):
     __tablename__ = "update_records"
     __table_args__ = (

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscaffold.manager.models import UpdateRecord, Version
+from opscaffold.manager.models import UpdateRecord, Version, VersionLock
 from opscaffold.manager.models.release import FINAL_UPDATE_STATUSES
 
 
@@ -28,14 +29,32 @@ class Platform:
         ]
 
 
+async def lock_component(session: AsyncSession, component: str) -> None:
+    """Hold the component's lock row until the transaction ends (the migration makes one per
+    component; one that is missing is made first)."""
+    stmt = sa.select(VersionLock.component).where(VersionLock.component == component)
+    if await session.scalar(stmt.with_for_update()) is not None:
+        return
+    try:
+        async with session.begin_nested():
+            session.add(VersionLock(component=component))
+    except sa.exc.IntegrityError:
+        pass  # made meanwhile by another transaction
+    await session.scalar(stmt.with_for_update())
+
+
 async def add(session: AsyncSession, version: Version) -> Version:
     session.add(version)
     await session.flush()
     return version
 
 
-async def get(session: AsyncSession, version_id: int) -> Version | None:
-    return await session.get(Version, version_id)
+async def get(session: AsyncSession, version_id: int, *, locked: bool = False) -> Version | None:
+    """The row; `locked`: read again and held until the transaction ends."""
+    if not locked:
+        return await session.get(Version, version_id)
+    stmt = sa.select(Version).where(Version.id == version_id).with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 
 async def exists(session: AsyncSession, platform: Platform, version: str) -> bool:
@@ -73,8 +92,8 @@ async def page(
 
 
 async def versions_of(session: AsyncSession, platform: Platform) -> list[tuple[int, str]]:
-    """(id, version) of every package of the platform, locked until the transaction ends so
-    that concurrent uploads and deletes of one platform agree on which is latest."""
+    """(id, version) of every package of the platform. A locking read: on MySQL it sees what
+    was committed after this transaction's snapshot was taken (while it waited for the lock)."""
     stmt = (
         sa.select(Version.id, Version.version)
         .where(*platform.where())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import NoReturn
 
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,9 @@ async def create(
     verify with a trusted key over the manifest of exactly these bytes. The file is moved into
     place last; the caller discards it if this raises."""
     platform = platform_of(upload)
+    # Held to the commit: uploads and deletes of a component take turns, each seeing the
+    # others' packages when it chooses the latest.
+    await repository.lock_component(session, upload.component)
     if await repository.exists(session, platform, upload.version):
         raise VersionAlreadyExists(
             f"{upload.component} {upload.version} for {upload.os}/{upload.arch} already exists"
@@ -103,15 +107,18 @@ def _signature(keys: KeyRing, manifest: Manifest, offline: bytes | None) -> tupl
 
 
 async def get(session: AsyncSession, version_id: int) -> Version:
-    row = await repository.get(session, version_id)
-    if row is None:
-        raise VersionNotFound(f"version {version_id} not found")
-    return row
+    return await repository.get(session, version_id) or _not_found(version_id)
+
+
+def _not_found(version_id: int) -> NoReturn:
+    raise VersionNotFound(f"version {version_id} not found")
 
 
 async def delete(session: AsyncSession, store: PackageStore, version_id: int) -> Version:
     """Remove a version no rollout still uses; its file goes once the removal is committed."""
     row = await get(session, version_id)
+    await repository.lock_component(session, row.component)
+    row = await repository.get(session, version_id, locked=True) or _not_found(version_id)
     if busy := await repository.unfinished_updates(session, row.component, row.version):
         raise VersionInUse(
             f"{row.component} {row.version} is still being rolled out to {busy} node(s)"
