@@ -29,6 +29,7 @@ from opscaffold.manager.errors import (
 )
 from opscaffold.manager.kit.net import client_ip
 from opscaffold.manager.kit.storable import json_problem, text_problem
+from opscaffold.manager.limits import is_upload
 from opscaffold.manager.runtime import Runtime
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -205,14 +206,18 @@ async def refuse_unstorable(request: Request) -> None:
     (NUL, lone surrogates, integers beyond 64 bits), before a handler or an audit row sees it.
 
     The JSON body is the one FastAPI has already read (cached on the request); only a body
-    where such a value may appear is decoded again."""
+    where such a value may appear is decoded again. A route taking uploads checks its own
+    (streamed) body."""
     for name, value in request.path_params.items():
         _refuse_text(f"path.{name}", str(value))
     for name, value in request.query_params.multi_items():
         _refuse_text("query", name)
         _refuse_text(f"query.{name}", value)
-    if _may_be_json(request.headers.get("content-type", "")) and (
-        found := json_problem(await request.body())
+    # An upload's body is streamed by its route, never read whole here, whatever its type.
+    if (
+        _may_be_json(request.headers.get("content-type", ""))
+        and not is_upload(getattr(request.scope.get("route"), "endpoint", None))
+        and (found := json_problem(await request.body()))
     ):
         _invalid(*found)
 

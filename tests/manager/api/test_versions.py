@@ -449,3 +449,17 @@ async def test_concurrent_uploads_agree_on_one_latest(
     page = await client.get(VERSIONS, headers=admin_headers)
     latest = [v["version"] for v in page.json()["data"]["items"] if v["is_latest"]]
     assert latest == ["1.7.0"]
+
+
+async def test_an_upload_sent_as_json_is_refused_without_reading_it_whole(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """The body of an upload route is the route's to stream: a JSON type does not make the
+    generic input check read it into memory first."""
+    body = b'{"component": "daemon", "x": "\\u0000"}' + b" " * (2 * 1024 * 1024)
+    response = await client.post(
+        VERSIONS, content=body, headers={**admin_headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["data"]["errors"][0]["field"] == "body"
+    assert "multipart/form-data" in response.json()["message"]
