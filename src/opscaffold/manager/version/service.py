@@ -24,6 +24,7 @@ from opscaffold.manager.version.repository import Platform
 from opscaffold.manager.version.schemas import VersionUpload
 from opscaffold.manager.version.storage import Incoming, PackageStore
 from opscaffold.protocol.manifest import BadSignature, Manifest, timestamp
+from opscaffold.protocol.versions import InvalidVersion
 from opscaffold.protocol.versions import Version as VersionNumber
 
 
@@ -136,6 +137,19 @@ async def delete(session: AsyncSession, store: PackageStore, version_id: int) ->
 
 async def _recompute_latest(session: AsyncSession, platform: Platform) -> None:
     """Mark the highest version of the platform, compared as versions (1.10.0 > 1.9.0)."""
-    rows = await repository.versions_of(session, platform)
-    latest = max(rows, key=lambda row: VersionNumber(row[1]), default=None)
+    rows = [
+        (id_, number)
+        for id_, text in await repository.versions_of(session, platform)
+        if (number := _parsed(text)) is not None
+    ]
+    latest = max(rows, key=lambda row: row[1], default=None)
     await repository.mark_latest(session, platform, latest[0] if latest else None)
+
+
+def _parsed(text: str) -> VersionNumber | None:
+    """A stored version as a version; a row written by other means that is not one never
+    counts as the latest."""
+    try:
+        return VersionNumber(text)
+    except InvalidVersion:
+        return None
