@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,8 @@ CHUNK = 1024 * 1024
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
-def cli(data_dir: Path, *args: str) -> str:
-    env = {"PATH": "/usr/bin:/bin", "OPS_DATA_DIR": str(data_dir)}
+def cli(data_dir: Path, *args: str, **extra: str) -> str:
+    env = {"PATH": "/usr/bin:/bin", "OPS_DATA_DIR": str(data_dir), **extra}
     done = subprocess.run(
         [str(BIN / "ops-manager"), *args], env=env, capture_output=True, timeout=60, check=False
     )
@@ -90,6 +91,15 @@ def test_large_offline_signed_upload_streams_and_a_daemon_resumes_its_download(
     manager: tuple[Manager, Path], tmp_path: Path
 ) -> None:
     server, keys = manager
+    # The Manager made its own signing key at first start, readable by its owner only.
+    own_key = tmp_path / "secrets" / "signing_key.pem"
+    assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
+    trusted = {"OPS_STORAGE__TRUSTED_KEYS": str(keys / "offline.pub")}
+    listed = cli(tmp_path, "keys", "list", **trusted).splitlines()
+    assert [line.split("  ", 1)[1] for line in listed] == [
+        "manager signing key",
+        str(keys / "offline.pub"),
+    ]
     package = tmp_path / "package.bin"
     with package.open("wb") as out:
         for chunk in package_chunks():
