@@ -521,7 +521,17 @@ def _production_problems(settings: Settings) -> list[tuple[str, str]]:
         *_admin_password_problems(settings),
         *_plaintext_listener_problems(settings),
         *_argon2_problems(settings.auth.password),
+        *_signing_key_problems(settings.storage),
     ]
+
+
+def _signing_key_problems(storage: StorageSettings) -> list[tuple[str, str]]:
+    # Every replica must sign with the one key daemons are installed to trust; a key each
+    # generated under its own data_dir would sign packages no daemon accepts.
+    if storage.signing_key_file is None:
+        key = "storage.signing_key_file"
+        return [(key, f"must be set in production (e.g. via {_env_name(key)})")]
+    return []
 
 
 def _jwt_problems(jwt: JwtSettings) -> list[tuple[str, str]]:
