@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -160,3 +162,34 @@ def test_large_offline_signed_upload_streams_and_a_daemon_resumes_its_download(
     assert rest.status_code == 206
     assert hashlib.sha256(first.content + rest.content).hexdigest() == expected
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_an_upload_cut_short_leaves_no_file_and_is_audited_as_refused(
+    manager: tuple[Manager, Path], tmp_path: Path
+) -> None:
+    server, _ = manager
+    api = Api(server, ADMIN_PASSWORD)
+    boundary = "cut-boundary"
+    fields = {"component": "daemon", "version": "3.2.0", "os": "linux", "arch": "amd64"}
+    head = b"".join(multipart(boundary, fields))[: 4 * CHUNK]  # a quarter of the way in
+    request = (
+        "POST /api/v1/versions HTTP/1.1\r\nHost: manager\r\n"
+        f"Authorization: {api.headers['Authorization']}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {SIZE + 4096}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
+        sock.sendall(request + head)
+        incoming = tmp_path / "versions" / ".incoming"
+        poll_until(lambda: any(incoming.glob("*.part")), what="the upload is being written")
+
+    def refusal() -> dict[str, Any] | None:
+        logs = api.get("/system/audit-logs", action="version.upload")["items"]
+        return next((row for row in logs if row["status"] == "failed"), None)
+
+    row = poll_until(refusal, what="the cut upload is audited")
+    assert row["error_message"].startswith("1001: ")
+    assert "cut short" in row["error_message"]
+    assert list(incoming.glob("*")) == []
+    assert list((tmp_path / "versions").glob("*.pkg")) == []
+    assert '"unhandled error"' not in server.log.read_text()

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from opscaffold.manager.db import end_read
 from opscaffold.manager.deps import AuditDep, CurrentUser, RuntimeDep, SessionDep
@@ -163,6 +164,10 @@ async def _receive(request: Request, store: PackageStore) -> tuple[VersionUpload
     except FormError as exc:
         incoming.discard()
         raise _invalid(f"body.{exc.field}" if exc.field != "body" else "body", str(exc)) from None
+    except ClientDisconnect:
+        # The client went away mid-upload: a refusal to audit, not a failure of ours.
+        incoming.discard()
+        raise _invalid("body", "the upload was cut short: the client disconnected") from None
     except BaseException:
         incoming.discard()
         raise
