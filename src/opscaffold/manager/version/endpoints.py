@@ -18,7 +18,8 @@ from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.kit.storable import IdPath, text_problem
 from opscaffold.manager.limits import takes_uploads
-from opscaffold.manager.version import repository, service
+from opscaffold.manager.models import Version
+from opscaffold.manager.version import service
 from opscaffold.manager.version.schemas import (
     Component,
     VersionDetail,
@@ -31,23 +32,15 @@ router = APIRouter(prefix=f"{API_PREFIX}/versions", tags=["versions"])
 VersionId = IdPath
 MAX_FILE_NAME = 128  # the column's length
 
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    **VersionUpload.model_json_schema(),
-                    "properties": {
-                        **VersionUpload.model_json_schema()["properties"],
-                        "file": {"type": "string", "format": "binary"},
-                    },
-                    "required": [*VersionUpload.model_json_schema()["required"], "file"],
-                }
-            }
-        },
+
+def _upload_body() -> dict[str, Any]:
+    """The OpenAPI request body of an upload: the form's text fields and its file."""
+    schema = VersionUpload.model_json_schema()
+    schema["properties"]["file"] = {"type": "string", "format": "binary"}
+    schema["required"] = [*schema.get("required", []), "file"]
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
-}
 
 
 @router.get("", response_model=Envelope[Page[VersionRead]])
@@ -59,14 +52,16 @@ async def list_versions(
     arch: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Envelope[Page[VersionRead]]:
     """Packages, newest upload first."""
-    total, rows = await repository.page(
+    total, rows = await service.list_versions(
         session, component=component, os=os, arch=arch, offset=page.offset, limit=page.page_size
     )
     items = [VersionRead.model_validate(row) for row in rows]
     return ok(Page(total=total, items=items, page=page.page, page_size=page.page_size))
 
 
-@router.post("", response_model=Envelope[VersionDetail], status_code=201, openapi_extra=UPLOAD_BODY)
+@router.post(
+    "", response_model=Envelope[VersionDetail], status_code=201, openapi_extra=_upload_body()
+)
 @takes_uploads
 async def upload_version(
     request: Request,
@@ -134,11 +129,16 @@ async def delete_version(
 ) -> Envelope[VersionRead]:
     """Remove a package no rollout is still using; its file is removed once committed."""
     row = await service.delete(session, runtime.packages, id)
-    audit.detail = {"component": row.component, "version": row.version, "os": row.os}
+    audit.detail = {
+        "component": row.component,
+        "version": row.version,
+        "os": row.os,
+        "arch": row.arch,
+    }
     return ok(VersionRead.model_validate(row))
 
 
-def _detail(row: Any) -> VersionDetail:
+def _detail(row: Version) -> VersionDetail:
     return VersionDetail.model_validate(
         {
             **VersionRead.model_validate(row).model_dump(),

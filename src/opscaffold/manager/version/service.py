@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -105,6 +106,20 @@ def _signature(keys: KeyRing, manifest: Manifest, offline: bytes | None) -> tupl
             "signature: does not verify with a trusted key over the manifest of this upload "
             f"({manifest.canonical().decode()})"
         ) from exc
+
+
+async def list_versions(
+    session: AsyncSession,
+    *,
+    component: str | None,
+    os: str | None,
+    arch: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, Sequence[Version]]:
+    return await repository.page(
+        session, component=component, os=os, arch=arch, offset=offset, limit=limit
+    )
 
 
 async def get(session: AsyncSession, version_id: int) -> Version:
