@@ -106,3 +106,13 @@ async def test_bad_input_is_refused_with_a_message(tmp_path: Path) -> None:
     code, _, err = await run_cli(bad_trust, "keys", "list")
     assert code == 1
     assert "storage.trusted_keys.0" in err
+
+
+async def test_serve_stops_on_a_signing_key_it_cannot_use(tmp_path: Path) -> None:
+    not_a_key = tmp_path / "key.pem"
+    not_a_key.write_text("not a key")
+    env = env_for(tmp_path / "data", OPS_STORAGE__SIGNING_KEY_FILE=str(not_a_key))
+    code, _, err = await run_cli(env, "serve")
+    assert code == 2
+    assert "storage.signing_key_file" in err
+    assert "Traceback" not in err
