@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,11 @@ def manager(tmp_path: Path) -> Iterator[tuple[Manager, Path]]:
     cli(keys, "keys", "generate", "--out", str(keys / "offline.pem"))
     public = keys / "offline.pub"
     public.write_text(cli(keys, "keys", "export-public", "--key", str(keys / "offline.pem")))
+    # A partial upload a stopped Manager left a day ago: removed at start.
+    stale = tmp_path / "versions" / ".incoming" / "0123abcd.part"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     instance = Manager(
         tmp_path,
         {
@@ -93,6 +100,7 @@ def test_large_offline_signed_upload_streams_and_a_daemon_resumes_its_download(
     manager: tuple[Manager, Path], tmp_path: Path
 ) -> None:
     server, keys = manager
+    assert list((tmp_path / "versions" / ".incoming").iterdir()) == []
     # The Manager made its own signing key at first start, readable by its owner only.
     own_key = tmp_path / "secrets" / "signing_key.pem"
     assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
