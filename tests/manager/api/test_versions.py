@@ -463,3 +463,24 @@ async def test_an_upload_sent_as_json_is_refused_without_reading_it_whole(
     assert response.status_code == 400
     assert response.json()["data"]["errors"][0]["field"] == "body"
     assert "multipart/form-data" in response.json()["message"]
+
+
+async def test_a_body_arriving_in_tiny_pieces_is_read_exactly(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Boundaries split across pieces are found; bytes that merely resemble one are data."""
+    content = b"\r\n--b0undar\r\n-b0undary\r\n--b0undarx" + PACKAGE[:3000]
+    body, content_type = raw_form(b"p.tgz")
+    body = body.replace(PACKAGE, content)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    response = await client.post(
+        VERSIONS, content=pieces(), headers={**admin_headers, "Content-Type": content_type}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["hash_sha256"] == hashlib.sha256(content).hexdigest()
+    url = f"{VERSIONS}/{response.json()['data']['id']}/download"
+    assert (await client.get(url, headers=admin_headers)).content == content
