@@ -577,3 +577,20 @@ ALTER TABLE nodes ADD COLUMN enrollment_key_hash VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+ALTER TABLE versions ADD COLUMN manifest TEXT;
+
+ALTER TABLE versions ADD COLUMN key_fingerprint VARCHAR(64);
+
+CREATE TABLE version_locks (
+    component VARCHAR(16) NOT NULL, 
+    CONSTRAINT pk_version_locks PRIMARY KEY (component)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='serialises changes to the versions of a component';
+
+INSERT INTO version_locks (component) VALUES ('daemon');
+
+INSERT INTO version_locks (component) VALUES ('agent');
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+

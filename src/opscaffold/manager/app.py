@@ -65,6 +65,7 @@ from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
+from opscaffold.manager.version.endpoints import router as version_router
 
 API_DESCRIPTION = (
     "REST API of the Ops Scaffold Manager. Every response is an envelope "
@@ -153,6 +154,7 @@ def create_app(
         agent_router,
         metric_router,
         fleet_metric_router,
+        version_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

@@ -1,4 +1,4 @@
-"""ops-manager: serve, migrate, run-job, user, enrollment-token, openapi."""
+"""ops-manager: serve, migrate, run-job, user, enrollment-token, keys, openapi."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,8 @@ user_app = typer.Typer(help="Manage users from the command line", no_args_is_hel
 app.add_typer(user_app, name="user")
 token_app = typer.Typer(help="Tokens that daemons enroll with", no_args_is_help=True)
 app.add_typer(token_app, name="enrollment-token")
+keys_app = typer.Typer(help="Keys that sign release packages", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 ConfigOption = Annotated[
     Path | None,
@@ -63,8 +66,13 @@ def serve(config: ConfigOption = None) -> None:
         migrate.upgrade(settings)
     host, port = split_addr(settings.server.http.addr)
     tls = settings.tls
+    try:
+        manager_app = create_app(settings)  # reads the signing keys: a bad one stops here
+    except ConfigError as exc:
+        typer.echo(f"configuration error:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
-        create_app(settings),
+        manager_app,
         host=host,
         port=port,
         log_config=None,
@@ -227,6 +235,74 @@ def token_revoke(token_id: int, config: ConfigOption = None) -> None:
 
     asyncio.run(usercli.revoke_token(_settings(config), token_id))
     typer.echo(f"enrollment token {token_id} revoked")
+
+
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="a private key (PEM) instead of the Manager's signing key"),
+]
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="write a new key for an offline signer here instead"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create the Manager's signing key if it has none (it is also made at first start), or
+    with --out a key pair for an offline signer; prints the fingerprint."""
+    from opscaffold.manager.version import keycli
+
+    typer.echo(keycli.generate(_settings(config), out))
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None) -> None:
+    """Fingerprints of the keys uploads may be signed with: the Manager's and trusted ones."""
+    from opscaffold.manager.version import keycli
+
+    for line in keycli.list_lines(_settings(config)):
+        typer.echo(line)
+
+
+@keys_app.command("export-public")
+def keys_export_public(key: KeyOption = None, config: ConfigOption = None) -> None:
+    """Print the public key (PEM) daemons are installed with to trust the packages."""
+    from opscaffold.manager.version import keycli
+
+    sys.stdout.write(keycli.export_public(_settings(config), key))
+
+
+@keys_app.command("sign")
+def keys_sign(
+    file: Annotated[Path, typer.Argument(help="the package file")],
+    component: Annotated[str, typer.Option(help="daemon or agent")],
+    version: Annotated[str, typer.Option(help="like 1.4.2")],
+    os_name: Annotated[str, typer.Option("--os", help="linux, darwin or windows")] = "linux",
+    arch: Annotated[str, typer.Option(help="amd64, arm64, 386 or arm")] = "amd64",
+    key: KeyOption = None,
+    created_at: Annotated[
+        datetime | None, typer.Option(help="the manifest's time (UTC); default: now")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Sign a package offline: prints its manifest and base64 signature as JSON; upload the
+    file with `signature` and the manifest's `created_at` to POST /api/v1/versions."""
+    from opscaffold.manager.version import keycli
+
+    output = keycli.sign(
+        _settings(config),
+        file,
+        component=component,
+        version=version,
+        os_name=os_name,
+        arch=arch,
+        key=key,
+        created_at=created_at.replace(tzinfo=UTC) if created_at else None,
+    )
+    typer.echo(output)
 
 
 def main() -> None:

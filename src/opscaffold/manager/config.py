@@ -376,6 +376,12 @@ class StorageSettings(_Section):
     type: Literal["local", "s3", "oss"] = "local"
     local: LocalStorageSettings = Field(default_factory=LocalStorageSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    # The RSA key (PEM) the Manager signs package manifests with; none: one is generated at
+    # first start and kept in data_dir/secrets/signing_key.pem.
+    signing_key_file: Path | None = None
+    # Public keys (PEM) of offline signers whose signatures an upload may carry, beside the
+    # Manager's own key.
+    trusted_keys: list[Path] = []
 
     @model_validator(mode="after")
     def _local_only_for_now(self) -> Self:
@@ -515,7 +521,17 @@ def _production_problems(settings: Settings) -> list[tuple[str, str]]:
         *_admin_password_problems(settings),
         *_plaintext_listener_problems(settings),
         *_argon2_problems(settings.auth.password),
+        *_signing_key_problems(settings.storage),
     ]
+
+
+def _signing_key_problems(storage: StorageSettings) -> list[tuple[str, str]]:
+    # Every replica must sign with the one key daemons are installed to trust; a key each
+    # generated under its own data_dir would sign packages no daemon accepts.
+    if storage.signing_key_file is None:
+        key = "storage.signing_key_file"
+        return [(key, f"must be set in production (e.g. via {_env_name(key)})")]
+    return []
 
 
 def _jwt_problems(jwt: JwtSettings) -> list[tuple[str, str]]:

@@ -19,6 +19,8 @@ from opscaffold.manager.auth.permissions import Rule, rule_for
 from opscaffold.manager.auth.service import AuthTools
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.db import run_after_commit
+from opscaffold.manager.enrollment.repository import node_by_credential
+from opscaffold.manager.enrollment.service import digest
 from opscaffold.manager.errors import (
     InvalidArgument,
     PermissionDenied,
@@ -27,6 +29,7 @@ from opscaffold.manager.errors import (
 )
 from opscaffold.manager.kit.net import client_ip
 from opscaffold.manager.kit.storable import json_problem, text_problem
+from opscaffold.manager.limits import is_upload
 from opscaffold.manager.runtime import Runtime
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -139,6 +142,9 @@ async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) 
     trail = audit_trail(request)
     if rule.public:
         return
+    if rule.nodes and (node := await _node_caller(request, session)) is not None:
+        request.state.node_id = node
+        return
     principal = await _authenticate(request, runtime, session)
     if trail is not None:
         trail.user_id, trail.username = principal.user_id, principal.username
@@ -147,6 +153,16 @@ async def authorize(request: Request, runtime: RuntimeDep, session: SessionDep) 
         raise PermissionDenied(f"role '{principal.role}' may not do this")
     await _limit_user(runtime, principal.user_id)
     request.state.principal = principal
+
+
+async def _node_caller(request: Request, session: AsyncSession) -> int | None:
+    """The node whose token the request carries, if it carries one: the digest look-up the
+    gRPC edge makes, so a deleted node's token stops working here too."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    found = await node_by_credential(session, digest(token.strip()))
+    return None if found is None else found[0]
 
 
 async def _authenticate(request: Request, runtime: Runtime, session: AsyncSession) -> Principal:
@@ -190,14 +206,18 @@ async def refuse_unstorable(request: Request) -> None:
     (NUL, lone surrogates, integers beyond 64 bits), before a handler or an audit row sees it.
 
     The JSON body is the one FastAPI has already read (cached on the request); only a body
-    where such a value may appear is decoded again."""
+    where such a value may appear is decoded again. A route taking uploads checks its own
+    (streamed) body."""
     for name, value in request.path_params.items():
         _refuse_text(f"path.{name}", str(value))
     for name, value in request.query_params.multi_items():
         _refuse_text("query", name)
         _refuse_text(f"query.{name}", value)
-    if _may_be_json(request.headers.get("content-type", "")) and (
-        found := json_problem(await request.body())
+    # An upload's body is streamed by its route, never read whole here, whatever its type.
+    if (
+        _may_be_json(request.headers.get("content-type", ""))
+        and not is_upload(getattr(request.scope.get("route"), "endpoint", None))
+        and (found := json_problem(await request.body()))
     ):
         _invalid(*found)
 

@@ -127,6 +127,33 @@ class GroupNotEmpty(Conflict):
     default_message = "group still has nodes or child groups"
 
 
+# -- versions (3xxx, spec) -----------------------------------------------------------------
+class VersionNotFound(NotFound):
+    code = 3001
+    default_message = "version not found"
+
+
+class VersionAlreadyExists(Conflict):
+    code = 3002
+    default_message = "this component, version, os and arch already exist"
+
+
+class BadPackageSignature(InvalidArgument):
+    code = 3003
+    default_message = "the signature does not verify with a trusted key"
+
+
+# Versions continue the spec's area.
+class VersionInUse(Conflict):
+    code = 3004
+    default_message = "a rollout still uses this version"
+
+
+class PackageFileMissing(InternalError):
+    code = 3005
+    default_message = "the package file is missing from storage"
+
+
 class PayloadTooLarge(DomainError):
     """A request body beyond the route's limit (server.http.max_body_size, or the upload limit
     of a route declared to take uploads)."""

@@ -38,6 +38,11 @@ def takes_uploads(endpoint: F) -> F:
     return endpoint
 
 
+def is_upload(endpoint: object) -> bool:
+    """Whether a route's endpoint was declared with `takes_uploads`."""
+    return bool(getattr(endpoint, _TAKES_UPLOADS, False))
+
+
 class RequestLimits:
     def __init__(
         self,
@@ -64,7 +69,7 @@ class RequestLimits:
         """The body limit of the route the request was routed to (routing fills in the
         scope before the app reads the body)."""
         endpoint = getattr(scope.get("route"), "endpoint", None) or scope.get("endpoint")
-        return self.max_upload if getattr(endpoint, _TAKES_UPLOADS, False) else self.max_body
+        return self.max_upload if is_upload(endpoint) else self.max_body
 
 
 class _Exchange:

@@ -17,6 +17,8 @@ from opscaffold.manager.config import Settings
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.redis import RedisLink, connect
+from opscaffold.manager.version.keys import KeyRing
+from opscaffold.manager.version.storage import PackageStore
 
 
 @dataclass
@@ -31,12 +33,17 @@ class Runtime:
     auth_states: AuthStateStore
     metrics: ManagerMetrics
     command_bus: CommandBus
+    keys: KeyRing
+    packages: PackageStore
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings.database)
         link = RedisLink(connect(settings.redis)) if settings.redis.enabled else None
         bus = CommandBus(link)
+        assert settings.storage.local.path is not None  # resolved by Settings
+        packages = PackageStore(settings.storage.local.path)
+        packages.prepare()
         return cls(
             settings=settings,
             engine=engine,
@@ -48,6 +55,8 @@ class Runtime:
             auth_states=AuthStateStore(link),
             metrics=ManagerMetrics(),
             command_bus=bus,
+            keys=KeyRing.load(settings),
+            packages=packages,
         )
 
     @property

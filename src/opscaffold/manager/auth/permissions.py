@@ -25,6 +25,7 @@ class Rule:
     roles: frozenset[str] | None  # None: public, no token needed
     action: str = ""  # audit action of a mutating route, "<resource>.<verb>"
     resource: str = ""  # audit resource type
+    nodes: bool = False  # a daemon's node token is accepted too (package downloads)
 
     @property
     def public(self) -> bool:
@@ -96,6 +97,13 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/groups/{{id}}"): Rule(ADMIN, "group.delete", "group"),
     ("GET", f"{API}/groups/{{id}}/config"): Rule(EDITORS),
     ("PUT", f"{API}/groups/{{id}}/config"): Rule(EDITORS, "group.set_config", "group"),
+    # versions (spec §6.1.2: everyone reads, admin and operator upload, admin deletes); a
+    # daemon downloads packages with its node token
+    ("GET", f"{API}/versions"): Rule(EVERYONE),
+    ("POST", f"{API}/versions"): Rule(EDITORS, "version.upload", "version"),
+    ("GET", f"{API}/versions/{{id}}"): Rule(EVERYONE),
+    ("GET", f"{API}/versions/{{id}}/download"): Rule(EVERYONE, nodes=True),
+    ("DELETE", f"{API}/versions/{{id}}"): Rule(ADMIN, "version.delete", "version"),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

@@ -23,7 +23,7 @@ from opscaffold.manager.models.node import (
     NodeMetricLatest,
     NodeTag,
 )
-from opscaffold.manager.models.release import UpdateRecord, Version
+from opscaffold.manager.models.release import UpdateRecord, Version, VersionLock
 from opscaffold.manager.models.task import Task, TaskExecution
 from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
 
@@ -52,6 +52,7 @@ __all__ = [
     "UpdateRecord",
     "User",
     "Version",
+    "VersionLock",
     "fleet_metrics_5m",
     "metric_rollup_pending",
     "node_metrics_5m",

@@ -12,6 +12,8 @@ from opscaffold.manager.models.base import Base, BigId, BigRef, TinyInt, enum, n
 
 TABLE_OPTS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 COMPONENTS = ("daemon", "agent")
+# A rollout is over for a node once its record reaches one of these.
+FINAL_UPDATE_STATUSES = ("success", "failed", "rollback")
 UPDATE_STATUSES = (
     "pending",
     "downloading",
@@ -49,6 +51,22 @@ class Version(Base):
     created_at: Mapped[datetime] = mapped_column(
         sa.DateTime, server_default=now_default(), default=utcnow
     )
+    # The canonical JSON the signature covers, and the fingerprint of the key that signed it.
+    manifest: Mapped[str | None] = mapped_column(sa.Text)
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class VersionLock(Base):
+    """One row per component, locked while a package of it is added or removed: concurrent
+    uploads and deletes then agree on which version is the latest (the set of versions to
+    compare may be empty, and an empty set has no row to lock)."""
+
+    __tablename__ = "version_locks"
+    __table_args__ = (
+        {"comment": "serialises changes to the versions of a component", **TABLE_OPTS},
+    )
+
+    component: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
 
 
 class UpdateRecord(Base):
