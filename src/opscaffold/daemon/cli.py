@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from opscaffold.daemon import package_version
 from opscaffold.daemon.agent.server import agent
 from opscaffold.daemon.app import Daemon
 from opscaffold.daemon.config import ConfigError, DaemonConfig, load_config, split_labels
@@ -105,6 +106,12 @@ async def _run(settings: DaemonConfig) -> int:
         log.error("%s", exc)
         return EXIT_CONFIG
     return 0
+
+
+@app.command("version")
+def show_version() -> None:
+    """Print the version of the daemon's code."""
+    typer.echo(package_version())
 
 
 def main() -> None:
