@@ -20,6 +20,7 @@ from opscaffold.daemon.metrics import MetricsSampler
 from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
 from opscaffold.daemon.state import NodeState, StateStore
 from opscaffold.daemon.supervisor import AgentSupervisor
+from opscaffold.daemon.trust import TrustedKeyError, TrustStore
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ class Daemon:
     async def run(self) -> None:
         state = self.store.load_or_create(self.config.uuid)
         self._state = state
+        try:
+            TrustStore(self.config.state_dir).install(self.config.trusted_keys)
+        except TrustedKeyError as exc:
+            raise ConfigError(str(exc)) from exc
         identity = Identity(
             state.uuid,
             state.node_id,

@@ -56,6 +56,9 @@ def run(
         False, "--re-enroll", help="Ignore the stored node token and enroll again (same uuid)."
     ),
     log_level: str | None = typer.Option(None, help="debug, info, warning or error."),
+    trusted_key: list[Path] | None = typer.Option(
+        None, help="PEM public key that may sign packages (repeatable; kept in the state dir)."
+    ),
 ) -> None:
     """Register with the Manager, then heartbeat, report metrics and run the Agent."""
     try:
@@ -74,6 +77,7 @@ def run(
                 "uuid": uuid,
                 "re_enroll": re_enroll or None,
                 "log_level": log_level,
+                "trusted_keys": trusted_key or None,
             },
         )
     except ConfigError as exc:
