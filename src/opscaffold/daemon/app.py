@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.commands import CommandError, Intervals
@@ -21,6 +20,7 @@ from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
 from opscaffold.daemon.state import NodeState, StateStore
 from opscaffold.daemon.supervisor import AgentSupervisor
 from opscaffold.daemon.trust import TrustedKeyError, TrustStore
+from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,20 @@ class Daemon:
         self.config = config
         self.store = StateStore(config.state_dir)
         self.supervisor = AgentSupervisor(
-            agent_command(config), version=package_version(), stop_grace=config.agent_stop_grace
+            [], version=package_version(), stop_grace=config.agent_stop_grace
         )
+        self.updater = Updater(
+            config.state_dir,
+            AgentHooks(self.supervisor, agent_arguments(config), agent_health_url(config)),
+            self._node_token,
+            UpdaterSettings(
+                keep_versions=config.keep_versions, health_timeout=config.update_health_timeout
+            ),
+            before_exec=self._stop_agent,
+        )
+        # The agent of the installed package, if any; else the one beside this daemon.
+        self.supervisor.replace(*self.updater.agent_launch())
+        self._agent_task: asyncio.Task[None] | None = None
         self.session: NodeSession | None = None  # set by run(); tests and probes read it
         self._sampler: MetricsSampler | None = None
         self._state: NodeState | None = None  # what is on disk, once loaded
@@ -44,6 +56,10 @@ class Daemon:
             TrustStore(self.config.state_dir).install(self.config.trusted_keys)
         except TrustedKeyError as exc:
             raise ConfigError(str(exc)) from exc
+        for settled in self.updater.confirm_started():
+            log.info("update %d: %s %s", settled.record_id, settled.status, settled.message)
+        # Only after confirm_started, which switches away from a daemon that did not stay up.
+        self.updater.start_installed_daemon()
         identity = Identity(
             state.uuid,
             state.node_id,
@@ -63,7 +79,10 @@ class Daemon:
         self._sampler = MetricsSampler()
         self.session = NodeSession(stub(channel), self, identity, self._settings())
         agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
-        log.info("node %s, manager %s", state.uuid, self.config.manager)
+        self._agent_task = agent
+        log.info(
+            "daemon %s, node %s, manager %s", package_version(), state.uuid, self.config.manager
+        )
         try:
             # The first heartbeat should describe a started agent, not the moment before.
             await self.supervisor.first_attempt.wait()
@@ -111,6 +130,15 @@ class Daemon:
         elif command.type not in ("ping", "config"):
             raise CommandError(f"unknown command type {command.type!r}")
 
+    async def _stop_agent(self) -> None:
+        """Before re-executing: the new daemon starts its own agent on the same port."""
+        if self._agent_task is not None:
+            self._agent_task.cancel()
+            await asyncio.gather(self._agent_task, return_exceptions=True)
+
+    def _node_token(self) -> str | None:
+        return self._state.node_token if self._state is not None else None
+
     def identity_changed(self, identity: Identity) -> None:
         assert self._state is not None
         self._state = self._state.model_copy(
@@ -119,12 +147,10 @@ class Daemon:
         self.store.save(self._state)
 
 
-def agent_command(config: DaemonConfig) -> list[str]:
-    """The Agent runs from the same installation as the daemon, with the same interpreter."""
+def agent_arguments(config: DaemonConfig) -> list[str]:
+    """What follows the agent's entry point on its command line, whichever installation it
+    runs from."""
     return [
-        sys.executable,
-        "-m",
-        "opscaffold.daemon.agent",
         "--port",
         str(config.agent_port),
         "--host",
@@ -134,3 +160,10 @@ def agent_command(config: DaemonConfig) -> list[str]:
         "--parent-pid",
         str(os.getpid()),
     ]
+
+
+def agent_health_url(config: DaemonConfig) -> str:
+    wildcard = config.agent_host in ("0.0.0.0", "::", "")
+    host = "127.0.0.1" if wildcard else config.agent_host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.agent_port}/health"

@@ -92,6 +92,12 @@ class AgentSupervisor:
             self._status = "stopped"
             await self._terminate()
 
+    def replace(self, command: Sequence[str], version: str) -> None:
+        """Start `command` (reporting `version`) from the next start on: an installed
+        package's agent. The running agent keeps going until restarted."""
+        self.command = list(command)
+        self.version = version
+
     def request_restart(self) -> None:
         """Restart the agent now (the `restart` command); counted as a restart."""
         self._restart_requested.set()
