@@ -210,6 +210,20 @@ async def test_a_signature_of_an_unknown_key_is_refused_before_downloading(
     assert node.current() is None
 
 
+async def test_a_key_added_beside_the_first_is_trusted_too(
+    node: Node, built: Built, tmp_path: Path
+) -> None:
+    rotated = generate_key()
+    key_file = tmp_path / "rotated.pem"
+    key_file.write_bytes(public_pem(rotated.public_key()))
+    TrustStore(node.state_dir).install([key_file])
+
+    state = await node.apply(node.order(built.agents["1.0.0"], "1.0.0", key=rotated))
+
+    assert state.status == "success", state.message
+    await node.health("1.0.0")
+
+
 async def test_an_older_version_is_refused_unless_it_is_a_rollback(
     node: Node, built: Built
 ) -> None:
