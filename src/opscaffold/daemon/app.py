@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 
+from pydantic import ValidationError
+
 from opscaffold.daemon import package_version
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.config import ConfigError, DaemonConfig
@@ -22,6 +24,7 @@ from opscaffold.daemon.supervisor import AgentSupervisor
 from opscaffold.daemon.trust import TrustedKeyError, TrustStore
 from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.update import UpdateOrder, UpdateState
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +129,36 @@ class Daemon:
             log.info("command %s: restarting the agent", command.id)
             self.supervisor.request_restart()
         elif command.type == "update":
-            raise CommandError("this daemon cannot install updates yet")
+            await self._update(command)
         elif command.type not in ("ping", "config"):
             raise CommandError(f"unknown command type {command.type!r}")
+
+    async def _update(self, command: pb.Command) -> None:
+        """Carry out an update order; its final state is the command's result."""
+        try:
+            order = UpdateOrder.model_validate_json(command.payload or b"{}")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
+            )
+            raise CommandError(f"the update order is not valid: {problems}") from exc
+
+        async def report(state: UpdateState) -> None:
+            # The Manager learns the final state as the command's result; the states on the
+            # way are logged until they have a message of their own on the wire.
+            level = logging.DEBUG if state.status == "downloading" else logging.INFO
+            log.log(
+                level,
+                "update %d: %s %d%% %s",
+                state.record_id,
+                state.status,
+                state.progress,
+                state.message,
+            )
+
+        final = await self.updater.apply(order, report)
+        if final.status != "success":
+            raise CommandError(f"{final.status}: {final.message}")
 
     async def _stop_agent(self) -> None:
         """Before re-executing: the new daemon starts its own agent on the same port."""
