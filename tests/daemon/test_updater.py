@@ -372,7 +372,7 @@ async def test_a_daemon_update_re_executes_the_new_daemon(
     # A daemon that starts and is not 9.0.0 means 9.0.0 did not stay up: switch back.
     hooks = AgentHooks(AgentSupervisor([], version="none"), [], "http://127.0.0.1:9/health")
     settled = Updater(state_dir, hooks, lambda: None).confirm_started()
-    assert [(s.record_id, s.status) for s in settled] == [(7, "rollback")]
+    assert [(s.state.record_id, s.state.status) for s in settled] == [(7, "rollback")]
     assert not (state_dir / "versions" / "daemon" / "current").exists()
 
 

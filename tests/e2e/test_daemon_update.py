@@ -78,3 +78,44 @@ def test_an_update_command_installs_the_agent_and_reports_the_outcome(
         if manager.proc is not None:
             manager.proc.kill()
             manager.proc.wait()
+
+
+def test_an_update_command_re_executes_the_daemon_as_the_new_version(
+    tmp_path: Path, server: PackageServer
+) -> None:
+    trusted = generate_key()
+    key_file = tmp_path / "trusted.pem"
+    key_file.write_bytes(public_pem(trusted.public_key()))
+    package = build("daemon", "9.0.0", tmp_path / "packages")
+    order = order_for(manifest_for(package, "daemon", "9.0.0"), trusted, server.add(package), 3)
+    manager = Manager(tmp_path, FAST)
+    manager.start()
+    daemon = Daemon(manager, tmp_path / "node", ENROLLMENT_TOKEN, "--trusted-key", str(key_file))
+    daemon.start()
+    try:
+        api = Api(manager, ADMIN_PASSWORD)
+        node = poll_until(lambda: online_node(api), what="the node comes online")
+        body = {
+            "node_ids": [node["id"]],
+            "type": "update",
+            "payload": order.model_dump(mode="json"),
+        }
+        command_id = api.send("POST", "/commands", body)["ids"][0]
+
+        # The new daemon, in the same process, reports the command's result as it starts.
+        done = poll_until(lambda: settled(api, command_id), what="the update settles")
+
+        assert (done["state"], done["error"]) == ("done", None)
+        assert "daemon 9.0.0, node" in daemon.log.read_text()
+        assert daemon.proc is not None
+        assert daemon.proc.poll() is None
+        # Its agent runs from the daemon's package too (no agent package installed).
+        poll_until(
+            lambda: (body := health(daemon.agent_port)) and body["version"] == "9.0.0",
+            what="the new daemon's agent answers",
+        )
+    finally:
+        daemon.stop()
+        if manager.proc is not None:
+            manager.proc.kill()
+            manager.proc.wait()

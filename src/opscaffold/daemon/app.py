@@ -59,8 +59,10 @@ class Daemon:
             TrustStore(self.config.state_dir).install(self.config.trusted_keys)
         except TrustedKeyError as exc:
             raise ConfigError(str(exc)) from exc
-        for settled in self.updater.confirm_started():
-            log.info("update %d: %s %s", settled.record_id, settled.status, settled.message)
+        settled = self.updater.confirm_started()
+        for outcome in settled:
+            update = outcome.state
+            log.info("update %d: %s %s", update.record_id, update.status, update.message)
         # Only after confirm_started, which switches away from a daemon that did not stay up.
         self.updater.start_installed_daemon()
         identity = Identity(
@@ -81,6 +83,9 @@ class Daemon:
             raise ConfigError(f"cannot read the TLS files: {exc}") from exc
         self._sampler = MetricsSampler()
         self.session = NodeSession(stub(channel), self, identity, self._settings())
+        for outcome in settled:
+            if outcome.command_id is not None:
+                self.session.command_done(outcome.command_id, _command_error(outcome.state))
         agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
         self._agent_task = agent
         log.info(
@@ -156,9 +161,9 @@ class Daemon:
                 state.message,
             )
 
-        final = await self.updater.apply(order, report)
-        if final.status != "success":
-            raise CommandError(f"{final.status}: {final.message}")
+        final = await self.updater.apply(order, report, command_id=command.id)
+        if (error := _command_error(final)) is not None:
+            raise CommandError(error)
 
     async def _stop_agent(self) -> None:
         """Before re-executing: the new daemon starts its own agent on the same port."""
@@ -175,6 +180,11 @@ class Daemon:
             update={"node_id": identity.node_id, "node_token": identity.node_token}
         )
         self.store.save(self._state)
+
+
+def _command_error(state: UpdateState) -> str | None:
+    """An update command's result: done on success, else failed with the state and reason."""
+    return None if state.status == "success" else f"{state.status}: {state.message}"
 
 
 def agent_arguments(config: DaemonConfig) -> list[str]:

@@ -214,6 +214,12 @@ class NodeSession:
             error = await self._carry_out(command)
         self._result(command.id, error)
 
+    def command_done(self, command_id: str, error: str | None) -> None:
+        """Report the result of a command carried out before this session began (an update
+        that re-executed the daemon); a redelivery is answered the same way."""
+        self._dedup.first_time(command_id)
+        self._result(command_id, error)
+
     async def _carry_out_long(self, command: pb.Command) -> None:
         try:
             error = await self._carry_out(command)

@@ -88,13 +88,14 @@ class UpdaterSettings:
     argv: Sequence[str] = field(default_factory=lambda: list(sys.argv))
 
 
-class _Outcome(BaseModel):
+class UpdateOutcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: UpdateState
     component: str
     version: str
     previous: str | None = None  # the version switched away from, to go back to
+    command_id: str | None = None  # the command that carried the order, if one did
 
 
 def _exec(argv: list[str]) -> None:
@@ -126,24 +127,30 @@ class Updater:
 
     # ---- the order -----------------------------------------------------------------------
 
-    async def apply(self, order: UpdateOrder, report: Report) -> UpdateState:
+    async def apply(
+        self, order: UpdateOrder, report: Report, *, command_id: str | None = None
+    ) -> UpdateState:
         """Carry out `order`, reporting each state; the final state is also returned. An
-        order seen before is answered with its remembered outcome and not carried out."""
+        order seen before is answered with its remembered outcome and not carried out.
+        `command_id` names the command that carried it: a re-executed daemon reports its
+        result at start (confirm_started), since this process will not."""
         async with self._lock:
             remembered = self._remembered(order.record_id)
             if remembered is not None:
                 log.info("update %d seen before: %s", order.record_id, remembered.state.status)
                 await report(remembered.state)
                 return remembered.state
-            outcome = await self._carry_out(order, report)
+            outcome = await self._carry_out(order, report, command_id)
             self._remember(outcome)
             await report(outcome.state)
             return outcome.state
 
-    async def _carry_out(self, order: UpdateOrder, report: Report) -> _Outcome:
+    async def _carry_out(
+        self, order: UpdateOrder, report: Report, command_id: str | None
+    ) -> UpdateOutcome:
         manifest = order.manifest
         try:
-            await self._install(order, report)
+            await self._install(order, report, command_id)
             state = self._state(order, "success", 100)
         except UpdateFailed as exc:
             log.warning("update %d %s: %s", order.record_id, exc.status, exc)
@@ -151,9 +158,9 @@ class Updater:
         except Exception as exc:  # a bug or the disk: still an answer for the Manager
             log.exception("update %d failed", order.record_id)
             state = self._state(order, "failed", 0, f"{type(exc).__name__}: {exc}")
-        return _Outcome(state=state, component=manifest.component, version=manifest.version)
+        return UpdateOutcome(state=state, component=manifest.component, version=manifest.version)
 
-    async def _install(self, order: UpdateOrder, report: Report) -> None:
+    async def _install(self, order: UpdateOrder, report: Report, command_id: str | None) -> None:
         manifest = order.manifest
         self._check_order(order)
         await report(self._state(order, "downloading", 0))
@@ -165,7 +172,7 @@ class Updater:
         if manifest.component == "agent":
             await self._verify_agent(manifest, previous)
         else:
-            await self._reexecute(order, previous)
+            await self._reexecute(order, previous, command_id)
         archive.unlink(missing_ok=True)
         await asyncio.to_thread(self._prune, manifest.component)
 
@@ -405,18 +412,21 @@ class Updater:
         except OSError as exc:
             log.error("cannot start the installed daemon (%s); running %s", exc, package_version())
 
-    async def _reexecute(self, order: UpdateOrder, previous: str | None) -> None:
+    async def _reexecute(
+        self, order: UpdateOrder, previous: str | None, command_id: str | None
+    ) -> None:
         """Replace this process with the new daemon, same arguments. The outcome stays
         `verifying` until the new daemon starts and confirms (confirm_started)."""
         manifest = order.manifest
         argv = self.installed_daemon()
         assert argv is not None  # just switched to a version that is not this one
         self._remember(
-            _Outcome(
+            UpdateOutcome(
                 state=self._state(order, "verifying", 0),
                 component="daemon",
                 version=manifest.version,
                 previous=previous,
+                command_id=command_id,
             )
         )
         if self._before_exec is not None:
@@ -428,11 +438,11 @@ class Updater:
             self._switch("daemon", previous)
             raise RolledBack(f"could not start the new daemon: {exc}") from exc
 
-    def confirm_started(self) -> list[UpdateState]:
+    def confirm_started(self) -> list[UpdateOutcome]:
         """At start: settle daemon updates left `verifying` by a re-execution. Running the
         new version confirms it; running another means the new one did not stay up, so the
         link goes back to what it was."""
-        settled = []
+        settled: list[UpdateOutcome] = []
         for path in self._outcome_files():
             outcome = self._read_outcome(path)
             if outcome is None or outcome.state.status != "verifying":
@@ -446,8 +456,9 @@ class Updater:
                 self._switch("daemon", outcome.previous)
                 reason = f"daemon {outcome.version} did not stay up; running {package_version()}"
                 state = state.model_copy(update={"status": "rollback", "message": reason})
-            self._remember(outcome.model_copy(update={"state": state}))
-            settled.append(state)
+            outcome = outcome.model_copy(update={"state": state})
+            self._remember(outcome)
+            settled.append(outcome)
         return settled
 
     # ---- outcomes ------------------------------------------------------------------------
@@ -462,19 +473,19 @@ class Updater:
             message=message[:MAX_MESSAGE],
         )
 
-    def _remembered(self, record_id: int) -> _Outcome | None:
+    def _remembered(self, record_id: int) -> UpdateOutcome | None:
         return self._read_outcome(self.outcomes / f"{record_id}.json")
 
-    def _read_outcome(self, path: Path) -> _Outcome | None:
+    def _read_outcome(self, path: Path) -> UpdateOutcome | None:
         try:
-            return _Outcome.model_validate_json(path.read_bytes())
+            return UpdateOutcome.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValidationError):
             log.warning("%s is not a readable update outcome; ignoring it", path)
             return None
 
-    def _remember(self, outcome: _Outcome) -> None:
+    def _remember(self, outcome: UpdateOutcome) -> None:
         private_dir(self.outcomes)
         path = self.outcomes / f"{outcome.state.record_id}.json"
         write_private(path, outcome.model_dump_json().encode())
