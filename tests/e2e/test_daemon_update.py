@@ -109,6 +109,10 @@ def test_an_update_command_re_executes_the_daemon_as_the_new_version(
         assert "daemon 9.0.0, node" in daemon.log.read_text()
         assert daemon.proc is not None
         assert daemon.proc.poll() is None
+        poll_until(
+            lambda: api.get(f"/nodes/{node['id']}")["daemon_version"] == "9.0.0",
+            what="the Manager sees the new daemon's version",
+        )
         # Its agent runs from the daemon's package too (no agent package installed).
         poll_until(
             lambda: (body := health(daemon.agent_port)) and body["version"] == "9.0.0",
