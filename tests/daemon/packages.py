@@ -50,13 +50,16 @@ def build(component: str, version: str, output: Path, source: Path = SOURCE) -> 
     return Path(result.stdout.strip())
 
 
-def broken_agent_source(into: Path) -> Path:
-    """A copy of the sources whose agent exits at once: a release that does not work."""
+EXITS = 'import sys\nsys.exit("this agent release is broken")\n'
+HANGS = "import time\ntime.sleep(3600)\n"  # runs, and never answers /health
+
+
+def broken_agent_source(into: Path, main: str = EXITS) -> Path:
+    """A copy of the sources whose agent does not work: `main` replaces its __main__."""
     shutil.copytree(
         SOURCE / "opscaffold", into / "opscaffold", ignore=shutil.ignore_patterns("__pycache__")
     )
-    main = into / "opscaffold" / "daemon" / "agent" / "__main__.py"
-    main.write_text('import sys\nsys.exit("this agent release is broken")\n')
+    (into / "opscaffold" / "daemon" / "agent" / "__main__.py").write_text(main)
     return into
 
 

@@ -26,6 +26,7 @@ from opscaffold.protocol.package import file_name, host_arch, host_os
 from opscaffold.protocol.update import UpdateOrder, UpdateState
 from tests.daemon.helpers import BIN, closed_port_target
 from tests.daemon.packages import (
+    HANGS,
     PackageServer,
     broken_agent_source,
     build,
@@ -47,6 +48,7 @@ class Keys:
 class Built:
     agents: dict[str, Path]  # version → package
     broken_agent: Path  # 3.0.0, whose agent exits at once
+    silent_agent: Path  # 3.1.0, whose agent runs and never answers
     daemon: Path  # 9.0.0
 
 
@@ -60,7 +62,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     out = tmp_path_factory.mktemp("packages")
     agents = {v: build("agent", v, out) for v in ("0.5.0", "1.0.0", "2.0.0", "2.1.0")}
     broken = build("agent", "3.0.0", out / "broken", broken_agent_source(out / "src"))
-    return Built(agents, broken, build("daemon", "9.0.0", out))
+    silent_source = broken_agent_source(out / "silent-src", HANGS)
+    silent = build("agent", "3.1.0", out / "silent", silent_source)
+    return Built(agents, broken, silent, build("daemon", "9.0.0", out))
 
 
 @pytest.fixture
@@ -74,7 +78,14 @@ def server() -> Iterator[PackageServer]:
 class Node:
     """A node's state directory, trusting `keys.trusted`, with a supervised agent."""
 
-    def __init__(self, state_dir: Path, keys: Keys, server: PackageServer, keep: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        keys: Keys,
+        server: PackageServer,
+        keep: int,
+        health_timeout: float = 15,
+    ) -> None:
         self.state_dir = state_dir
         self.keys = keys
         self.server = server
@@ -88,7 +99,9 @@ class Node:
             ["--port", str(self.port), "--host", "127.0.0.1"],
             f"http://127.0.0.1:{self.port}/health",
         )
-        settings = UpdaterSettings(keep_versions=keep, health_timeout=15, argv=["ops-daemon"])
+        settings = UpdaterSettings(
+            keep_versions=keep, health_timeout=health_timeout, argv=["ops-daemon"]
+        )
         self.updater = Updater(state_dir, hooks, lambda: NODE_TOKEN, settings)
         self.supervisor.replace(*self.updater.agent_launch())
         self.reports: list[UpdateState] = []
@@ -251,11 +264,31 @@ async def test_an_agent_that_fails_its_health_check_is_rolled_back(
     state = await node.apply(node.order(built.broken_agent, "3.0.0"))
 
     assert state.status == "rollback"
+    # Noticed when it exits, not at the end of the health check's timeout.
+    assert "the agent 3.0.0 exited: agent exited with code 1" in state.message
     assert "this agent release is broken" in state.message
     assert node.current() == "1.0.0"
     after = await node.health("1.0.0")
     assert after["pid"] != before  # restarted on the version switched back to
     assert not (node.state_dir / "versions" / "agent" / "3.0.0").exists()
+
+
+async def test_an_agent_that_never_answers_is_rolled_back_after_the_timeout(
+    tmp_path: Path, keys: Keys, server: PackageServer, built: Built
+) -> None:
+    node = Node(tmp_path / "state", keys, server, keep=3, health_timeout=3)
+    await node.start()
+    try:
+        assert (await node.apply(node.order(built.agents["1.0.0"], "1.0.0"))).status == "success"
+
+        state = await node.apply(node.order(built.silent_agent, "3.1.0"))
+
+        assert state.status == "rollback"
+        assert "did not answer /health within 3s" in state.message
+        assert node.current() == "1.0.0"
+        await node.health("1.0.0")
+    finally:
+        await node.stop()
 
 
 async def test_a_package_climbing_out_with_dotdot_is_refused(

@@ -368,15 +368,20 @@ class Updater:
         self.agent.supervisor.request_restart()
 
     async def _healthy(self, version: str) -> None:
-        """The agent answers /health with `version` from the pid the supervisor started."""
+        """The agent answers /health with `version` from the pid the supervisor started;
+        an agent that exits first has failed, without waiting out the timeout."""
         supervisor = self.agent.supervisor
-        old_pid = supervisor.pid
+        new_agent = supervisor.starts + 1  # the restart requested starts the new version
         deadline = time.monotonic() + self.settings.health_timeout
         seen = "no answer"
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 pid = supervisor.pid
-                if pid is not None and pid != old_pid:
+                if supervisor.starts > new_agent or (
+                    supervisor.starts == new_agent and pid is None
+                ):
+                    raise UpdateFailed(f"the agent {version} exited: {supervisor.last_error}")
+                if supervisor.starts == new_agent and pid is not None:
                     with contextlib.suppress(httpx.HTTPError, ValueError):
                         body = (await client.get(self.agent.health_url)).json()
                         seen = f"version {body.get('version')!r}, pid {body.get('pid')}"
