@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run demo test lint format typecheck proto openapi initdb migrate check-generated pytest clean
+.PHONY: install run demo test lint format typecheck proto openapi initdb migrate check-generated pytest package clean
 
 $(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -55,6 +55,9 @@ check-generated: install  ## generated files must match what the sources generat
 	diff -u api/openapi.yaml $$tmp/openapi.yaml && diff -u scripts/init_db.sql $$tmp/init_db.sql \
 	  && diff -ru -x __pycache__ src/opscaffold/protocol/ops $$tmp/protocol/ops \
 	  || { echo "generated files are stale: run 'make proto openapi initdb'"; exit 1; }
+
+package: install  ## dist/packages/{agent,daemon}-VERSION-OS-ARCH.tar.gz (VERSION=x.y.z, default the project's)
+	$(BIN)/python scripts/package.py $(if $(VERSION),--version $(VERSION),--version $$($(BIN)/python -c 'from importlib.metadata import version; print(version("opscaffold"))'))
 
 pytest: install
 	$(BIN)/pytest $(ARGS)

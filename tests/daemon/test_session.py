@@ -34,6 +34,7 @@ class Owner:
 
     def __init__(self) -> None:
         self.carried_out: list[str] = []
+        self.update_may_finish = asyncio.Event()
 
     async def register_request(self) -> pb.RegisterRequest:
         return pb.RegisterRequest(hostname="test")
@@ -47,6 +48,8 @@ class Owner:
     async def on_command(self, command: pb.Command) -> None:
         if command.type == "bad":
             raise CommandError("cannot")
+        if command.type == "update":
+            await self.update_may_finish.wait()
         self.carried_out.append(command.id)
 
     def identity_changed(self, identity: Identity) -> None:
@@ -117,6 +120,20 @@ async def test_a_command_that_cannot_be_done_fails_with_the_reason(channel: Any)
     # Redelivered, it is not carried out again, and it fails the same way.
     await session.handle_command(pb.Command(id="b1", type="bad"))
     assert results(session)[-1] == ("b1", False, "cannot")
+
+
+async def test_a_long_command_does_not_hold_up_the_others(channel: Any) -> None:
+    session, owner = make_session(channel)
+    update = pb.Command(id="u1", type="update")
+    await session.handle_command(update)
+    await session.handle_command(pb.Command(id="p1", type="ping"))
+    await session.handle_command(update)  # redelivered while under way: no result yet
+    assert results(session) == [("p1", True, "")]
+
+    owner.update_may_finish.set()
+    await wait_until(lambda: len(results(session)) == 2, what="the update reports")
+    assert results(session)[-1] == ("u1", True, "")
+    assert owner.carried_out == ["p1", "u1"]
 
 
 async def test_pinned_intervals_ignore_config_commands(channel: Any) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
+
+from pydantic import ValidationError
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.commands import CommandError, Intervals
@@ -20,7 +21,10 @@ from opscaffold.daemon.metrics import MetricsSampler
 from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
 from opscaffold.daemon.state import NodeState, StateStore
 from opscaffold.daemon.supervisor import AgentSupervisor
+from opscaffold.daemon.trust import TrustedKeyError, TrustStore
+from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.update import UpdateOrder, UpdateState
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,20 @@ class Daemon:
         self.config = config
         self.store = StateStore(config.state_dir)
         self.supervisor = AgentSupervisor(
-            agent_command(config), version=package_version(), stop_grace=config.agent_stop_grace
+            [], version=package_version(), stop_grace=config.agent_stop_grace
         )
+        self.updater = Updater(
+            config.state_dir,
+            AgentHooks(self.supervisor, agent_arguments(config), agent_health_url(config)),
+            self._node_token,
+            UpdaterSettings(
+                keep_versions=config.keep_versions, health_timeout=config.update_health_timeout
+            ),
+            before_exec=self._stop_agent,
+        )
+        # The agent of the installed package, if any; else the one beside this daemon.
+        self.supervisor.replace(*self.updater.agent_launch())
+        self._agent_task: asyncio.Task[None] | None = None
         self.session: NodeSession | None = None  # set by run(); tests and probes read it
         self._sampler: MetricsSampler | None = None
         self._state: NodeState | None = None  # what is on disk, once loaded
@@ -39,6 +55,16 @@ class Daemon:
     async def run(self) -> None:
         state = self.store.load_or_create(self.config.uuid)
         self._state = state
+        try:
+            TrustStore(self.config.state_dir).install(self.config.trusted_keys)
+        except TrustedKeyError as exc:
+            raise ConfigError(str(exc)) from exc
+        settled = self.updater.confirm_started()
+        for outcome in settled:
+            update = outcome.state
+            log.info("update %d: %s %s", update.record_id, update.status, update.message)
+        # Only after confirm_started, which switches away from a daemon that did not stay up.
+        self.updater.start_installed_daemon()
         identity = Identity(
             state.uuid,
             state.node_id,
@@ -57,8 +83,14 @@ class Daemon:
             raise ConfigError(f"cannot read the TLS files: {exc}") from exc
         self._sampler = MetricsSampler()
         self.session = NodeSession(stub(channel), self, identity, self._settings())
+        for outcome in settled:
+            if outcome.command_id is not None:
+                self.session.command_done(outcome.command_id, _command_error(outcome.state))
         agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
-        log.info("node %s, manager %s", state.uuid, self.config.manager)
+        self._agent_task = agent
+        log.info(
+            "daemon %s, node %s, manager %s", package_version(), state.uuid, self.config.manager
+        )
         try:
             # The first heartbeat should describe a started agent, not the moment before.
             await self.supervisor.first_attempt.wait()
@@ -102,9 +134,45 @@ class Daemon:
             log.info("command %s: restarting the agent", command.id)
             self.supervisor.request_restart()
         elif command.type == "update":
-            raise CommandError("this daemon cannot install updates yet")
+            await self._update(command)
         elif command.type not in ("ping", "config"):
             raise CommandError(f"unknown command type {command.type!r}")
+
+    async def _update(self, command: pb.Command) -> None:
+        """Carry out an update order; its final state is the command's result."""
+        try:
+            order = UpdateOrder.model_validate_json(command.payload or b"{}")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
+            )
+            raise CommandError(f"the update order is not valid: {problems}") from exc
+
+        async def report(state: UpdateState) -> None:
+            # The Manager learns the final state as the command's result; the states on the
+            # way are logged until they have a message of their own on the wire.
+            level = logging.DEBUG if state.status == "downloading" else logging.INFO
+            log.log(
+                level,
+                "update %d: %s %d%% %s",
+                state.record_id,
+                state.status,
+                state.progress,
+                state.message,
+            )
+
+        final = await self.updater.apply(order, report, command_id=command.id)
+        if (error := _command_error(final)) is not None:
+            raise CommandError(error)
+
+    async def _stop_agent(self) -> None:
+        """Before re-executing: the new daemon starts its own agent on the same port."""
+        if self._agent_task is not None:
+            self._agent_task.cancel()
+            await asyncio.gather(self._agent_task, return_exceptions=True)
+
+    def _node_token(self) -> str | None:
+        return self._state.node_token if self._state is not None else None
 
     def identity_changed(self, identity: Identity) -> None:
         assert self._state is not None
@@ -114,12 +182,15 @@ class Daemon:
         self.store.save(self._state)
 
 
-def agent_command(config: DaemonConfig) -> list[str]:
-    """The Agent runs from the same installation as the daemon, with the same interpreter."""
+def _command_error(state: UpdateState) -> str | None:
+    """An update command's result: done on success, else failed with the state and reason."""
+    return None if state.status == "success" else f"{state.status}: {state.message}"
+
+
+def agent_arguments(config: DaemonConfig) -> list[str]:
+    """What follows the agent's entry point on its command line, whichever installation it
+    runs from."""
     return [
-        sys.executable,
-        "-m",
-        "opscaffold.daemon.agent",
         "--port",
         str(config.agent_port),
         "--host",
@@ -129,3 +200,10 @@ def agent_command(config: DaemonConfig) -> list[str]:
         "--parent-pid",
         str(os.getpid()),
     ]
+
+
+def agent_health_url(config: DaemonConfig) -> str:
+    wildcard = config.agent_host in ("0.0.0.0", "::", "")
+    host = "127.0.0.1" if wildcard else config.agent_host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.agent_port}/health"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from opscaffold.daemon import package_version
 from opscaffold.daemon.agent.server import agent
 from opscaffold.daemon.app import Daemon
 from opscaffold.daemon.config import ConfigError, DaemonConfig, load_config, split_labels
@@ -55,6 +56,9 @@ def run(
         False, "--re-enroll", help="Ignore the stored node token and enroll again (same uuid)."
     ),
     log_level: str | None = typer.Option(None, help="debug, info, warning or error."),
+    trusted_key: list[Path] | None = typer.Option(
+        None, help="PEM public key that may sign packages (repeatable; kept in the state dir)."
+    ),
 ) -> None:
     """Register with the Manager, then heartbeat, report metrics and run the Agent."""
     try:
@@ -73,6 +77,7 @@ def run(
                 "uuid": uuid,
                 "re_enroll": re_enroll or None,
                 "log_level": log_level,
+                "trusted_keys": trusted_key or None,
             },
         )
     except ConfigError as exc:
@@ -105,6 +110,12 @@ async def _run(settings: DaemonConfig) -> int:
         log.error("%s", exc)
         return EXIT_CONFIG
     return 0
+
+
+@app.command("version")
+def show_version() -> None:
+    """Print the version of the daemon's code."""
+    typer.echo(package_version())
 
 
 def main() -> None:

@@ -63,6 +63,11 @@ class DaemonConfig(BaseModel):
     ack_timeout: float = Field(60.0, gt=0)
     backoff_cap: float = Field(30.0, ge=1)
     agent_stop_grace: float = Field(5.0, gt=0)
+    # PEM public keys whose signatures on packages this node accepts; copied into
+    # state_dir/trusted-keys on start, and only those are ever read.
+    trusted_keys: list[Path] = Field(default_factory=list)
+    keep_versions: int = Field(3, ge=2)  # installed versions kept per component, current included
+    update_health_timeout: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("manager")

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 Transport = Literal["connect", "unary"]
 # Codes after which a unary call's connection is suspect: reconnect (and re-register) first.
 RECONNECT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+# Commands that take minutes (a download, a restart, a health check): carried out beside the
+# conversation, so acknowledgements and other commands keep flowing meanwhile.
+LONG_COMMANDS = frozenset({"update"})
 # Our defaults (the design names none); the Manager's Register answer replaces them.
 DEFAULT_INTERVALS = Intervals(heartbeat=30.0, metrics=60.0)
 
@@ -159,6 +162,7 @@ class NodeSession:
         self._intervals = settings.intervals
         self._intervals_changed = asyncio.Event()
         self._dedup = Deduplicator()
+        self._running: dict[str, asyncio.Task[None]] = {}  # long commands under way, by id
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_cap)
         self._resume_at = 0.0  # monotonic; the Manager asked us to hold off until then
         self._log = _NodeLog(log, identity.uuid[:8])
@@ -184,25 +188,49 @@ class NodeSession:
             await self._converse()
         finally:
             ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in self._running.values():
+                task.cancel()
+            await asyncio.gather(ticker, *self._running.values(), return_exceptions=True)
 
     async def handle_command(self, command: pb.Command) -> None:
         """Carry out a command once (the Manager delivers at least once) and queue its result
         for the Manager: done, or failed with the reason. A redelivered command is answered
         with the result it had; an expired one fails without being carried out."""
         self.stats.commands += 1
+        if command.id in self._running:
+            self._log.debug("command %s is still being carried out", command.id)
+            return  # its result follows when it is done
         if not self._dedup.first_time(command.id):
             self._log.debug("command %s seen before; reporting its result again", command.id)
             error = self._dedup.outcome(command.id)
         elif command.expires_at and command.expires_at < time.time():
             self._log.info("command %s (%s) expired; not carried out", command.id, command.type)
             error = "expired before it reached the node"
+        elif command.type in LONG_COMMANDS:
+            task = asyncio.create_task(self._carry_out_long(command), name=f"command-{command.id}")
+            self._running[command.id] = task
+            return
         else:
             error = await self._carry_out(command)
-        self._dedup.record(command.id, error)
+        self._result(command.id, error)
+
+    def command_done(self, command_id: str, error: str | None) -> None:
+        """Report the result of a command carried out before this session began (an update
+        that re-executed the daemon); a redelivery is answered the same way."""
+        self._dedup.first_time(command_id)
+        self._result(command_id, error)
+
+    async def _carry_out_long(self, command: pb.Command) -> None:
+        try:
+            error = await self._carry_out(command)
+        finally:
+            self._running.pop(command.id, None)
+        self._result(command.id, error)
+
+    def _result(self, command_id: str, error: str | None) -> None:
+        self._dedup.record(command_id, error)
         reason = wire_text(error or "")
-        result = pb.CommandResult(command_id=command.id, ok=error is None, error=reason)
+        result = pb.CommandResult(command_id=command_id, ok=error is None, error=reason)
         self.outbox.put_result(result)
 
     # ---- connection lifecycle ------------------------------------------------------------

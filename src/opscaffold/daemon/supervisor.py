@@ -61,6 +61,7 @@ class AgentSupervisor:
         self.version = version
         self.stop_grace = stop_grace
         self.restart_count = 0
+        self.starts = 0  # agent processes started so far: which one a pid belongs to
         self.last_error = ""
         # A local child has no herd to spread, so delays are plain doubling, no jitter.
         self._backoff = backoff or Backoff(0.5, 30.0, full_jitter=False)
@@ -91,6 +92,12 @@ class AgentSupervisor:
         finally:
             self._status = "stopped"
             await self._terminate()
+
+    def replace(self, command: Sequence[str], version: str) -> None:
+        """Start `command` (reporting `version`) from the next start on: an installed
+        package's agent. The running agent keeps going until restarted."""
+        self.command = list(command)
+        self.version = version
 
     def request_restart(self) -> None:
         """Restart the agent now (the `restart` command); counted as a restart."""
@@ -124,6 +131,7 @@ class AgentSupervisor:
             self._failed(f"could not start the agent: {exc}")
             return False
         self._process = process
+        self.starts += 1
         try:
             self._probe = psutil.Process(process.pid)
             self._probe.cpu_percent(interval=None)  # the first reading only primes the counter
