@@ -66,7 +66,7 @@ def broken_agent_source(into: Path, main: str = EXITS) -> Path:
 def manifest_for(path: Path, component: str, version: str) -> Manifest:
     data = path.read_bytes()
     return Manifest(
-        component=component,  # type: ignore[arg-type]
+        component=component,
         version=version,
         os=host_os(),
         arch=host_arch(),
