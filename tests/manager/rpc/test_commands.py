@@ -4,6 +4,7 @@ the heartbeat response — at least once over Connect, exactly once over the oth
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -136,6 +137,41 @@ async def test_config_command_over_subscribe_updates_once(wire: Wire, stack: Sta
         assert await state_of(stack, command_id) == "done"
     finally:
         stream.cancel()
+
+
+async def test_an_update_order_over_subscribe_updates_fills_the_designs_fields(
+    wire: Wire, stack: Stack
+) -> None:
+    registered, node_uuid = await wire.register()
+    manifest = {
+        "component": "agent",
+        "version": "2.1.0",
+        "os": "linux",
+        "arch": "amd64",
+        "size": 10,
+        "sha256": "ab" * 32,
+        "created_at": "2026-12-05T05:00:00Z",
+    }
+    order = {
+        "record_id": 7,
+        "manifest": manifest,
+        "signature": base64.b64encode(b"signed").decode(),
+        "download_url": "https://manager.example/api/v1/versions/3/download",
+        "rollback": False,
+    }
+    stream = wire.stub.SubscribeUpdates(
+        pb.SubscribeRequest(node_uuid=node_uuid), metadata=bearer(registered.node_token)
+    )
+    command_id = await send(stack, registered.node_id, "update", **order)
+    try:
+        event: pb.UpdateEvent = await asyncio.wait_for(stream.read(), 10)
+    finally:
+        stream.cancel()
+    assert (event.event_type, event.command_id) == ("version_update", command_id)
+    assert (event.component, event.version) == ("agent", "2.1.0")
+    assert (event.hash_sha256, event.signature) == ("ab" * 32, b"signed")
+    assert event.download_url == order["download_url"]
+    assert json.loads(event.payload) == order
 
 
 async def test_heartbeat_carries_commands_when_no_stream_is_held(wire: Wire, stack: Stack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import json
@@ -139,16 +141,28 @@ def command_message(command: NodeCommand) -> pb.Command:
 
 
 def update_event(command: NodeCommand) -> pb.UpdateEvent:
+    """The design's event for a command; an update order (protocol.update.UpdateOrder) fills
+    its package fields from the signed manifest, with the signature decoded."""
     payload = command.payload or {}
+    manifest = payload.get("manifest")
+    package: dict[str, Any] = manifest if isinstance(manifest, dict) else {}
     return pb.UpdateEvent(
         event_type=EVENT_TYPES.get(command.type, command.type),
-        component=str(payload.get("component", "")),
-        version=str(payload.get("version", "")),
+        component=str(package.get("component", "")),
+        version=str(package.get("version", "")),
         download_url=str(payload.get("download_url", "")),
-        hash_sha256=str(payload.get("hash_sha256", "")),
+        hash_sha256=str(package.get("sha256", "")),
+        signature=_signature(payload.get("signature")),
         command_id=command.id,
         payload=_payload(command),
     )
+
+
+def _signature(value: object) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except binascii.Error:
+        return b""
 
 
 MAX_OUTCOMES = 1000  # per message, as for acknowledgements
