@@ -209,3 +209,65 @@ async def test_wait_wakes_when_something_is_queued() -> None:
     await outbox.wait(5)  # already signalled: returns at once
     await outbox.wait(0.01)  # nothing new: times out
     assert outbox.next_message() is not None
+
+
+def update(record_id: int, status: str, progress: int = 0) -> pb.UpdateStatusReport:
+    return pb.UpdateStatusReport(record_id=record_id, status=status, progress=progress)
+
+
+def updates(messages: list[pb.DaemonMessage]) -> list[tuple[str, int]]:
+    return [
+        (m.update_status.status, m.update_status.progress)
+        for m in messages
+        if m.HasField("update_status")
+    ]
+
+
+def test_update_states_go_one_at_a_time_in_order_beside_reports() -> None:
+    outbox = Outbox()
+    outbox.put_update(update(7, "downloading", 10))
+    outbox.put_update(update(7, "downloading", 60))  # replaces the progress still waiting
+    outbox.put_update(update(7, "installing"))
+    outbox.put_metrics(metrics(1))
+    first = drain(outbox)
+    assert updates(first) == [("downloading", 60)]  # the next waits for this one's ack
+    assert stamps(first) == [1]  # reports do not wait for it
+    outbox.acknowledge(pb.StreamAck(seq=first[-1].seq))
+    second = drain(outbox)
+    assert updates(second) == [("installing", 0)]
+    assert outbox.updates_unsettled()
+    outbox.acknowledge(pb.StreamAck(seq=second[-1].seq))
+    assert not outbox.updates_unsettled()
+
+
+def test_an_update_state_to_retry_goes_first_and_a_refused_one_is_dropped() -> None:
+    outbox = Outbox()
+    outbox.put_update(update(7, "installing"))
+    outbox.put_update(update(7, "verifying"))
+    busy = drain(outbox)
+    outcome = outbox.acknowledge(refusal(busy[0].seq, "UNAVAILABLE"))
+    assert [(r.kind, r.kept) for r in outcome.refused] == [("update_status", True)]
+    again = drain(outbox)
+    assert updates(again) == [("installing", 0)]
+    outcome = outbox.acknowledge(refusal(again[0].seq, "FAILED_PRECONDITION"))
+    assert [(r.kind, r.kept) for r in outcome.refused] == [("update_status", False)]
+    assert updates(drain(outbox)) == [("verifying", 0)]
+
+
+def test_a_reconnect_resends_the_update_state_in_flight_first() -> None:
+    outbox = Outbox()
+    outbox.put_update(update(7, "installing"))
+    drain(outbox)
+    outbox.put_update(update(7, "verifying"))
+    outbox.rewind()
+    assert updates(drain(outbox)) == [("installing", 0)]
+
+
+async def test_waiting_for_update_states_ends_once_they_are_acknowledged() -> None:
+    outbox = Outbox()
+    assert await outbox.wait_updates_settled(0.01)
+    outbox.put_update(update(7, "verifying"))
+    assert not await outbox.wait_updates_settled(0.01)
+    sent = drain(outbox)
+    outbox.acknowledge(pb.StreamAck(seq=sent[0].seq))
+    assert await outbox.wait_updates_settled(0.01)

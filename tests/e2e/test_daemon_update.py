@@ -4,6 +4,7 @@ agent package, and the command's result is the updater's final state."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,26 @@ def server() -> Iterator[PackageServer]:
     running.start()
     yield running
     running.stop()
+
+
+def add_record(database: Path, node_id: int, component: str, version: str) -> int:
+    """An update record as a rollout makes it (written beside the running Manager)."""
+    with sqlite3.connect(database, timeout=10) as conn:
+        cursor = conn.execute(
+            "INSERT INTO update_records (batch_id, node_id, component, from_version,"
+            " to_version, status, progress, created_by, created_at)"
+            " VALUES ('b-1', ?, ?, '1.0.0', ?, 'pending', 0, 1, CURRENT_TIMESTAMP)",
+            (node_id, component, version),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+def record(database: Path, record_id: int) -> dict[str, Any]:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM update_records WHERE id = ?", (record_id,)).fetchone()
+    return dict(row)
 
 
 def settled(api: Api, command_id: str) -> dict[str, Any] | None:
@@ -59,13 +80,24 @@ def test_an_update_command_installs_the_agent_and_reports_the_outcome(
             )
             return outcome
 
-        forged = send(order_for(manifest, unknown, url, 1).model_dump(mode="json"))
+        forged = send(order_for(manifest, unknown, url, 10_000).model_dump(mode="json"))
         assert forged["state"] == "failed"
         assert forged["error"] == "failed: the package is not signed by a trusted key"
         assert server.requests == []
 
-        done = send(order_for(manifest, trusted, url, 2).model_dump(mode="json"))
+        database = tmp_path / "manager.db"
+        record_id = add_record(database, node["id"], "agent", "5.0.0")
+        done = send(order_for(manifest, trusted, url, record_id).model_dump(mode="json"))
         assert (done["state"], done["error"]) == ("done", None)
+        # Every step reached the record, in order: success is refused from any state but
+        # verifying, and started_at is set only by the first step, downloading.
+        stored = poll_until(
+            lambda: (row := record(database, record_id))["status"] == "success" and row,
+            what="the record reaches success",
+        )
+        assert stored["progress"] == 100
+        assert stored["started_at"] is not None
+        assert stored["finished_at"] is not None
         assert health(daemon.agent_port)["version"] == "5.0.0"  # type: ignore[index]
         token = json.loads((state_dir / "node.json").read_text())["node_token"]
         assert {seen.authorization for seen in server.requests} == {f"Bearer {token}"}
@@ -87,7 +119,6 @@ def test_an_update_command_re_executes_the_daemon_as_the_new_version(
     key_file = tmp_path / "trusted.pem"
     key_file.write_bytes(public_pem(trusted.public_key()))
     package = build("daemon", "9.0.0", tmp_path / "packages")
-    order = order_for(manifest_for(package, "daemon", "9.0.0"), trusted, server.add(package), 3)
     manager = Manager(tmp_path, FAST)
     manager.start()
     daemon = Daemon(manager, tmp_path / "node", ENROLLMENT_TOKEN, "--trusted-key", str(key_file))
@@ -95,6 +126,10 @@ def test_an_update_command_re_executes_the_daemon_as_the_new_version(
     try:
         api = Api(manager, ADMIN_PASSWORD)
         node = poll_until(lambda: online_node(api), what="the node comes online")
+        database = tmp_path / "manager.db"
+        record_id = add_record(database, node["id"], "daemon", "9.0.0")
+        manifest = manifest_for(package, "daemon", "9.0.0")
+        order = order_for(manifest, trusted, server.add(package), record_id)
         body = {
             "node_ids": [node["id"]],
             "type": "update",
@@ -107,6 +142,10 @@ def test_an_update_command_re_executes_the_daemon_as_the_new_version(
 
         assert (done["state"], done["error"]) == ("done", None)
         assert "daemon 9.0.0, node" in daemon.log.read_text()
+        poll_until(
+            lambda: record(database, record_id)["status"] == "success",
+            what="the new daemon reports the record's success",
+        )
         assert daemon.proc is not None
         assert daemon.proc.poll() is None
         poll_until(

@@ -24,9 +24,11 @@ from opscaffold.daemon.supervisor import AgentSupervisor
 from opscaffold.daemon.trust import TrustedKeyError, TrustStore
 from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.text import wire_text
 from opscaffold.protocol.update import UpdateOrder, UpdateState
 
 log = logging.getLogger(__name__)
+EXEC_FLUSH_S = 5.0  # how long a re-executing daemon waits for its update states to be taken
 
 
 class Daemon:
@@ -43,7 +45,7 @@ class Daemon:
             UpdaterSettings(
                 keep_versions=config.keep_versions, health_timeout=config.update_health_timeout
             ),
-            before_exec=self._stop_agent,
+            before_exec=self._before_exec,
         )
         # The agent of the installed package, if any; else the one beside this daemon.
         self.supervisor.replace(*self.updater.agent_launch())
@@ -83,7 +85,10 @@ class Daemon:
             raise ConfigError(f"cannot read the TLS files: {exc}") from exc
         self._sampler = MetricsSampler()
         self.session = NodeSession(stub(channel), self, identity, self._settings())
-        for outcome in settled:
+        for outcome in settled:  # an update that re-executed this daemon: its last states
+            verifying = outcome.state.model_copy(update={"status": "verifying", "message": ""})
+            for step in (verifying, outcome.state):  # verifying again is a harmless resend
+                self.session.outbox.put_update(_update_report(step, outcome.version))
             if outcome.command_id is not None:
                 self.session.command_done(outcome.command_id, _command_error(outcome.state))
         agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
@@ -149,8 +154,8 @@ class Daemon:
             raise CommandError(f"the update order is not valid: {problems}") from exc
 
         async def report(state: UpdateState) -> None:
-            # The Manager learns the final state as the command's result; the states on the
-            # way are logged until they have a message of their own on the wire.
+            # Each state goes to the Manager's update record; the final one is also the
+            # command's result.
             level = logging.DEBUG if state.status == "downloading" else logging.INFO
             log.log(
                 level,
@@ -160,13 +165,22 @@ class Daemon:
                 state.progress,
                 state.message,
             )
+            if self.session is not None:
+                self.session.outbox.put_update(_update_report(state, order.manifest.version))
 
         final = await self.updater.apply(order, report, command_id=command.id)
         if (error := _command_error(final)) is not None:
             raise CommandError(error)
 
+    async def _before_exec(self) -> None:
+        """Before re-executing: the Manager has the update's states so far (briefly waited
+        for), and the new daemon starts its own agent on the same port."""
+        if self.session is not None:
+            await self.session.outbox.wait_updates_settled(EXEC_FLUSH_S)
+        await self._stop_agent()
+
     async def _stop_agent(self) -> None:
-        """Before re-executing: the new daemon starts its own agent on the same port."""
+        """The new daemon starts its own agent on the same port."""
         if self._agent_task is not None:
             self._agent_task.cancel()
             await asyncio.gather(self._agent_task, return_exceptions=True)
@@ -207,3 +221,15 @@ def agent_health_url(config: DaemonConfig) -> str:
     host = "127.0.0.1" if wildcard else config.agent_host
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{config.agent_port}/health"
+
+
+def _update_report(state: UpdateState, version: str) -> pb.UpdateStatusReport:
+    """A state for the Manager's update record; `version` is the one ordered."""
+    success = state.status == "success"
+    return pb.UpdateStatusReport(
+        record_id=state.record_id,
+        status=state.status,
+        progress=state.progress,
+        error="" if success else wire_text(state.message),
+        version=version if success else "",
+    )

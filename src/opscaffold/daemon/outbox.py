@@ -10,6 +10,9 @@ with a StreamAck made from the call's outcome, so retry, drop and order rules li
   a refused old one is not resent when a newer exists.
 - Command results (done, or failed with the reason) wait here until the Manager has seen
   them: on a Connect stream in their own message, over unary calls on the next heartbeat.
+- Update states are steps of one state machine on the Manager, so they go one at a time, in
+  order: the next leaves only once the one before is acknowledged (a refusal to retry puts it
+  back first in line); a newer download progress replaces one still waiting.
 """
 
 from __future__ import annotations
@@ -46,13 +49,20 @@ class Report:
 @dataclass(slots=True)
 class _InFlight:
     sent_at: float
-    report: Report | None  # None: command results
+    report: Report | None  # None: command results, or an update state
     results: tuple[pb.CommandResult, ...] = ()
+    update: pb.UpdateStatusReport | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.update is not None:
+            return "update_status"
+        return "command_ack" if self.report is None else self.report.kind
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    kind: str  # heartbeat, metrics, command_ack
+    kind: str  # heartbeat, metrics, command_ack, update_status
     code: str
     message: str
     kept: bool  # True: queued again for a later resend
@@ -85,6 +95,9 @@ class Outbox:
         self._heartbeat: Report | None = None
         self._latest_heartbeat = -1  # order of the newest heartbeat ever queued
         self._results: list[pb.CommandResult] = []
+        self._updates: deque[pb.UpdateStatusReport] = deque()
+        self._updates_settled = asyncio.Event()  # set while no update state is unacknowledged
+        self._updates_settled.set()
         self._inflight: dict[int, _InFlight] = {}
         self._seq = 0
         self._order = itertools.count()
@@ -108,6 +121,19 @@ class Outbox:
         self._results.append(result)
         self._wake.set()
 
+    def put_update(self, update: pb.UpdateStatusReport) -> None:
+        last = self._updates[-1] if self._updates else None
+        if (
+            last is not None
+            and last.record_id == update.record_id
+            and last.status == update.status == "downloading"
+        ):
+            self._updates[-1] = update  # only the newest progress is worth sending
+        else:
+            self._updates.append(update)
+        self._updates_settled.clear()
+        self._wake.set()
+
     def take_results(self) -> list[pb.CommandResult]:
         """Results for a unary heartbeat to carry; `return_results` if it does not get through."""
         taken = self._results[:MAX_IDS_PER_ACK]
@@ -124,7 +150,9 @@ class Outbox:
         numbers its messages from 1."""
         returned = []
         for entry in self._inflight.values():
-            if entry.report is None:
+            if entry.update is not None:
+                self._updates.appendleft(entry.update)
+            elif entry.report is None:
                 self._results[:0] = entry.results
             else:
                 returned.append(entry.report)
@@ -148,6 +176,10 @@ class Outbox:
             ids = [r.command_id for r in taken if r.ok]
             ack = pb.CommandAck(command_ids=ids, results=taken)
             return pb.DaemonMessage(seq=seq, command_ack=ack)
+        if self._updates and not any(e.update is not None for e in self._inflight.values()):
+            update = self._updates.popleft()
+            seq = self._track(_InFlight(now, None, update=update))
+            return pb.DaemonMessage(seq=seq, update_status=update)
         report = self._take_report()
         if report is None:
             return None
@@ -173,13 +205,16 @@ class Outbox:
                     outcome.committed.append(entry.report)
                 continue
             keep = disposition(refusal.code) is Disposition.KEEP
-            kind = "command_ack" if entry.report is None else entry.report.kind
-            outcome.refused.append(Refused(kind, refusal.code, refusal.message, keep))
-            if keep and entry.report is None:
+            outcome.refused.append(Refused(entry.kind, refusal.code, refusal.message, keep))
+            if keep and entry.update is not None:
+                self._updates.appendleft(entry.update)
+            elif keep and entry.report is None:
                 self._results[:0] = entry.results
             elif keep and entry.report is not None:
                 returned.append(entry.report)
         self._requeue(returned)
+        if not self.updates_unsettled():
+            self._updates_settled.set()
         self._wake.set()
         return outcome
 
@@ -210,6 +245,21 @@ class Outbox:
 
     def pending_results(self) -> list[pb.CommandResult]:
         return list(self._results)
+
+    async def wait_updates_settled(self, limit: float) -> bool:
+        """Until every update state is acknowledged (True), or `limit` seconds passed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await self._updates_settled.wait()
+        return self._updates_settled.is_set()
+
+    def updates_unsettled(self) -> bool:
+        """Update states not yet acknowledged, waiting or on the wire."""
+        return bool(self._updates) or any(e.update is not None for e in self._inflight.values())
+
+    def pending_updates(self) -> list[pb.UpdateStatusReport]:
+        """Update states waiting to be sent, in order."""
+        return list(self._updates)
 
     def pending_acks(self) -> list[str]:
         """The ids of the command results waiting to be sent."""

@@ -450,6 +450,11 @@ class NodeSession:
         }
         if message.HasField("heartbeat"):
             return await self._unary_heartbeat(message.heartbeat, options)
+        if message.HasField("update_status"):
+            update: pb.ReportUpdateStatusResponse = await self._stub.ReportUpdateStatus(
+                message.update_status, **options
+            )
+            return update.success, []
         report: pb.ReportMetricsResponse = await self._stub.ReportMetrics(
             message.metrics, **options
         )

@@ -50,14 +50,14 @@ def progress_of(
 async def record_progress(
     session: AsyncSession, node_id: int, report: UpdateProgress, now: datetime
 ) -> bool:
-    """Apply a node's report to its record. A resent report of the state the record is in
+    """Apply a node's report to its record. A report of the state the record is already in
     changes nothing and is accepted (the daemon resends what was not acknowledged); a move
     the state table forbids is refused. True when the record changed."""
     current = await repository.lock_state(session, report.record_id, node_id)
     if current is None:
         raise UpdateRecordNotFound(f"this node has no update record {report.record_id}")
-    if current == report.state and report.state in FINAL:
-        return False
+    if current == report.state and current != "downloading":
+        return False  # resent after a lost acknowledgement (downloading → downloading is news)
     if not allowed(current, report.state):
         raise UpdateTransitionRefused(f"an update {current} cannot become {report.state}")
     values = _values(current, report, now)

@@ -11,8 +11,9 @@ downloading, installing, verifying → failed     with the reason
 installing, verifying              → rollback   the daemon went back to the version it ran
                                                 before, by itself, and said why
 
-success, failed and rollback are final: a resent report of the state a record is already in
-is accepted and changes nothing; any other move out of them is refused.
+success, failed and rollback are final. A report of the state a record is already in (a
+resend after a lost acknowledgement) is accepted and changes nothing; any move the table does
+not list is refused.
 """
 
 from __future__ import annotations
