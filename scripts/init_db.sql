@@ -594,3 +594,13 @@ INSERT INTO version_locks (component) VALUES ('agent');
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
 
+-- Running upgrade 0009 -> 0010
+
+ALTER TABLE versions MODIFY version VARCHAR(32) COLLATE utf8mb4_bin NOT NULL;
+
+ALTER TABLE update_records MODIFY from_version VARCHAR(32) COLLATE utf8mb4_bin NULL;
+
+ALTER TABLE update_records MODIFY to_version VARCHAR(32) COLLATE utf8mb4_bin NOT NULL;
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+

@@ -152,6 +152,18 @@ async def test_duplicate_package_is_refused_and_keeps_no_file(
     assert len(after_first - store_files) == 1
 
 
+async def test_pre_releases_differing_in_case_are_two_versions_on_every_database(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Pre-release identifiers are case-sensitive, as the version order compares them."""
+    lower = await upload(client, admin_headers, version="1.0.0-rc.1")
+    upper = await upload(client, admin_headers, version="1.0.0-RC.1", content=b"other bytes")
+    assert (lower.status_code, upper.status_code) == (201, 201), upper.text
+    listed = await client.get(VERSIONS, headers=admin_headers)
+    versions = {item["version"] for item in listed.json()["data"]["items"]}
+    assert versions == {"1.0.0-rc.1", "1.0.0-RC.1"}
+
+
 async def test_offline_signature_is_checked_against_trusted_keys(
     client: httpx.AsyncClient, stack: Stack, admin_headers: dict[str, str], tmp_path: Path
 ) -> None:

@@ -8,7 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opscaffold.manager.kit.clock import utcnow
-from opscaffold.manager.models.base import Base, BigId, BigRef, TinyInt, enum, now_default
+from opscaffold.manager.models.base import (
+    Base,
+    BigId,
+    BigRef,
+    TinyInt,
+    enum,
+    exact_string,
+    now_default,
+)
 
 TABLE_OPTS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 COMPONENTS = ("daemon", "agent")
@@ -37,7 +45,8 @@ class Version(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     component: Mapped[str] = mapped_column(enum("component", *COMPONENTS))
-    version: Mapped[str] = mapped_column(sa.String(32))
+    # Exact: pre-release identifiers are case-sensitive (`1.0.0-RC.1` is not `1.0.0-rc.1`).
+    version: Mapped[str] = mapped_column(exact_string(32))
     file_path: Mapped[str] = mapped_column(sa.String(255))
     file_name: Mapped[str] = mapped_column(sa.String(128))
     file_size: Mapped[int] = mapped_column(sa.BigInteger)
@@ -82,8 +91,8 @@ class UpdateRecord(Base):
     batch_id: Mapped[str] = mapped_column(sa.String(36))
     node_id: Mapped[int] = mapped_column(BigRef)
     component: Mapped[str] = mapped_column(enum("component", *COMPONENTS))
-    from_version: Mapped[str | None] = mapped_column(sa.String(32))
-    to_version: Mapped[str] = mapped_column(sa.String(32))
+    from_version: Mapped[str | None] = mapped_column(exact_string(32))
+    to_version: Mapped[str] = mapped_column(exact_string(32))
     status: Mapped[str] = mapped_column(
         enum("update_status", *UPDATE_STATUSES), server_default="pending", default="pending"
     )
