@@ -65,6 +65,7 @@ from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
+from opscaffold.manager.version import jobs as version_jobs
 from opscaffold.manager.version.endpoints import router as version_router
 
 API_DESCRIPTION = (
@@ -91,7 +92,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 # The modules whose jobs every Manager runs.
-JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs)
+JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs, version_jobs)
 
 
 def all_jobs() -> dict[str, Job]:

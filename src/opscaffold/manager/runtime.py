@@ -41,8 +41,7 @@ class Runtime:
         engine = db.create_engine(settings.database)
         link = RedisLink(connect(settings.redis)) if settings.redis.enabled else None
         bus = CommandBus(link)
-        assert settings.storage.local.path is not None  # resolved by Settings
-        packages = PackageStore(settings.storage.local.path)
+        packages = PackageStore.of(settings.storage)
         packages.prepare()
         return cls(
             settings=settings,

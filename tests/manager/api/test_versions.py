@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.app import all_jobs
 from opscaffold.manager.enrollment.service import digest
+from opscaffold.manager.jobs.runner import JobRunner, tick_of
 from opscaffold.manager.kit.clock import utcnow
-from opscaffold.manager.models import AuditLog, NodeCredential, UpdateRecord
+from opscaffold.manager.models import AuditLog, NodeCredential, UpdateRecord, Version
 from opscaffold.manager.version.storage import INCOMING
 from opscaffold.protocol import manifest as signing
 from opscaffold.protocol.manifest import Manifest
@@ -496,3 +499,33 @@ async def test_a_body_arriving_in_tiny_pieces_is_read_exactly(
     assert response.json()["data"]["hash_sha256"] == hashlib.sha256(content).hexdigest()
     url = f"{VERSIONS}/{response.json()['data']['id']}/download"
     assert (await client.get(url, headers=admin_headers)).content == content
+
+
+async def test_the_sweep_removes_old_files_no_version_names(
+    client: httpx.AsyncClient, stack: Stack, admin_headers: dict[str, str]
+) -> None:
+    """Left by an upload whose commit failed: the file is placed just before the commit."""
+    created = (await upload(client, admin_headers)).json()["data"]
+    root = stack.settings.storage.local.path
+    assert root is not None
+    named = root / (await _file_path(stack, created["id"]))
+    old_orphan, young_orphan = root / f"{'a' * 32}.pkg", root / f"{'b' * 32}.pkg"
+    old_orphan.write_bytes(b"x")
+    young_orphan.write_bytes(b"x")
+    two_hours_ago = utcnow().timestamp() - 7200
+    for path in (named, old_orphan):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    job = all_jobs()["version.sweep_files"]
+    runner = JobRunner(stack.runtime.sessions, stack.settings, {job.name: job}, "test-replica")
+    assert await runner.run_once(job, tick_of(utcnow(), job.every(stack.settings)))
+    assert named.exists()
+    assert young_orphan.exists()  # may belong to a commit on its way
+    assert not old_orphan.exists()
+    young_orphan.unlink()
+
+
+async def _file_path(stack: Stack, version_id: int) -> str:
+    async with stack.runtime.sessions() as session:
+        found = await session.get(Version, version_id)
+    assert found is not None
+    return found.file_path

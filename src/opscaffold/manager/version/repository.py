@@ -130,3 +130,11 @@ async def unfinished_updates(session: AsyncSession, component: str, version: str
         )
     )
     return int(await session.scalar(stmt) or 0)
+
+
+async def named_files(session: AsyncSession, names: Sequence[str]) -> set[str]:
+    """Which of these package files a version row names."""
+    if not names:
+        return set()
+    stmt = sa.select(Version.file_path).where(Version.file_path.in_(list(names)))
+    return set(await session.scalars(stmt))

@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+from opscaffold.manager.config import StorageSettings
 from opscaffold.manager.kit.files import PRIVATE_FILE, private_dir
 from opscaffold.manager.logging import get_logger
 
@@ -25,6 +26,9 @@ _NAME = re.compile(r"[0-9a-f]{32}\.pkg")
 # A partial file older than this belongs to no upload still arriving (uploads are bounded by
 # server.http.read_timeout); one left by a Manager that died is removed at start.
 STALE_PARTIAL_S = 24 * 3600
+# A placed file no version names is left by an upload whose transaction did not commit (the
+# file is placed just before the commit). Younger ones may belong to a commit on its way.
+ORPHAN_AFTER_S = 3600
 log = get_logger("opscaffold.version.storage")
 
 
@@ -65,6 +69,11 @@ class PackageStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    @classmethod
+    def of(cls, storage: StorageSettings) -> PackageStore:
+        assert storage.local.path is not None  # resolved by Settings (under data_dir)
+        return cls(storage.local.path)
+
     def prepare(self) -> None:
         """Create the folders and remove partial files a stopped Manager left behind."""
         incoming = private_dir(self.root / INCOMING)
@@ -95,6 +104,18 @@ class PackageStore:
         target = self.path_of(name)
         os.replace(upload.path, target)
         _sync_dir(self.root)
+
+    def stored_names(self, older_than_s: float) -> list[str]:
+        """The package files placed more than `older_than_s` seconds ago."""
+        cutoff = time.time() - older_than_s
+        names = []
+        for path in self.root.glob("*.pkg"):
+            try:
+                if _NAME.fullmatch(path.name) and path.stat().st_mtime < cutoff:
+                    names.append(path.name)
+            except FileNotFoundError:
+                continue
+        return names
 
     def remove(self, name: str) -> None:
         try:
