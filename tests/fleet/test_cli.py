@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from tests.daemon.helpers import BIN, closed_port_target
 
@@ -58,3 +59,49 @@ def test_ops_fleet_needs_a_token_for_new_nodes() -> None:
     )
     assert result.returncode == 2
     assert "enrollment token" in result.stderr
+
+
+def test_ops_fleet_refuses_an_update_failure_rate_above_one() -> None:
+    result = subprocess.run(
+        [
+            str(BIN / "ops-fleet"),
+            "run",
+            "--manager",
+            closed_port_target(),
+            "--nodes",
+            "1",
+            "--enrollment-token",
+            "t",
+            "--update-failure-rate",
+            "1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "update_failure_rate" in result.stderr
+
+
+def test_ops_fleet_refuses_a_trusted_key_that_is_no_key(tmp_path: Path) -> None:
+    not_a_key = tmp_path / "key.pem"
+    not_a_key.write_text("hello")
+    result = subprocess.run(
+        [
+            str(BIN / "ops-fleet"),
+            "run",
+            "--manager",
+            closed_port_target(),
+            "--nodes",
+            "1",
+            "--enrollment-token",
+            "t",
+            "--trusted-key",
+            str(not_a_key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"trusted key {not_a_key}" in result.stderr

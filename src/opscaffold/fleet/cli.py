@@ -53,6 +53,20 @@ def run(
     tls_ca: Path | None = typer.Option(
         None, exists=True, dir_okay=False, help="Pinned CA of the Manager (turns TLS on)."
     ),
+    update_failure_rate: float = typer.Option(
+        0.0, help="Share of update orders that end failed or rollback (0..1)."
+    ),
+    update_seconds: float = typer.Option(
+        5.0, help="Seconds an update takes from downloading to success (± jitter)."
+    ),
+    seed: int | None = typer.Option(None, help="Makes each node's updates go the same way."),
+    trusted_key: list[Path] = typer.Option(
+        [],
+        exists=True,
+        dir_okay=False,
+        metavar="PEM",
+        help="Public key (PEM) that update orders must be signed by; repeatable.",
+    ),
     log_level: str = typer.Option("error", help="debug, info, warning or error."),
 ) -> None:
     """Run the fleet; the JSON summary goes to stdout, logs to stderr."""
@@ -73,6 +87,10 @@ def run(
         "ramp": ramp,
         "state_file": state_file,
         "tls": TlsFiles(tls_ca) if tls_ca else None,
+        "update_failure_rate": update_failure_rate,
+        "update_seconds": update_seconds,
+        "seed": seed,
+        "trusted_keys": trusted_key,
     }
     try:
         config = FleetConfig.model_validate(options)

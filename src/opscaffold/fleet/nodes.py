@@ -1,17 +1,24 @@
-"""A virtual node: plausible hardware, metrics that wander like a real machine's, and an agent
-status (there is no agent process). Deterministic per uuid, so a node looks the same each run."""
+"""A virtual node: plausible hardware, metrics that wander like a real machine's, an agent
+status (there is no agent process), and update orders walked through their states without
+installing anything. Deterministic per uuid, so a node looks the same each run."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 import uuid as uuid_lib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.session import Identity
+from opscaffold.fleet.updates import NodeUpdates, UpdateBehaviour, UpdateCounts
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+
+if TYPE_CHECKING:
+    from opscaffold.daemon.session import NodeSession
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -24,11 +31,24 @@ def _wander(rng: random.Random, value: float, step: float, low: float, high: flo
 
 class VirtualNode:
     def __init__(
-        self, index: int, identity: Identity, on_identity: Callable[[Identity], None]
+        self,
+        index: int,
+        identity: Identity,
+        on_identity: Callable[[Identity], None],
+        *,
+        updates: UpdateBehaviour | None = None,
+        counts: UpdateCounts | None = None,
+        on_daemon_installed: Callable[[], None] | None = None,
     ) -> None:
         self.index = index
         self.identity = identity
         self._on_identity = on_identity
+        self._update_behaviour = updates or UpdateBehaviour()
+        self._update_counts = counts or UpdateCounts()
+        self._on_daemon_installed = on_daemon_installed
+        self._updates: NodeUpdates | None = None  # made by the first update order
+        self.session: NodeSession | None = None  # the session reporting for this node
+        self.versions = {"daemon": package_version(), "agent": package_version()}
         self._rng = random.Random(uuid_lib.UUID(identity.uuid).int)  # noqa: S311 - simulation
         rng = self._rng
         self.cpu_cores = rng.choice((2, 4, 8, 16, 32))
@@ -53,7 +73,7 @@ class VirtualNode:
             os="linux",
             arch="amd64",
             kernel_version="6.1.0-fleet",
-            daemon_version=package_version(),
+            daemon_version=self.versions["daemon"],
             cpu_cores=self.cpu_cores,
             memory_total=self.memory_total,
             disk_total=self.disk_total,
@@ -62,7 +82,7 @@ class VirtualNode:
 
     async def agent_status(self) -> pb.AgentStatus:
         return pb.AgentStatus(
-            version=package_version(),
+            version=self.versions["agent"],
             status="running",
             pid=self._agent_pid,
             cpu_usage=round(self._rng.uniform(0.1, 3.0), 2),
@@ -98,10 +118,37 @@ class VirtualNode:
     async def on_command(self, command: pb.Command) -> None:
         if command.type == "restart":
             self.restart_count += 1
-            self._agent_pid = self._rng.randint(1000, 60000)
-            self._agent_started = int(time.time())
+            self._start_agent()
         elif command.type == "update":
-            log.debug("node %d: update is not supported yet; acknowledged only", self.index)
+            await self._orders().carry_out(command)
+
+    def _orders(self) -> NodeUpdates:
+        if self._updates is None:
+            self._updates = NodeUpdates(
+                self.index,
+                self._update_behaviour,
+                self.versions,
+                self._installed,
+                self._update_counts,
+            )
+            self._updates.session = self.session
+        return self._updates
+
+    def stop_updates(self) -> list[asyncio.Task[Any]]:
+        return self._updates.stop() if self._updates is not None else []
+
+    def _installed(self, component: str, version: str) -> None:
+        """A new version runs: the agent restarts (its next heartbeat names the version); the
+        daemon starts again as the new one, which registers with its version."""
+        log.debug("node %d: %s %s installed", self.index, component, version)
+        if component == "agent":
+            self._start_agent()
+        elif self._on_daemon_installed is not None:
+            self._on_daemon_installed()
+
+    def _start_agent(self) -> None:
+        self._agent_pid = self._rng.randint(1000, 60000)
+        self._agent_started = int(time.time())
 
     def identity_changed(self, identity: Identity) -> None:
         self._on_identity(identity)

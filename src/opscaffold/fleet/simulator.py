@@ -34,9 +34,12 @@ from opscaffold.daemon.session import (
 )
 from opscaffold.daemon.state import NodeState, write_private
 from opscaffold.fleet.nodes import VirtualNode
+from opscaffold.fleet.updates import UpdateBehaviour, UpdateCounts
+from opscaffold.protocol.manifest import load_public_key
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 5.0  # seconds between state-file writes while tokens arrive
+EXEC_FLUSH_S = 5.0  # how long a node that installed a new daemon waits for its states to go
 NodeStates = TypeAdapter(list[NodeState])
 
 
@@ -58,6 +61,10 @@ class FleetConfig(BaseModel):
     ramp: float = Field(10.0, ge=0)  # seconds over which nodes start
     state_file: Path | None = None
     tls: TlsFiles | None = None
+    update_failure_rate: float = Field(0.0, ge=0, le=1)  # share of updates failed or rolled back
+    update_seconds: float = Field(5.0, ge=0)  # downloading to success, spread by jitter
+    seed: int | None = None  # set: each node's updates go the same way every run
+    trusted_keys: list[Path] = Field(default_factory=list)  # set: signatures are checked
 
     @field_validator("manager")
     @classmethod
@@ -77,6 +84,22 @@ class FleetConfig(BaseModel):
             pin_intervals=pinned,
             jitter=self.jitter,
             stagger=True,  # nodes started together must not report in lockstep
+        )
+
+    def update_behaviour(self) -> UpdateBehaviour:
+        """Raises FleetError when a trusted key cannot be read."""
+        keys = []
+        for path in self.trusted_keys:
+            try:
+                keys.append(load_public_key(path.read_bytes()))
+            except (OSError, ValueError) as exc:
+                raise FleetError(f"trusted key {path}: {exc}") from exc
+        return UpdateBehaviour(
+            failure_rate=self.update_failure_rate,
+            seconds=self.update_seconds,
+            jitter=self.jitter,
+            seed=self.seed,
+            trusted_keys=tuple(keys),
         )
 
 
@@ -117,7 +140,11 @@ class Fleet:
             raise FleetError(f"{unenrolled} nodes have no token yet: give an enrollment token")
         self._dirty = True  # new nodes must keep their uuids even if none registers
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._restarts: set[asyncio.Task[None]] = set()
         self._started = time.monotonic()
+        self._updates = config.update_behaviour()
+        self.update_counts = UpdateCounts()
+        self.nodes: list[VirtualNode] = []
         self.sessions: list[NodeSession] = []
 
     async def run(self) -> dict[str, Any]:
@@ -134,9 +161,11 @@ class Fleet:
             self._start_all()
             await asyncio.sleep(self.config.duration or float("inf"))
         finally:
-            for task in [*helpers, *self._tasks.values()]:
+            updates = [task for node in self.nodes for task in node.stop_updates()]
+            tasks = [*helpers, *self._restarts, *self._tasks.values(), *updates]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*helpers, *self._tasks.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._save()
             await asyncio.gather(*(c.close() for c in channels))
         return self.summary()
@@ -149,10 +178,18 @@ class Fleet:
         stubs = [stub(c) for c in channels]
         for index, state in enumerate(self._states[: self.config.nodes]):
             identity = Identity(state.uuid, state.node_id, state.node_token, state.enrollment_key)
-            node = VirtualNode(index, identity, functools.partial(self._remember, index))
-            self.sessions.append(
-                NodeSession(stubs[index % len(stubs)], node, identity, settings, self.stats)
+            node = VirtualNode(
+                index,
+                identity,
+                functools.partial(self._remember, index),
+                updates=self._updates,
+                counts=self.update_counts,
+                on_daemon_installed=functools.partial(self._reexecute, index),
             )
+            session = NodeSession(stubs[index % len(stubs)], node, identity, settings, self.stats)
+            node.session = session
+            self.nodes.append(node)
+            self.sessions.append(session)
 
     def _start_all(self) -> None:
         spacing = self.config.ramp / len(self.sessions)
@@ -188,6 +225,21 @@ class Fleet:
                 away = random.uniform(1, 2 * self.sessions[index].intervals.heartbeat)  # noqa: S311
                 self._start(index, away)
                 self.churned += 1
+
+    def _reexecute(self, index: int) -> None:
+        """A node installed a new daemon: once its update states are taken, its session ends
+        as the old process would and a new one starts, which registers with the new version."""
+        task = asyncio.create_task(self._restart(index))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def _restart(self, index: int) -> None:
+        await self.sessions[index].outbox.wait_updates_settled(EXEC_FLUSH_S)
+        old = self._tasks[index]
+        old.cancel()
+        await asyncio.gather(old, return_exceptions=True)
+        if self._tasks[index] is old:  # churn did not restart it meanwhile
+            self._start(index, 0)
 
     def _remember(self, index: int, identity: Identity) -> None:
         self._states[index] = self._states[index].model_copy(
@@ -230,6 +282,7 @@ class Fleet:
             },
             "errors": dict(stats.errors),
             "commands": stats.commands,
+            "updates": dict(self.update_counts.finals),
             "churned": self.churned,
             "failed_nodes": self.failed,
         }
