@@ -10,22 +10,20 @@ import asyncio
 import logging
 import os
 
-from pydantic import ValidationError
-
 from opscaffold.daemon import package_version
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.config import ConfigError, DaemonConfig
 from opscaffold.daemon.host import register_request
 from opscaffold.daemon.link import open_channel, parse_target, stub
 from opscaffold.daemon.metrics import MetricsSampler
+from opscaffold.daemon.orders import command_error, parse_order, status_report
 from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
 from opscaffold.daemon.state import NodeState, StateStore
 from opscaffold.daemon.supervisor import AgentSupervisor
 from opscaffold.daemon.trust import TrustedKeyError, TrustStore
 from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
-from opscaffold.protocol.text import wire_text
-from opscaffold.protocol.update import UpdateOrder, UpdateState
+from opscaffold.protocol.update import UpdateState
 
 log = logging.getLogger(__name__)
 EXEC_FLUSH_S = 5.0  # how long a re-executing daemon waits for its update states to be taken
@@ -88,9 +86,9 @@ class Daemon:
         for outcome in settled:  # an update that re-executed this daemon: its last states
             verifying = outcome.state.model_copy(update={"status": "verifying", "message": ""})
             for step in (verifying, outcome.state):  # verifying again is a harmless resend
-                self.session.outbox.put_update(_update_report(step, outcome.version))
+                self.session.outbox.put_update(status_report(step, outcome.version))
             if outcome.command_id is not None:
-                self.session.command_done(outcome.command_id, _command_error(outcome.state))
+                self.session.command_done(outcome.command_id, command_error(outcome.state))
         agent = asyncio.create_task(self.supervisor.run(), name="agent-supervisor")
         self._agent_task = agent
         log.info(
@@ -145,13 +143,7 @@ class Daemon:
 
     async def _update(self, command: pb.Command) -> None:
         """Carry out an update order; its final state is the command's result."""
-        try:
-            order = UpdateOrder.model_validate_json(command.payload or b"{}")
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
-            )
-            raise CommandError(f"the update order is not valid: {problems}") from exc
+        order = parse_order(command.payload)
 
         async def report(state: UpdateState) -> None:
             # Each state goes to the Manager's update record; the final one is also the
@@ -166,10 +158,10 @@ class Daemon:
                 state.message,
             )
             if self.session is not None:
-                self.session.outbox.put_update(_update_report(state, order.manifest.version))
+                self.session.outbox.put_update(status_report(state, order.manifest.version))
 
         final = await self.updater.apply(order, report, command_id=command.id)
-        if (error := _command_error(final)) is not None:
+        if (error := command_error(final)) is not None:
             raise CommandError(error)
 
     async def _before_exec(self) -> None:
@@ -196,11 +188,6 @@ class Daemon:
         self.store.save(self._state)
 
 
-def _command_error(state: UpdateState) -> str | None:
-    """An update command's result: done on success, else failed with the state and reason."""
-    return None if state.status == "success" else f"{state.status}: {state.message}"
-
-
 def agent_arguments(config: DaemonConfig) -> list[str]:
     """What follows the agent's entry point on its command line, whichever installation it
     runs from."""
@@ -221,15 +208,3 @@ def agent_health_url(config: DaemonConfig) -> str:
     host = "127.0.0.1" if wildcard else config.agent_host
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{config.agent_port}/health"
-
-
-def _update_report(state: UpdateState, version: str) -> pb.UpdateStatusReport:
-    """A state for the Manager's update record; `version` is the one ordered."""
-    success = state.status == "success"
-    return pb.UpdateStatusReport(
-        record_id=state.record_id,
-        status=state.status,
-        progress=state.progress,
-        error="" if success else wire_text(state.message),
-        version=version if success else "",
-    )

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import ValidationError
 
 from opscaffold.daemon.commands import CommandError
+from opscaffold.daemon.orders import command_error, parse_order, status_report
 from opscaffold.protocol.manifest import BadSignature, verify
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
-from opscaffold.protocol.text import wire_text
 from opscaffold.protocol.update import MAX_MESSAGE, UpdateOrder, UpdateState, UpdateStatus
 from opscaffold.protocol.versions import InvalidVersion, Version
 
@@ -69,35 +68,6 @@ class UpdateBehaviour:
         stage = rng.choice(STAGES)
         seconds = self.seconds * rng.uniform(1 - self.jitter, 1 + self.jitter)
         return Fate(seconds, stage if fails else None)
-
-
-def parse_order(payload: bytes) -> UpdateOrder:
-    """The order an `update` command carries; CommandError naming each field that is wrong."""
-    try:
-        return UpdateOrder.model_validate_json(payload or b"{}")
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
-        )
-        raise CommandError(f"the update order is not valid: {problems}") from exc
-
-
-def command_error(state: UpdateState) -> str | None:
-    """An update command's result, as the daemon gives it: done on success, else failed
-    with the state and the reason."""
-    return None if state.status == "success" else f"{state.status}: {state.message}"
-
-
-def status_report(state: UpdateState, version: str) -> pb.UpdateStatusReport:
-    """A state for the Manager's update record; `version` is the one ordered."""
-    success = state.status == "success"
-    return pb.UpdateStatusReport(
-        record_id=state.record_id,
-        status=state.status,
-        progress=state.progress,
-        error="" if success else wire_text(state.message),
-        version=version if success else "",
-    )
 
 
 @dataclass
