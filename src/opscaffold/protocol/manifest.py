@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from opscaffold.protocol.versions import Version
 
@@ -31,6 +31,26 @@ Component = Literal["daemon", "agent"]
 KEY_BITS = 3072
 OS_NAMES = frozenset({"linux", "darwin", "windows"})
 ARCH_NAMES = frozenset({"amd64", "arm64", "386", "arm"})
+
+
+def _version(value: str) -> str:
+    Version(value)  # raises InvalidVersion, a ValueError: pydantic names the field
+    return value
+
+
+def _one_of(names: frozenset[str]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"must be one of {sorted(names)}")
+        return value
+
+    return check
+
+
+# What a package's fields may hold, wherever a package is named (manifests, uploads).
+VersionText = Annotated[str, AfterValidator(_version)]
+OsName = Annotated[str, AfterValidator(_one_of(OS_NAMES))]
+ArchName = Annotated[str, AfterValidator(_one_of(ARCH_NAMES))]
 
 
 class BadSignature(Exception):
@@ -41,32 +61,12 @@ class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     component: Component
-    version: str
-    os: str
-    arch: str
+    version: VersionText
+    os: OsName
+    arch: ArchName
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created_at: str = Field(description="RFC 3339, UTC, whole seconds")
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        Version(value)  # raises InvalidVersion, a ValueError: pydantic names the field
-        return value
-
-    @field_validator("os")
-    @classmethod
-    def _os(cls, value: str) -> str:
-        if value not in OS_NAMES:
-            raise ValueError(f"must be one of {sorted(OS_NAMES)}")
-        return value
-
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, value: str) -> str:
-        if value not in ARCH_NAMES:
-            raise ValueError(f"must be one of {sorted(ARCH_NAMES)}")
-        return value
 
     def canonical(self) -> bytes:
         """The exact bytes a signature covers."""

@@ -15,8 +15,15 @@ from pydantic import (
 )
 
 from opscaffold.manager.kit.clock import rfc3339
-from opscaffold.protocol.manifest import ARCH_NAMES, OS_NAMES, Manifest, timestamp
-from opscaffold.protocol.versions import Version
+from opscaffold.protocol.manifest import (
+    ARCH_NAMES,
+    OS_NAMES,
+    ArchName,
+    Manifest,
+    OsName,
+    VersionText,
+    timestamp,
+)
 
 Component = Literal["daemon", "agent"]
 MAX_NOTES = 16_000  # characters; a MySQL TEXT holds 65,535 bytes of up-to-4-byte characters
@@ -29,9 +36,9 @@ class VersionUpload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     component: Component
-    version: str = Field(max_length=32, description="like 1.4.2 or 2.0.0-rc.1")
-    os: str = Field(max_length=32, description=f"one of {', '.join(sorted(OS_NAMES))}")
-    arch: str = Field(max_length=16, description=f"one of {', '.join(sorted(ARCH_NAMES))}")
+    version: VersionText = Field(max_length=32, description="like 1.4.2 or 2.0.0-rc.1")
+    os: OsName = Field(max_length=32, description=f"one of {', '.join(sorted(OS_NAMES))}")
+    arch: ArchName = Field(max_length=16, description=f"one of {', '.join(sorted(ARCH_NAMES))}")
     release_notes: str | None = Field(default=None, max_length=MAX_NOTES)
     signature: str | None = Field(
         default=None,
@@ -45,26 +52,6 @@ class VersionUpload(BaseModel):
         description="the manifest's created_at the offline signature covers (RFC 3339, UTC, "
         "whole seconds, e.g. 2026-12-05T06:00:00Z); only with `signature`",
     )
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        Version(value)
-        return value
-
-    @field_validator("os")
-    @classmethod
-    def _os(cls, value: str) -> str:
-        if value not in OS_NAMES:
-            raise ValueError(f"must be one of {sorted(OS_NAMES)}")
-        return value
-
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, value: str) -> str:
-        if value not in ARCH_NAMES:
-            raise ValueError(f"must be one of {sorted(ARCH_NAMES)}")
-        return value
 
     @field_validator("signature")
     @classmethod
