@@ -63,6 +63,11 @@ class Manager:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
+    def ensure_stopped(self) -> None:
+        """At the end of a test: kill the process if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
     def stop(self) -> None:
         """SIGTERM, as a service manager sends it: the Manager shuts down cleanly (uvicorn
         then re-raises the signal, so the exit status says SIGTERM, not a crash)."""

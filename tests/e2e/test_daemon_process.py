@@ -42,9 +42,7 @@ def manager(tmp_path: Path) -> Iterator[Manager]:
     instance = Manager(tmp_path, FAST)
     instance.start()
     yield instance
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 @pytest.fixture

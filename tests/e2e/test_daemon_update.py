@@ -107,9 +107,7 @@ def test_an_update_command_installs_the_agent_and_reports_the_outcome(
         )
     finally:
         daemon.stop()
-        if manager.proc is not None:
-            manager.proc.kill()
-            manager.proc.wait()
+        manager.ensure_stopped()
 
 
 def test_an_update_command_re_executes_the_daemon_as_the_new_version(
@@ -159,6 +157,4 @@ def test_an_update_command_re_executes_the_daemon_as_the_new_version(
         )
     finally:
         daemon.stop()
-        if manager.proc is not None:
-            manager.proc.kill()
-            manager.proc.wait()
+        manager.ensure_stopped()

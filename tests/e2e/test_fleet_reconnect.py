@@ -32,9 +32,7 @@ def manager(tmp_path: Path) -> Iterator[Manager]:
     )
     instance.start()
     yield instance
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 async def connected(manager: Manager) -> int:

@@ -55,9 +55,7 @@ def manager(tmp_path: Path, redis_server: RedisServer) -> Iterator[Manager]:
     )
     instance.start()
     yield instance
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 class Stream:

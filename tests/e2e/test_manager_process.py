@@ -25,9 +25,7 @@ PASSWORD_LINE = re.compile(r"created user 'admin' with password: (\S+)")
 def manager(tmp_path: Path) -> Iterator[Manager]:
     instance = Manager(tmp_path, {"OPS_AUTH__PASSWORD__ARGON2_MEMORY_COST": "1024"})
     yield instance
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 def test_serve_prints_admin_password_and_login_works(manager: Manager, tmp_path: Path) -> None:

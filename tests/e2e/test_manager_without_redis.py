@@ -72,6 +72,4 @@ def test_starts_and_serves_without_redis_then_uses_it(
         assert me.status_code == 200
         manager.stop()
     finally:
-        if manager.proc is not None and manager.proc.poll() is None:
-            manager.proc.kill()
-            manager.proc.wait()
+        manager.ensure_stopped()

@@ -53,9 +53,7 @@ def start(tmp_path: Path, **tls: str) -> Iterator[tuple[Manager, Path]]:
         manager.start()
         yield manager, authority.pair.cert
     finally:
-        if manager.proc and manager.proc.poll() is None:
-            manager.proc.kill()
-            manager.proc.wait()
+        manager.ensure_stopped()
 
 
 @pytest.fixture

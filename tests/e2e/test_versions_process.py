@@ -91,9 +91,7 @@ def manager(tmp_path: Path) -> Iterator[tuple[Manager, Path]]:
     )
     instance.start()
     yield instance, keys
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 def test_large_offline_signed_upload_streams_and_a_daemon_resumes_its_download(

@@ -36,9 +36,7 @@ def manager(tmp_path: Path) -> Iterator[Manager]:
     instance = Manager(tmp_path, FAST)
     instance.start()
     yield instance
-    if instance.proc and instance.proc.poll() is None:
-        instance.proc.kill()
-        instance.proc.wait()
+    instance.ensure_stopped()
 
 
 def add_record(database: Path, node_id: int, component: str) -> int:
