@@ -60,6 +60,7 @@ from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
+from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
@@ -155,6 +156,7 @@ def create_app(
         metric_router,
         fleet_metric_router,
         version_router,
+        rollout_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
