@@ -60,6 +60,7 @@ from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
+from opscaffold.manager.rollout import jobs as rollout_jobs
 from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
@@ -92,7 +93,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 # The modules whose jobs every Manager runs.
-JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs)
+JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs, rollout_jobs)
 
 
 def all_jobs() -> dict[str, Job]:
