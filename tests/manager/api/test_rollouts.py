@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from opscaffold.manager.models import AuditLog, NodeCommand, Rollout, UpdateRecord
+from opscaffold.manager.models import AuditLog, Node, NodeCommand, Rollout, UpdateRecord
 from opscaffold.protocol.update import UpdateOrder
 from tests.manager import factories as f
 from tests.manager.api.test_versions import upload
@@ -262,3 +262,23 @@ async def test_pause_resume_and_cancel_move_only_as_allowed(
             )
         ).all()
     assert {"rollout.deploy", "rollout.pause", "rollout.resume", "rollout.cancel"} <= set(actions)
+
+
+async def test_a_deploy_to_more_nodes_than_one_statement_can_name(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    version_id = await daemon_version(client, admin_headers)
+    count = 33_000  # beyond the 32,767 parameters a driver binds to one statement
+    rows = [f.node_row(f"n{i}", status="online", daemon_version="1.0.0") for i in range(count)]
+    async with stack.runtime.engine.begin() as conn:
+        for start in range(0, count, 2000):
+            await conn.execute(sa.insert(Node), rows[start : start + 2000])
+
+    response = await client.post(
+        DEPLOY, json=request(version_id, strategy="all"), headers=admin_headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["total_nodes"] == count
+    assert await f.count_rows(stack, UpdateRecord, wave=1) == count
+    assert await f.count_rows(stack, NodeCommand, type="update") == count
