@@ -629,6 +629,8 @@ ALTER TABLE update_records ADD COLUMN wave INTEGER NOT NULL DEFAULT '1';
 
 ALTER TABLE update_records ADD COLUMN command_id VARCHAR(36);
 
+ALTER TABLE update_records ADD COLUMN reported_at DATETIME;
+
 CREATE INDEX idx_update_records_batch_wave ON update_records (batch_id, wave);
 
 UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';

@@ -453,6 +453,9 @@ class MetricsSettings(_Section):
 
 class RolloutSettings(_Section):
     tick_interval: Duration = timedelta(seconds=5)  # how often rollouts are advanced
+    # A node's update under way (downloading, installing, verifying) with no report for this
+    # long has failed: its daemon died or lost the order.
+    stuck_after: Duration = timedelta(minutes=30)
 
 
 class LogFileSettings(_Section):

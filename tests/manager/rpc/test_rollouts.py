@@ -16,6 +16,7 @@ from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import Node, NodeCommand, Rollout, UpdateRecord
 from opscaffold.manager.rollout import orchestrator
+from opscaffold.manager.rollout.repository import STUCK
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from tests.manager.api.test_versions import upload
 from tests.manager.conftest import Stack, login
@@ -238,3 +239,33 @@ async def test_a_replica_acting_on_a_stale_view_sends_no_wave_twice(
 
     assert await ordered(stack) == [n1, n2]
     assert (await rollout_of(stack, batch_id)).current_wave == 2
+
+
+async def test_an_update_whose_node_stops_reporting_fails_as_stuck(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2 = await fleet.start(2)
+    batch_id = await fleet.deploy(strategy="all", max_failures=1)
+    await fleet.report(n1, "downloading", "installing")
+    await fleet.report(n2, "downloading")
+    await tick(stack)
+    assert (await rollout_of(stack, batch_id)).current_wave == 1
+
+    silent = stack.settings.rollout.stuck_after + timedelta(seconds=1)
+    async with stack.runtime.engine.begin() as conn:  # n1 went silent that long ago
+        await conn.execute(
+            sa.update(UpdateRecord)
+            .where(UpdateRecord.node_id == n1)
+            .values(reported_at=utcnow() - silent, started_at=utcnow() - silent)
+        )
+    await tick(stack)
+
+    async with stack.runtime.sessions() as session:
+        records = {r.node_id: r for r in (await session.scalars(sa.select(UpdateRecord))).all()}
+    assert (records[n1].status, records[n1].error_message) == ("failed", STUCK)
+    assert records[n2].status == "downloading"  # it reports: still under way
+    assert records[n2].reported_at is not None
+    await fleet.report(n2, "installing", "verifying", "success")
+    await tick(stack)
+    assert (await rollout_of(stack, batch_id)).status == "completed"

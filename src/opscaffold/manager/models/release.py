@@ -100,6 +100,9 @@ class UpdateRecord(Base):
     # the order to the node once the wave started.
     wave: Mapped[int] = mapped_column(sa.Integer, server_default="1", default=1)
     command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # When the node last reported on this record: a record under way and silent for too long
+    # is stuck.
+    reported_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
 
 ROLLOUT_STRATEGIES = ("all", "rolling", "canary")

@@ -22,8 +22,15 @@ from opscaffold.manager.version import service as version_service
 EXPIRED = "node offline until the rollout expired"
 
 
-async def advance_all(session: AsyncSession, bus: CommandBus, base_url: str, now: datetime) -> None:
+async def advance_all(
+    session: AsyncSession,
+    bus: CommandBus,
+    base_url: str,
+    now: datetime,
+    stuck_after: timedelta,
+) -> None:
     """One pass over every running rollout."""
+    await repository.fail_stuck(session, now - stuck_after, now)
     await repository.fail_pending(
         session,
         sa.and_(Rollout.status.in_(ACTIVE_ROLLOUT_STATUSES), Rollout.expires_at <= now),

@@ -311,3 +311,24 @@ async def fail_orphans(session: AsyncSession, batch_id: str, wave: int, now: dat
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+UNDER_WAY: tuple[UpdateState, ...] = ("downloading", "installing", "verifying")
+STUCK = "the node stopped reporting on this update"
+
+
+async def fail_stuck(session: AsyncSession, silent_since: datetime, now: datetime) -> int:
+    """Records under way with no report since `silent_since` fail (the state table allows
+    failed from each of them)."""
+    last = sa.func.coalesce(UpdateRecord.reported_at, UpdateRecord.started_at)
+    result = await session.execute(
+        sa.update(UpdateRecord)
+        .where(
+            UpdateRecord.status.in_(UNDER_WAY),
+            UpdateRecord.status.in_(sources("failed")),
+            last < silent_since,
+        )
+        .values(status="failed", error_message=STUCK, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -75,7 +75,10 @@ async def record_progress(
 
 
 def _values(current: UpdateState, report: UpdateProgress, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {"progress": 100 if report.state == "success" else report.progress}
+    values: dict[str, Any] = {
+        "progress": 100 if report.state == "success" else report.progress,
+        "reported_at": now,
+    }
     if current == "pending":
         values["started_at"] = now
     if report.state in FINAL:

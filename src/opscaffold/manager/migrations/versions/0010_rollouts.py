@@ -6,7 +6,7 @@ Create Date: 2026-12-05 06:00:00
 
 A rollout is a row of its own, so every replica (and a restarted one) knows which nodes it
 holds, which wave it is in and whether it is paused; each update record says which wave it
-belongs to and which command carried its order.
+belongs to, which command carried its order and when its node last reported on it.
 """
 
 from __future__ import annotations
@@ -70,12 +70,14 @@ def upgrade() -> None:
     with op.batch_alter_table("update_records") as batch:
         batch.add_column(sa.Column("wave", sa.Integer(), server_default="1", nullable=False))
         batch.add_column(sa.Column("command_id", sa.String(36), nullable=True))
+        batch.add_column(sa.Column("reported_at", sa.DateTime(), nullable=True))
     op.create_index("idx_update_records_batch_wave", "update_records", ["batch_id", "wave"])
 
 
 def downgrade() -> None:
     op.drop_index("idx_update_records_batch_wave", table_name="update_records")
     with op.batch_alter_table("update_records") as batch:
+        batch.drop_column("reported_at")
         batch.drop_column("command_id")
         batch.drop_column("wave")
     op.drop_index("idx_rollouts_created_at", table_name="rollouts")
