@@ -618,6 +618,7 @@ CREATE TABLE rollouts (
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
     updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
     finished_at DATETIME, 
+    rollback_of VARCHAR(36), 
     CONSTRAINT pk_rollouts PRIMARY KEY (batch_id)
 )CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='rollouts of a version to nodes, wave by wave';
 

@@ -269,3 +269,39 @@ async def test_an_update_whose_node_stops_reporting_fails_as_stuck(
     await fleet.report(n2, "installing", "verifying", "success")
     await tick(stack)
     assert (await rollout_of(stack, batch_id)).status == "completed"
+
+
+async def test_a_rollback_orders_the_updated_nodes_back_to_their_earlier_version(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2, _ = await fleet.start(3)
+    older = await upload(client, fleet.headers, "1.0.0")  # what the daemons run now
+    assert older.status_code == 201, older.text
+    batch_id = await fleet.deploy(strategy="rolling", batch_size=2, max_failures=1)
+    await fleet.report(n1, *SUCCESS)
+    await fleet.report(n2, "downloading", "failed")
+    await tick(stack)  # n3's wave starts; n3 stays silent
+
+    response = await client.post(f"/api/v1/updates/{batch_id}/rollback", headers=fleet.headers)
+
+    assert response.status_code == 200, response.text
+    result = response.json()["data"]
+    assert (result["total_nodes"], result["ineligible"]) == (1, [])
+    [back_id] = result["batch_ids"]
+    original = await rollout_of(stack, batch_id)
+    assert original.status == "cancelled"  # n3's order was withdrawn
+    back = await rollout_of(stack, back_id)
+    assert (back.rollback_of, back.version, back.status) == (batch_id, "1.0.0", "running")
+    [order] = [c for c in await commands(stack, n1) if c.payload["manifest"]["version"] == "1.0.0"]
+    assert order.payload["rollback"] is True
+    assert order.payload["download_url"].endswith(
+        f"/api/v1/versions/{older.json()['data']['id']}/download"
+    )
+    async with stack.runtime.sessions() as session:
+        record = await session.get(UpdateRecord, order.payload["record_id"])
+    assert record is not None
+    assert (record.batch_id, record.from_version, record.to_version) == (back_id, "2.0.0", "1.0.0")
+
+    again = await client.post(f"/api/v1/updates/{back_id}/rollback", headers=fleet.headers)
+    assert (again.status_code, again.json()["code"]) == (400, 3014)  # nothing succeeded yet

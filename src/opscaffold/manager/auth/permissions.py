@@ -111,6 +111,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/updates/{{batch_id}}/pause"): Rule(EDITORS, "rollout.pause", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/resume"): Rule(EDITORS, "rollout.resume", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/cancel"): Rule(EDITORS, "rollout.cancel", "rollout"),
+    ("POST", f"{API}/updates/{{batch_id}}/rollback"): Rule(EDITORS, "rollout.rollback", "rollout"),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

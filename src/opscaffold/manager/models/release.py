@@ -151,3 +151,5 @@ class Rollout(Base):
         sa.DateTime, server_default=now_default(), default=utcnow, onupdate=utcnow
     )
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    # The rollout this one takes back to the versions its nodes ran before (rollback orders).
+    rollback_of: Mapped[str | None] = mapped_column(sa.String(36))

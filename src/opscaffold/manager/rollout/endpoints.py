@@ -19,6 +19,8 @@ from opscaffold.manager.rollout.schemas import (
     DeployPlan,
     DeployRequest,
     DeployStatus,
+    RollbackRequest,
+    RollbackResult,
     RolloutRead,
     RolloutStatus,
 )
@@ -98,6 +100,32 @@ async def cancel_rollout(
     """Stop for good: nodes not started fail as cancelled, undelivered orders expire."""
     audit.resource_id = batch_id
     return ok(_read(await service.cancel(session, batch_id, utcnow())))
+
+
+@router.post("/{batch_id}/rollback", response_model=Envelope[RollbackResult])
+async def rollback_rollout(
+    batch_id: BatchId,
+    session: SessionDep,
+    bus: CommandBusDep,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    audit: AuditDep,
+    body: RollbackRequest | None = None,
+) -> Envelope[RollbackResult]:
+    """Take the nodes this rollout updated back to the versions they ran before (cancelling
+    it first if it is still active): a rollout of rollback orders per version."""
+    audit.resource_id = batch_id
+    result = await plan.rollback(
+        session,
+        bus,
+        batch_id,
+        body or RollbackRequest(),
+        runtime.settings.server.http.base_url(),
+        principal.user_id,
+        utcnow(),
+    )
+    audit.detail = {"rollouts": result.batch_ids, "total_nodes": result.total_nodes}
+    return ok(result)
 
 
 def _read(rollout: Rollout) -> RolloutRead:

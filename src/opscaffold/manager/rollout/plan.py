@@ -14,15 +14,19 @@ from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.errors import InvalidArgument, NoEligibleNodes
 from opscaffold.manager.models import Rollout, Version
+from opscaffold.manager.models.release import ACTIVE_ROLLOUT_STATUSES
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.node.repository import chunks
 from opscaffold.manager.rollout import repository
+from opscaffold.manager.rollout import service as rollout_service
 from opscaffold.manager.rollout.repository import NodeFacts
 from opscaffold.manager.rollout.schemas import (
     DeployPlan,
     DeployRequest,
     IneligibleNode,
     PlannedNode,
+    RollbackRequest,
+    RollbackResult,
 )
 from opscaffold.manager.version import repository as version_repository
 from opscaffold.manager.version import service as version_service
@@ -204,7 +208,7 @@ async def send_wave(
             manifest=manifest,
             signature=version.signature,
             download_url=url,
-            rollback=False,
+            rollback=rollout.rollback_of is not None,
         ).model_dump(mode="json")
 
     node_ids = [node_id for _, node_id in records]
@@ -215,3 +219,102 @@ async def send_wave(
         session, {record_of[node]: cid for node, cid in zip(node_ids, ids, strict=True)}
     )
     return len(ids)
+
+
+async def rollback(
+    session: AsyncSession,
+    bus: CommandBus,
+    batch_id: str,
+    request: RollbackRequest,
+    base_url: str,
+    created_by: int,
+    now: datetime,
+) -> RollbackResult:
+    """Take the nodes a rollout updated back to the versions they ran before: the rollout is
+    cancelled if still active, then one rollout of rollback orders per version to go back to,
+    each sent at once. A node whose earlier version has no package here is left, with why."""
+    original = await rollout_service.get_rollout(session, batch_id, locked=True)
+    if original.status in ACTIVE_ROLLOUT_STATUSES:
+        await rollout_service.cancel(session, batch_id, now)
+    target = await version_service.get(session, original.version_id)
+    await version_repository.lock_component(session, original.component)
+    by_version: dict[str, list[tuple[int, str]]] = {}
+    ineligible: list[IneligibleNode] = []
+    for node_id, name, before in await repository.updated_nodes(session, batch_id):
+        if before is None:
+            reason = "version: the version it ran before is not known"
+            ineligible.append(IneligibleNode(id=node_id, name=name, reason=reason))
+        else:
+            by_version.setdefault(before, []).append((node_id, name))
+    batch_ids: list[str] = []
+    total = 0
+    platform = version_service.platform_of(target)
+    for before, nodes in sorted(by_version.items()):
+        version = await version_repository.find(session, platform, before)
+        if version is None or not version.manifest:
+            reason = f"package: no signed package of {target.component} {before} is here"
+            ineligible += [IneligibleNode(id=n, name=name, reason=reason) for n, name in nodes]
+            continue
+        batch_ids.append(
+            await _start_rollback(
+                session, bus, original, version, nodes, request, base_url, created_by, now
+            )
+        )
+        total += len(nodes)
+    if not batch_ids:
+        raise NoEligibleNodes(
+            "batch_id: no node of this rollout can be rolled back"
+            + (f" (e.g. {ineligible[0].name}: {ineligible[0].reason})" if ineligible else "")
+        )
+    return RollbackResult(batch_ids=batch_ids, total_nodes=total, ineligible=ineligible)
+
+
+async def _start_rollback(
+    session: AsyncSession,
+    bus: CommandBus,
+    original: Rollout,
+    version: Version,
+    nodes: Sequence[tuple[int, str]],
+    request: RollbackRequest,
+    base_url: str,
+    created_by: int,
+    now: datetime,
+) -> str:
+    rollout = Rollout(
+        batch_id=str(uuid.uuid4()),
+        component=version.component,
+        version_id=version.id,
+        version=version.version,
+        strategy="all",
+        batch_size=len(nodes),
+        max_failures=len(nodes),  # going back: every node is tried whatever the others do
+        canary_size=1,
+        bake_seconds=0,
+        total_waves=1,
+        current_wave=1,
+        status="running",
+        expires_at=now + timedelta(seconds=request.expires_in_seconds),
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        rollback_of=original.batch_id,
+    )
+    await repository.add_rollout(session, rollout)
+    rows = [
+        {
+            "batch_id": rollout.batch_id,
+            "node_id": node_id,
+            "component": rollout.component,
+            "from_version": original.version,
+            "to_version": version.version,
+            "status": "pending",
+            "progress": 0,
+            "wave": 1,
+            "created_by": created_by,
+            "created_at": now,
+        }
+        for node_id, _ in nodes
+    ]
+    await repository.insert_records(session, rows)
+    await send_wave(session, bus, rollout, version, 1, base_url, now)
+    return rollout.batch_id

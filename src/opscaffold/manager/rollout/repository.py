@@ -332,3 +332,14 @@ async def fail_stuck(session: AsyncSession, silent_since: datetime, now: datetim
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def updated_nodes(session: AsyncSession, batch_id: str) -> list[tuple[int, str, str | None]]:
+    """(node id, node name, version it ran before) of the rollout's successful records."""
+    stmt = (
+        sa.select(UpdateRecord.node_id, Node.hostname, UpdateRecord.from_version)
+        .join(Node, Node.id == UpdateRecord.node_id)
+        .where(UpdateRecord.batch_id == batch_id, UpdateRecord.status == "success")
+        .order_by(UpdateRecord.node_id)
+    )
+    return [(int(r[0]), str(r[1]), r[2]) for r in await session.execute(stmt)]

@@ -65,6 +65,20 @@ class DeployPlan(BaseModel):
     ineligible: list[IneligibleNode]
 
 
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in_seconds: int = Field(
+        3600, ge=1, le=MAX_EXPIRY, description="how long offline nodes are waited for"
+    )
+
+
+class RollbackResult(BaseModel):
+    batch_ids: list[str] = Field(description="one rollout per version the nodes go back to")
+    total_nodes: int
+    ineligible: list[IneligibleNode]
+
+
 class StateCounts(BaseModel):
     pending: int = 0
     downloading: int = 0
@@ -95,6 +109,7 @@ class RolloutRead(BaseModel):
     created_by: int
     created_at: datetime
     finished_at: datetime | None
+    rollback_of: str | None = Field(description="the rollout this one takes back")
     counts: StateCounts = Field(default_factory=StateCounts)
 
     @field_serializer("expires_at", "created_at", "finished_at")

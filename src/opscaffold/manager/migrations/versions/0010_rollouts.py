@@ -60,6 +60,7 @@ def upgrade() -> None:
         ),
         sa.Column("updated_at", sa.DateTime(), server_default=updated_at_default(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("rollback_of", sa.String(36), nullable=True),
         sa.PrimaryKeyConstraint("batch_id", name=op.f("pk_rollouts")),
         comment="rollouts of a version to nodes, wave by wave",
         mysql_charset="utf8mb4",
