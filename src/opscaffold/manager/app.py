@@ -219,7 +219,13 @@ class Background:
 
 async def _start_background(runtime: Runtime) -> Background:
     grpc = await rpc_server.start(runtime, effective_config_of(runtime.settings))
-    jobs = JobRunner(runtime.sessions, runtime.settings, all_jobs(), rpc_server.replica_id())
+    jobs = JobRunner(
+        runtime.sessions,
+        runtime.settings,
+        all_jobs(),
+        rpc_server.replica_id(),
+        runtime.command_bus,
+    )
     jobs.start()
     return Background(grpc, jobs)
 

@@ -22,6 +22,7 @@ from tests.manager.api.test_versions import upload
 from tests.manager.conftest import Stack, login
 from tests.manager.conftest import bearer as http_bearer
 from tests.manager.rpc.conftest import Wire, bearer
+from tests.manager.rpc.test_commands import Daemon
 
 TICKS = itertools.count()
 SUCCESS = ("downloading", "installing", "verifying", "success")
@@ -79,7 +80,13 @@ async def _set_nodes(stack: Stack, **values: Any) -> None:
 async def tick(stack: Stack) -> None:
     """One real tick of `rollout.advance`, claimed like any other."""
     job = all_jobs()["rollout.advance"]
-    runner = JobRunner(stack.runtime.sessions, stack.settings, {job.name: job}, "test-replica")
+    runner = JobRunner(
+        stack.runtime.sessions,
+        stack.settings,
+        {job.name: job},
+        "test-replica",
+        stack.runtime.command_bus,  # as the app's runner has
+    )
     assert await runner.run_once(job, datetime(2001, 1, 1) + timedelta(seconds=next(TICKS)))
 
 
@@ -305,3 +312,25 @@ async def test_a_rollback_orders_the_updated_nodes_back_to_their_earlier_version
 
     again = await client.post(f"/api/v1/updates/{back_id}/rollback", headers=fleet.headers)
     assert (again.status_code, again.json()["code"]) == (400, 3014)  # nothing succeeded yet
+
+
+async def test_the_next_wave_reaches_a_connected_daemon_at_once(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2 = await fleet.start(2)
+    daemon = Daemon(wire, fleet.tokens[n2])
+    try:
+        await daemon.send(command_ack=pb.CommandAck())  # the stream is open once this is acked
+        await daemon.next("ack")
+        await fleet.deploy(strategy="rolling", batch_size=1)
+        await fleet.report(n1, *SUCCESS)
+
+        await tick(stack)
+
+        # Woken by the tick's commit, well before the stream's periodic read of the outbox.
+        command = (await daemon.next("command")).command
+        [order] = await commands(stack, n2)
+        assert (command.id, command.type) == (order.id, "update")
+    finally:
+        await daemon.close()
