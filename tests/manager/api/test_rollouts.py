@@ -3,6 +3,7 @@ the first wave's orders, listing, status, pause, resume and cancel."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -282,3 +283,20 @@ async def test_a_deploy_to_more_nodes_than_one_statement_can_name(
     assert response.json()["data"]["total_nodes"] == count
     assert await f.count_rows(stack, UpdateRecord, wave=1) == count
     assert await f.count_rows(stack, NodeCommand, type="update") == count
+
+
+async def test_deploys_racing_for_the_same_nodes_take_each_node_once(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    version_id = await daemon_version(client, admin_headers)
+    await fleet(stack, 2)
+    body = request(version_id, strategy="all")
+
+    answers = await asyncio.gather(
+        *(client.post(DEPLOY, json=body, headers=admin_headers) for _ in range(4))
+    )
+
+    codes = sorted(answer.json()["code"] for answer in answers)
+    assert codes == [0, 3014, 3014, 3014], [a.text for a in answers]
+    assert len(await rows(stack, Rollout)) == 1
+    assert await f.count_rows(stack, UpdateRecord) == 2

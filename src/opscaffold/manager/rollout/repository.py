@@ -91,11 +91,14 @@ def _held() -> sa.ColumnElement[bool]:
 async def held_nodes(
     session: AsyncSession, node_ids: Sequence[int], component: str
 ) -> dict[int, str]:
-    """Node id → batch id of the active rollout of the component that holds it."""
+    """Node id → batch id of the active rollout of the component that holds it. A locking
+    read: on MySQL it sees the rollouts committed while this deploy waited for the component's
+    lock, which its transaction's earlier snapshot would not."""
     stmt = (
         sa.select(UpdateRecord.node_id, UpdateRecord.batch_id)
         .join(Rollout, Rollout.batch_id == UpdateRecord.batch_id)
         .where(UpdateRecord.node_id.in_(node_ids), Rollout.component == component, _held())
+        .with_for_update(read=True)
     )
     return {int(r[0]): str(r[1]) for r in await session.execute(stmt)}
 
