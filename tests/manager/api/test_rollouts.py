@@ -300,3 +300,25 @@ async def test_deploys_racing_for_the_same_nodes_take_each_node_once(
     assert codes == [0, 3014, 3014, 3014], [a.text for a in answers]
     assert len(await rows(stack, Rollout)) == 1
     assert await f.count_rows(stack, UpdateRecord) == 2
+
+
+async def test_an_agent_rollout_compares_the_agents_version(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    uploaded = await upload(client, admin_headers, "2.0.0", component="agent")
+    assert uploaded.status_code == 201, uploaded.text
+    old, current, bare = await fleet(stack, 3)  # daemons on 1.0.0 everywhere
+    await f.add_agent(stack, old, version="1.5.0")
+    await f.add_agent(stack, current, version="2.0.0")
+    body = request(uploaded.json()["data"]["id"], component="agent", strategy="all")
+
+    response = await client.post(DEPLOY, json=body, headers=admin_headers)
+
+    assert response.status_code == 200, response.text
+    plan = response.json()["data"]
+    assert [[n["id"] for n in wave] for wave in plan["batches"]] == [[old, bare]]
+    assert plan["ineligible"] == [
+        {"id": current, "name": "web-1", "reason": "version: already runs agent 2.0.0"}
+    ]
+    records = {r.node_id: r.from_version for r in await rows(stack, UpdateRecord)}
+    assert records == {old: "1.5.0", bare: None}

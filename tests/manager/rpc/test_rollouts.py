@@ -14,13 +14,14 @@ from opscaffold.manager.app import all_jobs
 from opscaffold.manager.db import transaction
 from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit.clock import utcnow
-from opscaffold.manager.models import Node, NodeCommand, Rollout, UpdateRecord
+from opscaffold.manager.models import Agent, Node, NodeCommand, Rollout, UpdateRecord
 from opscaffold.manager.rollout import orchestrator
 from opscaffold.manager.rollout.repository import STUCK
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from tests.manager.api.test_versions import upload
 from tests.manager.conftest import Stack, login
 from tests.manager.conftest import bearer as http_bearer
+from tests.manager.factories import add_agent
 from tests.manager.rpc.conftest import Wire, bearer
 from tests.manager.rpc.test_commands import Daemon
 
@@ -334,3 +335,33 @@ async def test_the_next_wave_reaches_a_connected_daemon_at_once(
         assert (command.id, command.type) == (order.id, "update")
     finally:
         await daemon.close()
+
+
+async def test_an_agent_canary_whose_agent_stops_pauses_the_rollout(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2 = await fleet.start(2)
+    for node_id in (n1, n2):
+        await add_agent(stack, node_id, version="1.0.0", status="running")
+    uploaded = await upload(client, fleet.headers, "2.0.0", component="agent")
+    body = {
+        "component": "agent",
+        "version_id": uploaded.json()["data"]["id"],
+        "target_type": "all",
+        "strategy": "canary",
+        "batch_size": 1,
+    }
+    started = await client.post("/api/v1/updates/deploy", json=body, headers=fleet.headers)
+    batch_id = started.json()["data"]["batch_id"]
+    await fleet.report(n1, *SUCCESS)
+    async with stack.runtime.engine.begin() as conn:  # the new agent keeps exiting
+        await conn.execute(sa.update(Agent).where(Agent.node_id == n1).values(status="error"))
+
+    await tick(stack)
+
+    sick = await rollout_of(stack, batch_id)
+    assert sick.status == "paused"
+    reason = "1 canary node(s) went offline or stopped running the agent after updating"
+    assert sick.reason == reason
+    assert await ordered(stack) == [n1]

@@ -71,7 +71,7 @@ async def _baked(session: AsyncSession, rollout: Rollout, now: datetime) -> bool
         return True
     agent = rollout.component == "agent"
     if sick := await repository.unhealthy_in_wave(session, rollout.batch_id, 1, agent):
-        what = "offline or with their agent not running" if agent else "offline"
+        what = "offline or stopped running the agent" if agent else "offline"
         reason = f"{sick} canary node(s) went {what} after updating"
         await _stop(session, rollout, "paused", reason, now)
         return False
