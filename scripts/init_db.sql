@@ -613,6 +613,7 @@ CREATE TABLE rollouts (
     resumed_wave INTEGER NOT NULL DEFAULT '0', 
     status ENUM('running','paused','cancelled','completed','failed') NOT NULL DEFAULT 'running', 
     reason VARCHAR(512), 
+    wait_seconds INTEGER NOT NULL DEFAULT '3600', 
     expires_at DATETIME NOT NULL, 
     created_by BIGINT UNSIGNED NOT NULL, 
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 

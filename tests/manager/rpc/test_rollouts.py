@@ -365,3 +365,29 @@ async def test_an_agent_canary_whose_agent_stops_pauses_the_rollout(
     reason = "1 canary node(s) went offline or stopped running the agent after updating"
     assert sick.reason == reason
     assert await ordered(stack) == [n1]
+
+
+async def test_each_wave_waits_for_offline_nodes_from_its_own_start(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2 = await fleet.start(2)
+    batch_id = await fleet.deploy(strategy="rolling", batch_size=1, expires_in_seconds=600)
+    await fleet.report(n1, "downloading")
+    async with stack.runtime.engine.begin() as conn:  # the first wave outlasts its wait
+        await conn.execute(sa.update(Rollout).values(expires_at=utcnow() - timedelta(seconds=1)))
+    await tick(stack)
+    await fleet.report(n1, "installing", "verifying", "success")
+
+    await tick(stack)
+
+    started = utcnow()
+    rollout = await rollout_of(stack, batch_id)
+    assert rollout.current_wave == 2
+    assert rollout.expires_at >= started + timedelta(seconds=590)
+    [order] = await commands(stack, n2)
+    assert order.expires_at == rollout.expires_at
+    async with stack.runtime.sessions() as session:
+        record = await session.get(UpdateRecord, order.payload["record_id"])
+    assert record is not None
+    assert record.status == "pending"  # not failed with the first wave's expiry

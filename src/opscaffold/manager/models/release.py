@@ -142,6 +142,8 @@ class Rollout(Base):
         enum("rollout_status", *ROLLOUT_STATUSES), server_default="running", default="running"
     )
     reason: Mapped[str | None] = mapped_column(sa.String(512))
+    # How long each wave's orders wait for offline nodes, and when the current wave's do.
+    wait_seconds: Mapped[int] = mapped_column(sa.Integer, server_default="3600", default=3600)
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime)
     created_by: Mapped[int] = mapped_column(BigRef)
     created_at: Mapped[datetime] = mapped_column(

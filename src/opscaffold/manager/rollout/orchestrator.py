@@ -36,6 +36,7 @@ async def advance_all(
         sa.and_(Rollout.status.in_(ACTIVE_ROLLOUT_STATUSES), Rollout.expires_at <= now),
         EXPIRED,
         now,
+        current_wave_only=True,
     )
     for rollout in await repository.running_rollouts(session):
         await advance(session, bus, rollout, base_url, now)
@@ -56,9 +57,10 @@ async def advance(
         return
     if not await _baked(session, rollout, now):
         return
-    if await repository.start_wave(session, rollout.batch_id, wave, wave + 1, now):
+    expires_at = now + timedelta(seconds=rollout.wait_seconds)
+    if await repository.start_wave(session, rollout.batch_id, wave, wave + 1, now, expires_at):
         version = await version_service.get(session, rollout.version_id)
-        await plan.send_wave(session, bus, rollout, version, wave + 1, base_url, now)
+        await plan.send_wave(session, bus, rollout, version, wave + 1, base_url, now, expires_at)
 
 
 async def _baked(session: AsyncSession, rollout: Rollout, now: datetime) -> bool:

@@ -78,6 +78,7 @@ async def deploy(
         total_waves=len(waves),
         current_wave=1,
         status="running",
+        wait_seconds=request.expires_in_seconds,
         expires_at=now + timedelta(seconds=request.expires_in_seconds),
         created_by=created_by,
         created_at=now,
@@ -85,7 +86,7 @@ async def deploy(
     )
     await repository.add_rollout(session, rollout)
     await repository.insert_records(session, _records(rollout, waves, now))
-    await send_wave(session, bus, rollout, version, 1, base_url, now)
+    await send_wave(session, bus, rollout, version, 1, base_url, now, rollout.expires_at)
     return plan
 
 
@@ -189,12 +190,14 @@ async def send_wave(
     wave: int,
     base_url: str,
     now: datetime,
+    expires_at: datetime,
 ) -> int:
     """One `update` order per pending record of the wave, in the outbox, in the caller's
-    transaction: the wave starts exactly when its orders exist. Returns how many were sent."""
+    transaction: the wave starts exactly when its orders exist; they wait for offline nodes
+    until `expires_at`. Returns how many were sent."""
     await repository.fail_orphans(session, rollout.batch_id, wave, now)
     records = await repository.wave_records(session, rollout.batch_id, wave)
-    ttl = rollout.expires_at - now
+    ttl = expires_at - now
     if not records or ttl <= timedelta(0):
         return 0  # nothing to send; expired records are failed by the orchestrator
     assert version.manifest is not None  # checked when the rollout was made
@@ -293,6 +296,7 @@ async def _start_rollback(
         total_waves=1,
         current_wave=1,
         status="running",
+        wait_seconds=request.expires_in_seconds,
         expires_at=now + timedelta(seconds=request.expires_in_seconds),
         created_by=created_by,
         created_at=now,
@@ -316,5 +320,5 @@ async def _start_rollback(
         for node_id, _ in nodes
     ]
     await repository.insert_records(session, rows)
-    await send_wave(session, bus, rollout, version, 1, base_url, now)
+    await send_wave(session, bus, rollout, version, 1, base_url, now, rollout.expires_at)
     return rollout.batch_id

@@ -182,7 +182,12 @@ async def move_rollout(
 
 
 async def start_wave(
-    session: AsyncSession, batch_id: str, from_wave: int, to_wave: int, now: datetime
+    session: AsyncSession,
+    batch_id: str,
+    from_wave: int,
+    to_wave: int,
+    now: datetime,
+    expires_at: datetime,
 ) -> bool:
     """Move a running rollout from one wave to the next; False when another got there first."""
     result = await session.execute(
@@ -192,7 +197,7 @@ async def start_wave(
             Rollout.status == "running",
             Rollout.current_wave == from_wave,
         )
-        .values(current_wave=to_wave, wave_done_at=None, updated_at=now)
+        .values(current_wave=to_wave, wave_done_at=None, expires_at=expires_at, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -268,14 +273,29 @@ async def unhealthy_in_wave(session: AsyncSession, batch_id: str, wave: int, age
 
 
 async def fail_pending(
-    session: AsyncSession, batch_ids: sa.ColumnElement[bool], reason: str, now: datetime
+    session: AsyncSession,
+    batch_ids: sa.ColumnElement[bool],
+    reason: str,
+    now: datetime,
+    *,
+    current_wave_only: bool = False,
 ) -> int:
     """Records still pending in the rollouts `batch_ids` selects become failed (the state
-    table's guard: only pending records are touched)."""
+    table's guard: only pending records are touched); with `current_wave_only`, only those of
+    each rollout's current wave (later waves' orders have not been sent yet)."""
     chosen = sa.select(Rollout.batch_id).where(batch_ids).scalar_subquery()
+    in_wave: list[sa.ColumnElement[bool]] = []
+    if current_wave_only:
+        current = (
+            sa.select(Rollout.current_wave)
+            .where(Rollout.batch_id == UpdateRecord.batch_id)
+            .scalar_subquery()
+        )
+        in_wave.append(UpdateRecord.wave == current)
     result = await session.execute(
         sa.update(UpdateRecord)
         .where(
+            *in_wave,
             UpdateRecord.batch_id.in_(chosen),
             UpdateRecord.status.in_(sources("failed")),
             UpdateRecord.status == "pending",

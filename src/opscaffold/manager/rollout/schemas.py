@@ -34,7 +34,10 @@ class DeployRequest(BaseModel):
         300, ge=0, le=86_400, description="how long the canary nodes must stay healthy"
     )
     expires_in_seconds: int = Field(
-        3600, ge=1, le=MAX_EXPIRY, description="how long offline targets are waited for"
+        3600,
+        ge=1,
+        le=MAX_EXPIRY,
+        description="how long each wave's orders wait for offline targets",
     )
     dry_run: bool = Field(False, description="return the plan and start nothing")
 
@@ -105,7 +108,8 @@ class RolloutRead(BaseModel):
     current_wave: int
     status: RolloutStatus
     reason: str | None
-    expires_at: datetime
+    wait_seconds: int = Field(description="how long each wave's orders wait for offline nodes")
+    expires_at: datetime = Field(description="when the current wave's orders expire")
     created_by: int
     created_at: datetime
     finished_at: datetime | None

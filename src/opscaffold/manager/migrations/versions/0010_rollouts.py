@@ -53,6 +53,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("reason", sa.String(512), nullable=True),
+        sa.Column("wait_seconds", sa.Integer(), server_default="3600", nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", BigRef, nullable=False),
         sa.Column(
