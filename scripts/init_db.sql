@@ -604,3 +604,46 @@ ALTER TABLE update_records MODIFY to_version VARCHAR(32) COLLATE utf8mb4_bin NOT
 
 UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
+-- Running upgrade 0010 -> 0011
+
+CREATE TABLE rollouts (
+    batch_id VARCHAR(36) NOT NULL, 
+    component ENUM('daemon','agent') NOT NULL, 
+    version_id BIGINT UNSIGNED NOT NULL, 
+    version VARCHAR(32) NOT NULL, 
+    strategy ENUM('all','rolling','canary') NOT NULL, 
+    batch_size INTEGER NOT NULL, 
+    max_failures INTEGER NOT NULL, 
+    canary_size INTEGER NOT NULL, 
+    bake_seconds INTEGER NOT NULL, 
+    total_waves INTEGER NOT NULL, 
+    current_wave INTEGER NOT NULL, 
+    wave_done_at DATETIME, 
+    accepted_failures INTEGER NOT NULL DEFAULT '0', 
+    resumed_wave INTEGER NOT NULL DEFAULT '0', 
+    status ENUM('running','paused','cancelled','completed','failed') NOT NULL DEFAULT 'running', 
+    reason VARCHAR(512), 
+    wait_seconds INTEGER NOT NULL DEFAULT '3600', 
+    expires_at DATETIME NOT NULL, 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    finished_at DATETIME, 
+    rollback_of VARCHAR(36), 
+    CONSTRAINT pk_rollouts PRIMARY KEY (batch_id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='rollouts of a version to nodes, wave by wave';
+
+CREATE INDEX idx_rollouts_status ON rollouts (status);
+
+CREATE INDEX idx_rollouts_created_at ON rollouts (created_at);
+
+ALTER TABLE update_records ADD COLUMN wave INTEGER NOT NULL DEFAULT '1';
+
+ALTER TABLE update_records ADD COLUMN command_id VARCHAR(36);
+
+ALTER TABLE update_records ADD COLUMN reported_at DATETIME;
+
+CREATE INDEX idx_update_records_batch_wave ON update_records (batch_id, wave);
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
+

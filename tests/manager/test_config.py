@@ -633,3 +633,23 @@ def test_production_template_refuses_missing_secrets() -> None:
     assert "auth.jwt.access_secret: must be set in production" in message
     assert "auth.jwt.refresh_secret: must be set in production" in message
     assert "storage.signing_key_file: must be set in production" in message
+
+
+@pytest.mark.parametrize(
+    ("env", "base"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"OPS_SERVER__HTTP__ADDR": "[::]:8081"}, "http://[::1]:8081"),
+        ({"OPS_SERVER__HTTP__ADDR": "10.1.2.3:80"}, "http://10.1.2.3:80"),
+        ({"OPS_SERVER__HTTP__PUBLIC_URL": "https://ops.example.com/"}, "https://ops.example.com"),
+    ],
+)
+def test_daemons_download_from_the_public_url_or_the_listen_address(
+    env: dict[str, str], base: str
+) -> None:
+    assert load_settings(None, env).server.http.base_url() == base
+
+
+def test_a_public_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ConfigError, match="public_url"):
+        load_settings(None, {"OPS_SERVER__HTTP__PUBLIC_URL": "ftp://ops"})

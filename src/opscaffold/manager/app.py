@@ -60,6 +60,8 @@ from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
+from opscaffold.manager.rollout import jobs as rollout_jobs
+from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
@@ -92,7 +94,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 # The modules whose jobs every Manager runs.
-JOB_MODULES = (command_jobs, maintenance_jobs, metric_jobs, node_jobs, version_jobs)
+JOB_MODULES = (
+    command_jobs,
+    maintenance_jobs,
+    metric_jobs,
+    node_jobs,
+    rollout_jobs,
+    version_jobs,
+)
 
 
 def all_jobs() -> dict[str, Job]:
@@ -156,6 +165,7 @@ def create_app(
         metric_router,
         fleet_metric_router,
         version_router,
+        rollout_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
@@ -217,7 +227,13 @@ class Background:
 
 async def _start_background(runtime: Runtime) -> Background:
     grpc = await rpc_server.start(runtime, effective_config_of(runtime.settings))
-    jobs = JobRunner(runtime.sessions, runtime.settings, all_jobs(), rpc_server.replica_id())
+    jobs = JobRunner(
+        runtime.sessions,
+        runtime.settings,
+        all_jobs(),
+        rpc_server.replica_id(),
+        runtime.command_bus,
+    )
     jobs.start()
     return Background(grpc, jobs)
 

@@ -219,6 +219,21 @@ class HttpSettings(_Section):
     max_upload_size: PositiveInt = 1024 * 1024 * 1024
     cors_origins: list[str] = []
     trusted_proxies: list[Network] = []
+    # The base URL daemons reach this API at (package downloads in update orders); none:
+    # http://<addr>, with a loopback host when addr binds every interface.
+    public_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = split_addr(self.addr)
+        if host == "0.0.0.0":
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
 
 
 class GrpcSettings(_Section):
@@ -436,6 +451,13 @@ class MetricsSettings(_Section):
         return self
 
 
+class RolloutSettings(_Section):
+    tick_interval: Duration = timedelta(seconds=5)  # how often rollouts are advanced
+    # A node's update under way (downloading, installing, verifying) with no report for this
+    # long has failed: its daemon died or lost the order.
+    stuck_after: Duration = timedelta(minutes=30)
+
+
 class LogFileSettings(_Section):
     enabled: bool = False
     path: Path = Path("./logs/manager.log")
@@ -472,6 +494,7 @@ class Settings(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 

@@ -230,3 +230,22 @@ class UpdateRecordNotFound(NotFound):
 class UpdateTransitionRefused(Conflict):
     code = 3012
     default_message = "the update cannot move to that state from the one it is in"
+
+
+class RolloutNotFound(NotFound):
+    code = 3013
+    default_message = "rollout not found"
+
+
+class NoEligibleNodes(InvalidArgument):
+    """A deploy whose target holds no node that can take the version; the message says why."""
+
+    code = 3014
+    default_message = "no node of the target can take this version"
+
+
+class RolloutTransitionRefused(Conflict):
+    """Pause, resume or cancel asked of a rollout in a state that does not allow it."""
+
+    code = 3015
+    default_message = "the rollout cannot do that in its current state"

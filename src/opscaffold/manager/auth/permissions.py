@@ -104,6 +104,14 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/versions/{{id}}"): Rule(EVERYONE),
     ("GET", f"{API}/versions/{{id}}/download"): Rule(EVERYONE, nodes=True),
     ("DELETE", f"{API}/versions/{{id}}"): Rule(ADMIN, "version.delete", "version"),
+    # rollouts (spec §6.1.2 "deploy a version": admin and operator; everyone reads)
+    ("POST", f"{API}/updates/deploy"): Rule(EDITORS, "rollout.deploy", "rollout"),
+    ("GET", f"{API}/updates"): Rule(EVERYONE),
+    ("GET", f"{API}/updates/{{batch_id}}/status"): Rule(EVERYONE),
+    ("POST", f"{API}/updates/{{batch_id}}/pause"): Rule(EDITORS, "rollout.pause", "rollout"),
+    ("POST", f"{API}/updates/{{batch_id}}/resume"): Rule(EDITORS, "rollout.resume", "rollout"),
+    ("POST", f"{API}/updates/{{batch_id}}/cancel"): Rule(EDITORS, "rollout.cancel", "rollout"),
+    ("POST", f"{API}/updates/{{batch_id}}/rollback"): Rule(EDITORS, "rollout.rollback", "rollout"),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

@@ -12,15 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscaffold.manager.command.states import CommandState, sources
 from opscaffold.manager.models import Node, NodeCommand
 
+CHUNK = 5000  # ids per IN list: drivers cap the parameters of one statement (32767)
+
 
 async def existing_node_ids(session: AsyncSession, node_ids: Sequence[int]) -> list[int]:
-    rows = await session.scalars(sa.select(Node.id).where(Node.id.in_(node_ids)))
-    return list(rows)
+    found: list[int] = []
+    for start in range(0, len(node_ids), CHUNK):
+        part = node_ids[start : start + CHUNK]
+        found += await session.scalars(sa.select(Node.id).where(Node.id.in_(part)))
+    return found
 
 
 async def insert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(NodeCommand), list(rows))
+    for start in range(0, len(rows), CHUNK // 5):
+        await session.execute(sa.insert(NodeCommand), list(rows[start : start + CHUNK // 5]))
 
 
 async def deliverable(

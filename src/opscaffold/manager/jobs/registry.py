@@ -14,9 +14,23 @@ from types import ModuleType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 
 JobFn = Callable[[AsyncSession, Settings, datetime], Awaitable[None]]
+_BUS = "command_bus"
+
+
+def lend_bus(session: AsyncSession, bus: CommandBus) -> None:
+    """The runner lends its replica's command bus to the job running in this session."""
+    session.info[_BUS] = bus
+
+
+def command_bus(session: AsyncSession) -> CommandBus:
+    """The bus that wakes the daemons' streams once the job's commands are committed; without
+    one (a job run from the command line) the streams find them on their next outbox read."""
+    bus = session.info.get(_BUS)
+    return bus if isinstance(bus, CommandBus) else CommandBus()
 
 
 @dataclass(frozen=True, slots=True)

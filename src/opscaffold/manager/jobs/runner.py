@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
 from opscaffold.manager.db import create_engine, session_factory, transaction
 from opscaffold.manager.jobs import repository
-from opscaffold.manager.jobs.registry import Job
+from opscaffold.manager.jobs.registry import Job, lend_bus
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 
@@ -41,8 +42,10 @@ class JobRunner:
         settings: Settings,
         jobs: dict[str, Job],
         replica: str,
+        bus: CommandBus | None = None,
     ) -> None:
         self._sessions = sessions
+        self._bus = bus
         self._settings = settings
         self._jobs = jobs
         self._replica = replica
@@ -80,6 +83,8 @@ class JobRunner:
                 return False
         try:
             async with transaction(self._sessions) as session:
+                if self._bus is not None:
+                    lend_bus(session, self._bus)
                 await job.run(session, self._settings, utcnow())
                 if not await repository.finish(
                     session, job.name, tick, self._replica, utcnow(), None

@@ -23,7 +23,7 @@ from opscaffold.manager.models.node import (
     NodeMetricLatest,
     NodeTag,
 )
-from opscaffold.manager.models.release import UpdateRecord, Version, VersionLock
+from opscaffold.manager.models.release import Rollout, UpdateRecord, Version, VersionLock
 from opscaffold.manager.models.task import Task, TaskExecution
 from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
 
@@ -46,6 +46,7 @@ __all__ = [
     "NodeMetricLatest",
     "NodeTag",
     "RefreshToken",
+    "Rollout",
     "Task",
     "TaskExecution",
     "TokenFamily",

@@ -57,6 +57,11 @@ async def get(session: AsyncSession, version_id: int, *, locked: bool = False) -
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 
+async def find(session: AsyncSession, platform: Platform, version: str) -> Version | None:
+    stmt = sa.select(Version).where(*platform.where(), Version.version == version)
+    return (await session.scalars(stmt)).first()
+
+
 async def exists(session: AsyncSession, platform: Platform, version: str) -> bool:
     stmt = sa.select(Version.id).where(*platform.where(), Version.version == version)
     return (await session.scalar(stmt)) is not None
