@@ -40,12 +40,14 @@ async def send(
     ttl: timedelta,
     *,
     created_by: int | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
     """Queue one command per node in the caller's transaction; `bus` wakes the streams that
     hold these nodes once it is committed.
 
     `payload` may be a function of the node id, so each node can get its own (e.g. its
-    effective configuration). Returns the command ids, in the order of `node_ids`.
+    effective configuration). `now` is the caller's clock, when its own deadlines must match
+    the commands' to the second. Returns the command ids, in the order of `node_ids`.
     """
     if type not in COMMAND_TYPES:
         raise InvalidArgument(f"unknown command type '{type}'")
@@ -55,7 +57,7 @@ async def send(
     known = set(await repository.existing_node_ids(session, ids)) if ids else set()
     if missing := [i for i in ids if i not in known]:
         raise NodeNotFound(f"no such node: {', '.join(map(str, missing[:10]))}")
-    now = utcnow()
+    now = now or utcnow()
     command_ids = [str(uuid.uuid4()) for _ in ids]
     rows = [
         {

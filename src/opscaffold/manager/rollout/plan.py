@@ -216,7 +216,7 @@ async def send_wave(
 
     node_ids = [node_id for _, node_id in records]
     ids = await command_service.send(
-        session, bus, node_ids, "update", order, ttl, created_by=rollout.created_by
+        session, bus, node_ids, "update", order, ttl, created_by=rollout.created_by, now=now
     )
     await repository.set_commands(
         session, {record_of[node]: cid for node, cid in zip(node_ids, ids, strict=True)}
