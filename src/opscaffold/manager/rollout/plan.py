@@ -58,35 +58,26 @@ async def deploy(
         batch_id=batch_id,
         dry_run=request.dry_run,
         total_nodes=len(eligible),
-        batches=[
-            [PlannedNode(id=n.id, name=n.name, offline=not n.online) for n in w] for w in waves
-        ],
+        batches=[[_planned(n) for n in wave] for wave in waves],
         ineligible=ineligible,
     )
     if batch_id is None:
         return plan
-    rollout = Rollout(
-        batch_id=batch_id,
-        component=version.component,
-        version_id=version.id,
-        version=version.version,
+    rollout = _new_rollout(
+        batch_id,
+        version,
         strategy=request.strategy,
         batch_size=request.batch_size,
         max_failures=request.max_failures,
         canary_size=request.canary_size,
         bake_seconds=request.bake_seconds,
         total_waves=len(waves),
-        current_wave=1,
-        status="running",
         wait_seconds=request.expires_in_seconds,
-        expires_at=now + timedelta(seconds=request.expires_in_seconds),
         created_by=created_by,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
-    await repository.add_rollout(session, rollout)
-    await repository.insert_records(session, _records(rollout, waves, now))
-    await send_wave(session, bus, rollout, version, 1, base_url, now, rollout.expires_at)
+    placed = [[(node.id, node.version) for node in wave] for wave in waves]
+    await _launch(session, bus, rollout, version, placed, base_url, now)
     return plan
 
 
@@ -157,15 +148,68 @@ def _waves(request: DeployRequest, nodes: Sequence[NodeFacts]) -> list[list[Node
     return waves
 
 
+def _new_rollout(
+    batch_id: str,
+    version: Version,
+    *,
+    strategy: str,
+    batch_size: int,
+    max_failures: int,
+    canary_size: int,
+    bake_seconds: int,
+    total_waves: int,
+    wait_seconds: int,
+    created_by: int,
+    now: datetime,
+    rollback_of: str | None = None,
+) -> Rollout:
+    return Rollout(
+        batch_id=batch_id,
+        component=version.component,
+        version_id=version.id,
+        version=version.version,
+        strategy=strategy,
+        batch_size=batch_size,
+        max_failures=max_failures,
+        canary_size=canary_size,
+        bake_seconds=bake_seconds,
+        total_waves=total_waves,
+        current_wave=1,
+        status="running",
+        wait_seconds=wait_seconds,
+        expires_at=now + timedelta(seconds=wait_seconds),
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        rollback_of=rollback_of,
+    )
+
+
+async def _launch(
+    session: AsyncSession,
+    bus: CommandBus,
+    rollout: Rollout,
+    version: Version,
+    waves: Sequence[Sequence[tuple[int, str | None]]],
+    base_url: str,
+    now: datetime,
+) -> None:
+    """Record the rollout and a record per node (node id, version it runs, wave by wave),
+    and send the first wave's orders, all in the caller's transaction."""
+    await repository.add_rollout(session, rollout)
+    await repository.insert_records(session, _records(rollout, waves, now))
+    await send_wave(session, bus, rollout, version, 1, base_url, now, rollout.expires_at)
+
+
 def _records(
-    rollout: Rollout, waves: Sequence[Sequence[NodeFacts]], now: datetime
+    rollout: Rollout, waves: Sequence[Sequence[tuple[int, str | None]]], now: datetime
 ) -> list[dict[str, Any]]:
     return [
         {
             "batch_id": rollout.batch_id,
-            "node_id": node.id,
+            "node_id": node_id,
             "component": rollout.component,
-            "from_version": node.version,
+            "from_version": running,
             "to_version": rollout.version,
             "status": "pending",
             "progress": 0,
@@ -174,7 +218,7 @@ def _records(
             "created_at": now,
         }
         for number, wave in enumerate(waves, start=1)
-        for node in wave
+        for node_id, running in wave
     ]
 
 
@@ -283,42 +327,20 @@ async def _start_rollback(
     created_by: int,
     now: datetime,
 ) -> str:
-    rollout = Rollout(
-        batch_id=str(uuid.uuid4()),
-        component=version.component,
-        version_id=version.id,
-        version=version.version,
+    rollout = _new_rollout(
+        str(uuid.uuid4()),
+        version,
         strategy="all",
         batch_size=len(nodes),
         max_failures=len(nodes),  # going back: every node is tried whatever the others do
         canary_size=1,
         bake_seconds=0,
         total_waves=1,
-        current_wave=1,
-        status="running",
         wait_seconds=request.expires_in_seconds,
-        expires_at=now + timedelta(seconds=request.expires_in_seconds),
         created_by=created_by,
-        created_at=now,
-        updated_at=now,
+        now=now,
         rollback_of=original.batch_id,
     )
-    await repository.add_rollout(session, rollout)
-    rows = [
-        {
-            "batch_id": rollout.batch_id,
-            "node_id": node_id,
-            "component": rollout.component,
-            "from_version": original.version,
-            "to_version": version.version,
-            "status": "pending",
-            "progress": 0,
-            "wave": 1,
-            "created_by": created_by,
-            "created_at": now,
-        }
-        for node_id, _ in nodes
-    ]
-    await repository.insert_records(session, rows)
-    await send_wave(session, bus, rollout, version, 1, base_url, now, rollout.expires_at)
+    placed = [[(node_id, original.version) for node_id, _ in nodes]]
+    await _launch(session, bus, rollout, version, placed, base_url, now)
     return rollout.batch_id
