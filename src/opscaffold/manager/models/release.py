@@ -20,8 +20,6 @@ from opscaffold.manager.models.base import (
 
 TABLE_OPTS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 COMPONENTS = ("daemon", "agent")
-# A rollout is over for a node once its record reaches one of these.
-FINAL_UPDATE_STATUSES = ("success", "failed", "rollback")
 UPDATE_STATUSES = (
     "pending",
     "downloading",

@@ -10,7 +10,7 @@ import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.models import UpdateRecord, Version, VersionLock
-from opscaffold.manager.models.release import FINAL_UPDATE_STATUSES
+from opscaffold.manager.rollout.states import FINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,7 @@ async def unfinished_updates(session: AsyncSession, component: str, version: str
         .where(
             UpdateRecord.component == component,
             UpdateRecord.to_version == version,
-            UpdateRecord.status.not_in(FINAL_UPDATE_STATUSES),
+            UpdateRecord.status.not_in(sorted(FINAL)),
         )
     )
     return int(await session.scalar(stmt) or 0)
