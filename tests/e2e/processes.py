@@ -21,6 +21,7 @@ class Manager:
     def __init__(self, data_dir: Path, env: dict[str, str], *, ca: Path | None = None) -> None:
         """`ca`: the CA that signed the Manager's certificate, when `env` turns TLS on."""
         self.ca = ca
+        self.data_dir = data_dir
         self.http_port, self.grpc_port = free_port(), free_port()
         self.env = {
             **os.environ,

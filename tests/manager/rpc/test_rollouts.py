@@ -11,6 +11,7 @@ import httpx
 import sqlalchemy as sa
 
 from opscaffold.manager.app import all_jobs
+from opscaffold.manager.command import repository as command_repository
 from opscaffold.manager.db import transaction
 from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit.clock import utcnow
@@ -391,3 +392,51 @@ async def test_each_wave_waits_for_offline_nodes_from_its_own_start(
         record = await session.get(UpdateRecord, order.payload["record_id"])
     assert record is not None
     assert record.status == "pending"  # not failed with the first wave's expiry
+
+
+async def test_a_cancel_fails_only_the_orders_no_daemon_was_given(
+    stack: Stack, wire: Wire, client: httpx.AsyncClient
+) -> None:
+    fleet = Fleet(stack, wire, client)
+    n1, n2, n3 = await fleet.start(3)
+    streams = [Daemon(wire, fleet.tokens[n]) for n in (n1, n2)]  # n3 holds no stream
+    try:
+        for daemon in streams:
+            await daemon.send(command_ack=pb.CommandAck())
+            await daemon.next("ack")
+        batch_id = await fleet.deploy(strategy="all")
+        for daemon in streams:  # both receive their order: it is written to them
+            assert (await daemon.next("command")).command.type == "update"
+        written = {c.node_id: c.state for c in await commands(stack)}
+        assert written == {n1: "sent", n2: "sent", n3: "pending"}
+
+        cancelled = await client.post(f"/api/v1/updates/{batch_id}/cancel", headers=fleet.headers)
+
+        assert cancelled.status_code == 200, cancelled.text
+        records = await records_by_node(stack)
+        assert (records[n3].status, records[n3].error_message) == ("failed", "cancelled")
+        assert (records[n1].status, records[n2].status) == ("pending", "pending")
+        await fleet.report(n1, *SUCCESS)  # n1 carried out the order it had received
+        assert (await records_by_node(stack))[n1].status == "success"
+
+        # n2 never answers: once its order expires in the outbox, its record fails.
+        async with stack.runtime.engine.begin() as conn:
+            await conn.execute(
+                sa.update(NodeCommand)
+                .where(NodeCommand.node_id == n2)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        async with transaction(stack.runtime.sessions) as session:
+            await command_repository.expire(session, utcnow())
+        await tick(stack)
+        records = await records_by_node(stack)
+        assert (records[n2].status, records[n2].error_message) == ("failed", orchestrator.EXPIRED)
+        assert records[n1].status == "success"
+    finally:
+        for daemon in streams:
+            await daemon.close()
+
+
+async def records_by_node(stack: Stack) -> dict[int, UpdateRecord]:
+    async with stack.runtime.sessions() as session:
+        return {r.node_id: r for r in (await session.scalars(sa.select(UpdateRecord))).all()}

@@ -38,6 +38,7 @@ async def advance_all(
         now,
         current_wave_only=True,
     )
+    await repository.fail_expired_orders(session, EXPIRED, now)
     for rollout in await repository.running_rollouts(session):
         await advance(session, bus, rollout, base_url, now)
 

@@ -279,12 +279,17 @@ async def fail_pending(
     now: datetime,
     *,
     current_wave_only: bool = False,
+    unsent_only: bool = False,
 ) -> int:
     """Records still pending in the rollouts `batch_ids` selects become failed (the state
     table's guard: only pending records are touched); with `current_wave_only`, only those of
-    each rollout's current wave (later waves' orders have not been sent yet)."""
+    each rollout's current wave (later waves' orders have not been sent yet); with
+    `unsent_only`, only those whose order was never written to the daemon (an order written
+    may have been received, and is then carried out and reported)."""
     chosen = sa.select(Rollout.batch_id).where(batch_ids).scalar_subquery()
     in_wave: list[sa.ColumnElement[bool]] = []
+    if unsent_only:
+        in_wave.append(sa.or_(UpdateRecord.command_id.is_(None), _order_in(("pending", "expired"))))
     if current_wave_only:
         current = (
             sa.select(Rollout.current_wave)
@@ -315,6 +320,29 @@ async def expire_undelivered(session: AsyncSession, batch_id: str) -> int:
         sa.update(NodeCommand)
         .where(NodeCommand.id.in_(commands.scalar_subquery()), NodeCommand.state == "pending")
         .values(state="expired")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _order_in(states: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """The record's order is in one of `states` in the outbox."""
+    return sa.exists().where(
+        NodeCommand.id == UpdateRecord.command_id, NodeCommand.state.in_(states)
+    )
+
+
+async def fail_expired_orders(session: AsyncSession, reason: str, now: datetime) -> int:
+    """Pending records whose order expired in the outbox unanswered fail: the node never took
+    it (e.g. written to a daemon of a cancelled rollout that then went away)."""
+    result = await session.execute(
+        sa.update(UpdateRecord)
+        .where(
+            UpdateRecord.status == "pending",
+            UpdateRecord.command_id.is_not(None),
+            _order_in(("expired",)),
+        )
+        .values(status="failed", error_message=reason, finished_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

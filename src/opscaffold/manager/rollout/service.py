@@ -159,7 +159,9 @@ async def resume(session: AsyncSession, batch_id: str, now: datetime) -> Rollout
 
 
 async def cancel(session: AsyncSession, batch_id: str, now: datetime) -> Rollout:
-    """Stop for good: records not started fail as cancelled, undelivered orders expire."""
+    """Stop for good: orders not yet written to a daemon are withdrawn and their records fail
+    as cancelled. An order already written may have been received: it is carried out and
+    reported, or its record fails when the order expires unanswered."""
     rollout = await _move(
         session,
         batch_id,
@@ -169,7 +171,9 @@ async def cancel(session: AsyncSession, batch_id: str, now: datetime) -> Rollout
         "cancelled",
     )
     await repository.expire_undelivered(session, batch_id)
-    await repository.fail_pending(session, Rollout.batch_id == batch_id, "cancelled", now)
+    await repository.fail_pending(
+        session, Rollout.batch_id == batch_id, "cancelled", now, unsent_only=True
+    )
     return rollout
 
 
