@@ -27,6 +27,7 @@ from opscaffold.manager.auth.permissions import rule_for, unlisted_routes
 from opscaffold.manager.command import jobs as command_jobs
 from opscaffold.manager.command.endpoints import router as command_router
 from opscaffold.manager.config import Settings
+from opscaffold.manager.dashboard.endpoints import router as dashboard_router
 from opscaffold.manager.db import is_unavailable, transaction
 from opscaffold.manager.enrollment import service as enrollment_service
 from opscaffold.manager.enrollment.endpoints import router as enrollment_router
@@ -166,6 +167,7 @@ def create_app(
         fleet_metric_router,
         version_router,
         rollout_router,
+        dashboard_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

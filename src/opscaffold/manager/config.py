@@ -458,6 +458,11 @@ class RolloutSettings(_Section):
     stuck_after: Duration = timedelta(minutes=30)
 
 
+class DashboardSettings(_Section):
+    # How old the dashboard's fleet-wide figures may be when served (see dashboard/cache.py).
+    max_age: Duration = timedelta(seconds=5)
+
+
 class LogFileSettings(_Section):
     enabled: bool = False
     path: Path = Path("./logs/manager.log")
@@ -495,6 +500,7 @@ class Settings(_Section):
     node: NodeSettings = Field(default_factory=NodeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 

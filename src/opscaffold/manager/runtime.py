@@ -14,6 +14,7 @@ from opscaffold.manager.auth.state import AuthStateStore
 from opscaffold.manager.auth.tokens import TokenCodec
 from opscaffold.manager.command.bus import CommandBus
 from opscaffold.manager.config import Settings
+from opscaffold.manager.dashboard.cache import DashboardCache
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.redis import RedisLink, connect
@@ -35,6 +36,7 @@ class Runtime:
     command_bus: CommandBus
     keys: KeyRing
     packages: PackageStore
+    dashboard: DashboardCache
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -43,10 +45,11 @@ class Runtime:
         bus = CommandBus(link)
         packages = PackageStore.of(settings.storage)
         packages.prepare()
+        sessions = db.session_factory(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=db.session_factory(engine),
+            sessions=sessions,
             redis_link=link,
             counters=RedisCounters(link) if link is not None else MemoryCounters(),
             hasher=PasswordHasher(settings.auth.password),
@@ -56,6 +59,7 @@ class Runtime:
             command_bus=bus,
             keys=KeyRing.load(settings),
             packages=packages,
+            dashboard=DashboardCache(sessions, settings.dashboard.max_age),
         )
 
     @property
