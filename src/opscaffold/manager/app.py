@@ -66,6 +66,7 @@ from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.timeline.endpoints import router as timeline_router
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
 from opscaffold.manager.version import jobs as version_jobs
@@ -168,6 +169,7 @@ def create_app(
         version_router,
         rollout_router,
         dashboard_router,
+        timeline_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)
