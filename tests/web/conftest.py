@@ -46,7 +46,7 @@ class Fleet:
         return self.manager.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"the web console is not built in {STATIC_DIR}: run `make web`")
@@ -100,7 +100,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         manager.ensure_stopped()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs it holds an event loop on this
+# thread, and the async tests of other modules need the thread's loop to themselves.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")

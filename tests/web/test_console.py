@@ -113,6 +113,7 @@ def test_a_viewer_sees_no_admin_actions(page: Page, fleet: Fleet) -> None:
     expect(page.get_by_test_id("metric-charts")).to_be_visible()
     expect(page.get_by_role("button", name="连通性检测")).to_have_count(0)
     expect(page.get_by_role("button", name="删除节点")).to_have_count(0)
+    expect(page.get_by_role("button", name="编辑", exact=True)).to_have_count(0)
     page.goto(f"{fleet.url}/groups")
     expect(page.get_by_text("web-frontends")).to_be_visible()
     expect(page.get_by_role("button", name="新建分组")).to_have_count(0)

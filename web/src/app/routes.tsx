@@ -3,16 +3,10 @@ import type { RouteObject } from 'react-router';
 import { NotFoundPage } from '@/app/NotFoundPage';
 import { AppLayout } from '@/components/layout/AppLayout';
 import { RequireAuth } from '@/components/RequireAuth';
-import { AuditLogsPage } from '@/features/audit/components/AuditLogsPage';
 import { LoginPage } from '@/features/auth/components/LoginPage';
 import { DashboardPage } from '@/features/dashboard/components/DashboardPage';
-import { EnrollmentTokensPage } from '@/features/enrollment/components/EnrollmentTokensPage';
-import { GroupsPage } from '@/features/groups/components/GroupsPage';
-import { NodeDetailPage } from '@/features/nodes/components/NodeDetailPage';
-import { NodeListPage } from '@/features/nodes/components/NodeListPage';
-import { UsersPage } from '@/features/users/components/UsersPage';
-import { VersionsPage } from '@/features/versions/components/VersionsPage';
 
+// The first pages a user sees load with the app; the rest load when first opened.
 export const routes: RouteObject[] = [
   { path: '/login', element: <LoginPage /> },
   {
@@ -24,13 +18,36 @@ export const routes: RouteObject[] = [
     ),
     children: [
       { index: true, element: <DashboardPage /> },
-      { path: 'nodes', element: <NodeListPage /> },
-      { path: 'nodes/:id', element: <NodeDetailPage /> },
-      { path: 'groups', element: <GroupsPage /> },
-      { path: 'versions', element: <VersionsPage /> },
-      { path: 'users', element: <UsersPage /> },
-      { path: 'audit-logs', element: <AuditLogsPage /> },
-      { path: 'enrollment-tokens', element: <EnrollmentTokensPage /> },
+      {
+        path: 'nodes',
+        lazy: async () => ({ Component: (await import('@/features/nodes/components/NodeListPage')).NodeListPage }),
+      },
+      {
+        path: 'nodes/:id',
+        lazy: async () => ({ Component: (await import('@/features/nodes/components/NodeDetailPage')).NodeDetailPage }),
+      },
+      {
+        path: 'groups',
+        lazy: async () => ({ Component: (await import('@/features/groups/components/GroupsPage')).GroupsPage }),
+      },
+      {
+        path: 'versions',
+        lazy: async () => ({ Component: (await import('@/features/versions/components/VersionsPage')).VersionsPage }),
+      },
+      {
+        path: 'users',
+        lazy: async () => ({ Component: (await import('@/features/users/components/UsersPage')).UsersPage }),
+      },
+      {
+        path: 'audit-logs',
+        lazy: async () => ({ Component: (await import('@/features/audit/components/AuditLogsPage')).AuditLogsPage }),
+      },
+      {
+        path: 'enrollment-tokens',
+        lazy: async () => ({
+          Component: (await import('@/features/enrollment/components/EnrollmentTokensPage')).EnrollmentTokensPage,
+        }),
+      },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

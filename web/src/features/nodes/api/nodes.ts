@@ -71,3 +71,7 @@ export const commandQuery = (id: string) =>
 export function deleteNode(id: number) {
   return unwrap(api.DELETE('/api/v1/nodes/{id}', { params: { path: { id } } }));
 }
+
+export function updateNode(id: number, body: Schemas['NodeUpdate']) {
+  return unwrap(api.PUT('/api/v1/nodes/{id}', { params: { path: { id } }, body }));
+}

@@ -30,6 +30,7 @@ import { Empty, ErrorState, Loading } from '@/components/PageState';
 import { AgentStatusChip, NodeStatusChip } from '@/components/StatusChip';
 import { deleteNode, nodeEventsQuery, nodeQuery, type Node } from '@/features/nodes/api/nodes';
 import { NodeCommands } from '@/features/nodes/components/NodeCommands';
+import { NodeEditDialog } from '@/features/nodes/components/NodeEditDialog';
 import { NodeMetricsCharts } from '@/features/nodes/components/NodeMetricsCharts';
 import { useCan } from '@/stores/auth';
 
@@ -174,7 +175,9 @@ export function NodeDetailPage() {
   const location = useLocation();
   const queryClient = useQueryClient();
   const canDelete = useCan('node.delete');
+  const canEdit = useCan('node.edit');
   const [confirming, setConfirming] = useState(false);
+  const [editing, setEditing] = useState(false);
   const valid = Number.isInteger(id) && id > 0;
   const node = useQuery({ ...nodeQuery(id), enabled: valid });
   const back = `/nodes${(location.state as { from?: string } | null)?.from ?? ''}`;
@@ -194,6 +197,11 @@ export function NodeDetailPage() {
           <Button startIcon={<ArrowBackIcon />} onClick={() => void navigate(back)}>
             {t('nodeDetail.back')}
           </Button>
+          {canEdit && node.data ? (
+            <Button variant="outlined" onClick={() => setEditing(true)}>
+              {t('nodeEdit.open')}
+            </Button>
+          ) : null}
           {canDelete && node.data ? (
             <Button color="error" variant="outlined" onClick={() => setConfirming(true)}>
               {t('nodeDetail.delete')}
@@ -237,6 +245,7 @@ export function NodeDetailPage() {
           </Grid>
         </Grid>
       ) : null}
+      {editing && node.data ? <NodeEditDialog node={node.data} open onClose={() => setEditing(false)} /> : null}
       <Dialog open={confirming} onClose={() => setConfirming(false)}>
         <DialogTitle>{t('nodeDetail.deleteTitle')}</DialogTitle>
         <DialogContent>
