@@ -1,6 +1,7 @@
 import type { RouteObject } from 'react-router';
 
 import { NotFoundPage } from '@/app/NotFoundPage';
+import { RouteError } from '@/app/RouteError';
 import { AppLayout } from '@/components/layout/AppLayout';
 import { RequireAuth } from '@/components/RequireAuth';
 import { LoginPage } from '@/features/auth/components/LoginPage';
@@ -8,7 +9,7 @@ import { DashboardPage } from '@/features/dashboard/components/DashboardPage';
 
 // The first pages a user sees load with the app; the rest load when first opened.
 export const routes: RouteObject[] = [
-  { path: '/login', element: <LoginPage /> },
+  { path: '/login', element: <LoginPage />, errorElement: <RouteError /> },
   {
     path: '/',
     element: (
@@ -16,6 +17,7 @@ export const routes: RouteObject[] = [
         <AppLayout />
       </RequireAuth>
     ),
+    errorElement: <RouteError />,
     children: [
       { index: true, element: <DashboardPage /> },
       {

@@ -26,6 +26,31 @@ describe('DashboardPage', () => {
     expect(screen.getByText('最近24小时没有指标数据')).toBeInTheDocument();
   });
 
+  it('draws the fleet trend and lists the latest packages', async () => {
+    signInAs('viewer');
+    const point = (minute: number, cpu: number) => ({
+      timestamp: `2026-12-01T10:${String(minute).padStart(2, '0')}:00Z`, nodes: 3, samples: 15,
+      cpu_usage_avg: cpu, cpu_usage_max: cpu + 5, memory_usage_avg: 40, memory_usage_max: 50,
+      disk_usage_avg: 20, disk_usage_max: 22,
+    });
+    const version = (id: number, is_latest: boolean) => ({
+      id, component: 'agent', version: `1.${id}.0`, os: 'linux', arch: 'amd64', file_name: 'a.tgz', file_size: 1,
+      hash_sha256: 'x', release_notes: null, is_latest, key_fingerprint: null, created_by: 1, created_at: null,
+    });
+    stubFetch(
+      route('GET', '/api/v1/nodes', () => envelope({ total: 3, items: [], page: 1, page_size: 1 })),
+      route('GET', '/api/v1/versions', () => envelope({ total: 2, items: [version(1, false), version(2, true)], page: 1, page_size: 100 })),
+      route('GET', '/api/v1/metrics/trend', () => envelope([point(0, 10), point(5, 30), point(10, 20)])),
+    );
+    renderPage(<DashboardPage />);
+    expect(await screen.findByText('1.2.0')).toBeInTheDocument();
+    expect(screen.queryByText('1.1.0')).not.toBeInTheDocument();
+    expect(screen.queryByText('最近24小时没有指标数据')).not.toBeInTheDocument();
+    // The trend's legend names its series (the status pie has other labels).
+    expect(screen.getByText('内存')).toBeInTheDocument();
+    expect(screen.getByText('磁盘')).toBeInTheDocument();
+  });
+
   it('shows an error with a retry when the API fails', async () => {
     signInAs('viewer');
     stubFetch(() => failure(500, 5001, 'database error'));
