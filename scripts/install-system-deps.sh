@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: promtool (Prometheus's format checker).
+# Debian packages the build and the tests need: promtool (Prometheus's format checker),
+# Node.js and npm (to build the web console), Chromium (the browser tests drive it headless)
+# and a CJK font (so screenshots of the Chinese console show text, not boxes).
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# --no-install-recommends: promtool is all we need, not a running Prometheus server.
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The package may start a server through its init script; tests need only the binary.
-$SUDO pkill -x prometheus 2>/dev/null || true
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+dpkg-query -W -f='${Status}' fonts-wqy-microhei 2>/dev/null | grep -q "ok installed" \
+  || missing+=(fonts-wqy-microhei)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # --no-install-recommends: promtool is all we need, not a running Prometheus server.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package may start a server through its init script; tests need only the binary.
+  $SUDO pkill -x prometheus 2>/dev/null || true
+fi
+# The web build (Vite 6) needs Node.js 18 or later.
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+  echo "Node.js $(node --version) is too old to build the web console: 18 or later is needed" >&2
+  exit 1
+fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.exceptions
@@ -67,6 +68,7 @@ from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.timeline.endpoints import router as timeline_router
+from opscaffold.manager.ui import serve as web_console
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
 from opscaffold.manager.version import jobs as version_jobs
@@ -116,12 +118,17 @@ def route_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, build_only: bool = False
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    build_only: bool = False,
+    web_dir: Path = web_console.STATIC_DIR,
 ) -> FastAPI:
     """Build the Manager app.
 
     Tests pass a prepared `runtime` to share one between apps; `build_only` makes an app that
     is never started (to render the OpenAPI document), so nothing is connected or created.
+    `web_dir` holds the built web console (`make web`).
     """
     owns_runtime = runtime is None
     rt = runtime or (None if build_only else Runtime.build(settings))
@@ -177,6 +184,8 @@ def create_app(
     if missing := unlisted_routes(app.routes):
         raise RuntimeError(f"routes missing from the permission table: {missing}")
     _install_error_handlers(app)
+    # Innermost, so console responses get the request id, security headers, limits and metrics.
+    app.add_middleware(web_console.WebConsole, static_dir=web_dir)
     http = settings.server.http
     app.add_middleware(
         RequestLimits,

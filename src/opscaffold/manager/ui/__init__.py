@@ -1,0 +1,1 @@
+"""The web console: the built React app, served by the Manager at `/`."""

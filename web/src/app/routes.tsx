@@ -1,0 +1,56 @@
+import type { RouteObject } from 'react-router';
+
+import { NotFoundPage } from '@/app/NotFoundPage';
+import { RouteError } from '@/app/RouteError';
+import { AppLayout } from '@/components/layout/AppLayout';
+import { RequireAuth } from '@/components/RequireAuth';
+import { LoginPage } from '@/features/auth/components/LoginPage';
+import { DashboardPage } from '@/features/dashboard/components/DashboardPage';
+
+// The first pages a user sees load with the app; the rest load when first opened.
+export const routes: RouteObject[] = [
+  { path: '/login', element: <LoginPage />, errorElement: <RouteError /> },
+  {
+    path: '/',
+    element: (
+      <RequireAuth>
+        <AppLayout />
+      </RequireAuth>
+    ),
+    errorElement: <RouteError />,
+    children: [
+      { index: true, element: <DashboardPage /> },
+      {
+        path: 'nodes',
+        lazy: async () => ({ Component: (await import('@/features/nodes/components/NodeListPage')).NodeListPage }),
+      },
+      {
+        path: 'nodes/:id',
+        lazy: async () => ({ Component: (await import('@/features/nodes/components/NodeDetailPage')).NodeDetailPage }),
+      },
+      {
+        path: 'groups',
+        lazy: async () => ({ Component: (await import('@/features/groups/components/GroupsPage')).GroupsPage }),
+      },
+      {
+        path: 'versions',
+        lazy: async () => ({ Component: (await import('@/features/versions/components/VersionsPage')).VersionsPage }),
+      },
+      {
+        path: 'users',
+        lazy: async () => ({ Component: (await import('@/features/users/components/UsersPage')).UsersPage }),
+      },
+      {
+        path: 'audit-logs',
+        lazy: async () => ({ Component: (await import('@/features/audit/components/AuditLogsPage')).AuditLogsPage }),
+      },
+      {
+        path: 'enrollment-tokens',
+        lazy: async () => ({
+          Component: (await import('@/features/enrollment/components/EnrollmentTokensPage')).EnrollmentTokensPage,
+        }),
+      },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+];

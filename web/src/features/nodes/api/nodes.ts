@@ -1,0 +1,77 @@
+import { queryOptions } from '@tanstack/react-query';
+
+import { api, unwrap, type Schemas } from '@/api/client';
+import { keys } from '@/api/keys';
+
+export type Node = Schemas['NodeRead'];
+export type NodeStatus = Node['status'];
+
+export interface NodeListParams {
+  keyword?: string;
+  status?: NodeStatus;
+  group_id?: number;
+  tags?: string;
+  label?: string[];
+  sort?:
+    | 'id' | '-id' | 'hostname' | '-hostname' | 'ip' | '-ip' | 'status' | '-status'
+    | 'last_heartbeat' | '-last_heartbeat' | 'created_at' | '-created_at';
+  page: number;
+  page_size: number;
+}
+
+export const nodeListQuery = (params: NodeListParams) =>
+  queryOptions({
+    queryKey: keys.nodeList(params),
+    queryFn: () => unwrap(api.GET('/api/v1/nodes', { params: { query: params } })),
+    refetchInterval: 30_000,
+  });
+
+export const nodeQuery = (id: number) =>
+  queryOptions({
+    queryKey: keys.node(id),
+    queryFn: () => unwrap(api.GET('/api/v1/nodes/{id}', { params: { path: { id } } })),
+    refetchInterval: 30_000,
+  });
+
+export const METRIC_RANGES = { '1h': 3600, '6h': 6 * 3600, '24h': 24 * 3600, '7d': 7 * 86400 } as const;
+export type MetricRange = keyof typeof METRIC_RANGES;
+
+export const nodeMetricsQuery = (id: number, range: MetricRange) =>
+  queryOptions({
+    queryKey: keys.nodeMetrics(id, range),
+    queryFn: () => {
+      const start = new Date(Date.now() - METRIC_RANGES[range] * 1000).toISOString();
+      return unwrap(api.GET('/api/v1/nodes/{id}/metrics', { params: { path: { id }, query: { start } } }));
+    },
+    refetchInterval: 60_000,
+  });
+
+export const nodeEventsQuery = (id: number) =>
+  queryOptions({
+    queryKey: keys.nodeEvents(id),
+    queryFn: () =>
+      unwrap(api.GET('/api/v1/nodes/{id}/events', { params: { path: { id }, query: { page: 1, page_size: 20 } } })),
+  });
+
+export type CommandType = 'ping' | 'restart';
+
+export function sendCommand(nodeId: number, type: CommandType) {
+  return unwrap(api.POST('/api/v1/commands', { body: { node_ids: [nodeId], type, ttl_seconds: 600 } }));
+}
+
+const FINAL_STATES = new Set(['done', 'failed', 'expired']);
+
+export const commandQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.command(id),
+    queryFn: () => unwrap(api.GET('/api/v1/commands/{id}', { params: { path: { id } } })),
+    refetchInterval: (query) => (query.state.data && FINAL_STATES.has(query.state.data.state) ? false : 2000),
+  });
+
+export function deleteNode(id: number) {
+  return unwrap(api.DELETE('/api/v1/nodes/{id}', { params: { path: { id } } }));
+}
+
+export function updateNode(id: number, body: Schemas['NodeUpdate']) {
+  return unwrap(api.PUT('/api/v1/nodes/{id}', { params: { path: { id } }, body }));
+}
