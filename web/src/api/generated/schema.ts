@@ -676,6 +676,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description The fleet at a glance (spec §5.2.1): node and agent counts, active alerts by severity,
+         *     status and version distributions, the 24 h resource trend and the newest alerts. The
+         *     figures are at most a few seconds old (`dashboard.max_age`); `generated_at` says when
+         *     they were computed.
+         */
+        get: operations["get_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Node Timeline
+         * @description What happened to the node, in time order: status changes, alerts (placed at their
+         *     firing), updates and task runs (at their creation). Ranges reach back at most 31 days.
+         */
+        get: operations["get_node_timeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -812,6 +856,59 @@ export interface components {
              * @default
              */
             request_id: string;
+        };
+        /** AlertCounts */
+        AlertCounts: {
+            /**
+             * Critical
+             * @default 0
+             */
+            critical: number;
+            /**
+             * Warning
+             * @default 0
+             */
+            warning: number;
+            /**
+             * Info
+             * @default 0
+             */
+            info: number;
+        };
+        /**
+         * AlertEvent
+         * @description An alert, placed at its firing; `resolved_at` ends it.
+         */
+        AlertEvent: {
+            /**
+             * At
+             * @description when it began
+             */
+            at: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "alert";
+            /** Alert Id */
+            alert_id: number;
+            /**
+             * Rule Name
+             * @description null once the rule is deleted
+             */
+            rule_name: string | null;
+            /** Metric */
+            metric: string;
+            /** Severity */
+            severity: string;
+            /** Status */
+            status: string;
+            /** Current Value */
+            current_value: number;
+            /** Threshold */
+            threshold: number;
+            /** Resolved At */
+            resolved_at: string | null;
         };
         /** AuditLogRead */
         AuditLogRead: {
@@ -969,6 +1066,75 @@ export interface components {
              */
             message: string;
             data: components["schemas"]["CommandsQueued"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** Dashboard */
+        Dashboard: {
+            /**
+             * Generated At
+             * @description when these figures were computed
+             */
+            generated_at: string | null;
+            /** Total Nodes */
+            total_nodes: number;
+            /** Online Nodes */
+            online_nodes: number;
+            /**
+             * Offline Nodes
+             * @description nodes not online (offline or never heard from)
+             */
+            offline_nodes: number;
+            /**
+             * Running Agents
+             * @description agents running on online nodes
+             */
+            running_agents: number;
+            /**
+             * Active Alerts
+             * @description alerts firing now
+             */
+            active_alerts: number;
+            active_alerts_by_severity: components["schemas"]["AlertCounts"];
+            /** Node Status Distribution */
+            node_status_distribution: components["schemas"]["Share"][];
+            /**
+             * Agent Version Distribution
+             * @description agents of online nodes
+             */
+            agent_version_distribution: components["schemas"]["Share"][];
+            /**
+             * Daemon Version Distribution
+             * @description daemons of every node
+             */
+            daemon_version_distribution: components["schemas"]["Share"][];
+            /**
+             * Resource Trend
+             * @description the last 24 h, from rollups
+             */
+            resource_trend: components["schemas"]["FleetTrendPoint"][];
+            /**
+             * Recent Alerts
+             * @description newest first
+             */
+            recent_alerts: components["schemas"]["RecentAlert"][];
+        };
+        /** DashboardEnvelope */
+        DashboardEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["Dashboard"];
             /**
              * Request Id
              * @default
@@ -1946,6 +2112,41 @@ export interface components {
              */
             offline: boolean;
         };
+        /** RecentAlert */
+        RecentAlert: {
+            /** Id */
+            id: number;
+            /** Rule Id */
+            rule_id: number;
+            /**
+             * Rule Name
+             * @description null once the rule is deleted
+             */
+            rule_name: string | null;
+            /** Node Id */
+            node_id: number;
+            /**
+             * Node Name
+             * @description null once the node is deleted
+             */
+            node_name: string | null;
+            /** Metric */
+            metric: string;
+            /** Severity */
+            severity: string;
+            /** Status */
+            status: string;
+            /** Current Value */
+            current_value: number;
+            /** Threshold */
+            threshold: number;
+            /** Fired At */
+            fired_at: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Acknowledged */
+            acknowledged: boolean;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
@@ -2097,6 +2298,19 @@ export interface components {
              */
             request_id: string;
         };
+        /**
+         * Share
+         * @description One slice of a distribution: a value and how many have it.
+         */
+        Share: {
+            /**
+             * Value
+             * @description a status or a version ('unknown' when none is known)
+             */
+            value: string;
+            /** Count */
+            count: number;
+        };
         /** StateCounts */
         StateCounts: {
             /**
@@ -2134,6 +2348,95 @@ export interface components {
              * @default 0
              */
             rollback: number;
+        };
+        /** StatusChange */
+        StatusChange: {
+            /**
+             * At
+             * @description when it began
+             */
+            at: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "status";
+            /**
+             * Event
+             * @description registered, online, offline, …
+             */
+            event: string;
+            /** From Status */
+            from_status: string | null;
+            /** To Status */
+            to_status: string | null;
+        };
+        /**
+         * TaskEvent
+         * @description A task's run on this node, placed at its creation.
+         */
+        TaskEvent: {
+            /**
+             * At
+             * @description when it began
+             */
+            at: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "task";
+            /** Execution Id */
+            execution_id: string;
+            /** Task Id */
+            task_id: number;
+            /**
+             * Task Name
+             * @description null once the task is deleted
+             */
+            task_name: string | null;
+            /** Status */
+            status: string;
+            /** Exit Code */
+            exit_code: number | null;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** Timeline */
+        Timeline: {
+            /** Start */
+            start: string | null;
+            /** End */
+            end: string | null;
+            /**
+             * Events
+             * @description oldest first
+             */
+            events: (components["schemas"]["StatusChange"] | components["schemas"]["AlertEvent"] | components["schemas"]["UpdateEvent"] | components["schemas"]["TaskEvent"])[];
+            /**
+             * Truncated
+             * @description more events happened in the range than `limit`: the newest are kept
+             */
+            truncated: boolean;
+        };
+        /** TimelineEnvelope */
+        TimelineEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["Timeline"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
         };
         /** TokenPair */
         TokenPair: {
@@ -2175,6 +2478,36 @@ export interface components {
              * @default
              */
             request_id: string;
+        };
+        /**
+         * UpdateEvent
+         * @description An update of the daemon or agent, placed at its record's creation.
+         */
+        UpdateEvent: {
+            /**
+             * At
+             * @description when it began
+             */
+            at: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "update";
+            /** Record Id */
+            record_id: number;
+            /** Batch Id */
+            batch_id: string;
+            /** Component */
+            component: string;
+            /** From Version */
+            from_version: string | null;
+            /** To Version */
+            to_version: string;
+            /** Status */
+            status: string;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** UpdateRecordRead */
         UpdateRecordRead: {
@@ -6862,6 +7195,199 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RollbackResultEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_node_timeline: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339, inclusive; default: 24 h before end */
+                start?: string | null;
+                /** @description RFC 3339, exclusive; default: now */
+                end?: string | null;
+                /** @description at most this many events */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelineEnvelope"];
                 };
             };
             /** @description Invalid argument (1001) or a domain rule refused the input */
