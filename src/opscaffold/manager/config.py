@@ -458,6 +458,13 @@ class RolloutSettings(_Section):
     stuck_after: Duration = timedelta(minutes=30)
 
 
+class AlertSettings(_Section):
+    evaluation_interval: Duration = timedelta(seconds=30)  # how often rules are evaluated
+    # A node's latest metrics older than this are no data: its metric rules do not hold
+    # (a node that stopped reporting does not keep a high-CPU alert firing forever).
+    metric_stale_after: Duration = timedelta(minutes=5)
+
+
 class LogFileSettings(_Section):
     enabled: bool = False
     path: Path = Path("./logs/manager.log")
@@ -495,6 +502,7 @@ class Settings(_Section):
     node: NodeSettings = Field(default_factory=NodeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    alert: AlertSettings = Field(default_factory=AlertSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
