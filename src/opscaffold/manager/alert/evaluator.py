@@ -116,7 +116,7 @@ async def evaluate(session: AsyncSession, now: datetime, stale_after: timedelta)
         else:
             plan.pend(rule_id, node_id)
 
-    transitions = await plan.write(session, rules, existing)
+    transitions = await plan.write(session, rules)
     return Evaluation(
         rules=len(rules),
         holding=len(holds),
@@ -191,12 +191,8 @@ class _Plan:
         check("firing", "firing")
         self.held_again.append(key)
 
-    async def write(
-        self,
-        session: AsyncSession,
-        rules: dict[int, AlertRule],
-        existing: dict[str, AlertCondition],
-    ) -> list[Transition]:
+    async def write(self, session: AsyncSession, rules: dict[int, AlertRule]) -> list[Transition]:
+        """Write every move in bulk; returns the firings and resolutions, with alert ids."""
         now = self.now
         await repository.add_conditions(
             session,

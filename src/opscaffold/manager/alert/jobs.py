@@ -19,8 +19,16 @@ async def evaluate(session: AsyncSession, settings: Settings, now: datetime) -> 
     """Evaluate every enabled rule on the nodes it targets: conditions go pending, fire once
     they have held for the rule's duration, and resolve when they clear."""
     result = await evaluator.evaluate(session, now, settings.alert.metric_stale_after)
-    for t in result.transitions:
+    if result.transitions:
         log.info(
+            "alerts evaluated",
+            rules=result.rules,
+            holding=result.holding,
+            fired=sum(1 for t in result.transitions if t.to == "firing"),
+            resolved=sum(1 for t in result.transitions if t.to == "resolved"),
+        )
+    for t in result.transitions:  # one line each at debug: a fleet-wide outage is many
+        log.debug(
             "alert " + t.to,
             alert_id=t.alert_id,
             rule_id=t.rule_id,
