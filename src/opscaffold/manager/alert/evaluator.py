@@ -23,11 +23,11 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.alert import repository
-from opscaffold.manager.alert.repository import RuleCheck
+from opscaffold.manager.alert.repository import Condition, RuleCheck
 from opscaffold.manager.alert.schemas import BOOLEAN_METRICS
 from opscaffold.manager.alert.silences import Silencer, Subject
 from opscaffold.manager.alert.states import AlertState, check
-from opscaffold.manager.models import AlertCondition, AlertRule
+from opscaffold.manager.models import AlertRule
 from opscaffold.manager.node import repository as node_repository
 from opscaffold.manager.node.tree import GroupTree
 
@@ -68,7 +68,7 @@ def key_of(rule_id: int, node_id: int) -> str:
     return f"{rule_id}:{node_id}"
 
 
-def state_of(condition: AlertCondition | None) -> AlertState:
+def state_of(condition: Condition | None) -> AlertState:
     if condition is None:
         return "inactive"
     return "pending" if condition.fired_at is None else "firing"
@@ -155,7 +155,7 @@ class _Firing:
 
 @dataclass(frozen=True, slots=True)
 class _Ending:
-    condition: AlertCondition
+    condition: Condition
     firing: bool
     reason: str
 
@@ -179,7 +179,7 @@ class _Plan:
         check("inactive" if new else "pending", "firing")
         self.firing.append(_Firing(rule, node_id, value, new))
 
-    def end(self, condition: AlertCondition, state: AlertState, reason: str) -> None:
+    def end(self, condition: Condition, state: AlertState, reason: str) -> None:
         check(state, "resolved" if state == "firing" else "inactive")
         self.ending.append(_Ending(condition, state == "firing", reason))
 
@@ -197,7 +197,7 @@ class _Plan:
         await repository.add_conditions(
             session,
             [
-                {"key": key_of(r, n), "rule_id": r, "node_id": n, "since": now}
+                {"key": key_of(r, n), "rule_id": r, "node_id": n, "since": now, "fired_at": None}
                 for r, n in self.new_pending
             ]
             + [

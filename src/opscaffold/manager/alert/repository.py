@@ -27,6 +27,9 @@ from opscaffold.manager.node.schemas import tag_key
 CHUNK = 500  # ids or keys per IN list, rows per multi-row INSERT
 RULES_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
 EVALUATOR_ROW = 1
+# Bulk writes leave the session's loaded objects as they are: the evaluation reads none of them
+# again, and matching each statement against every loaded condition would cost more than it.
+BULK = {"synchronize_session": False}
 T = TypeVar("T")
 
 
@@ -157,9 +160,25 @@ async def holding(
 
 
 # -- conditions -------------------------------------------------------------------------------
-async def conditions(session: AsyncSession) -> list[AlertCondition]:
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """An `alert_conditions` row, read as plain values (an evaluation may read many)."""
+
+    key: str
+    rule_id: int
+    node_id: int
+    since: datetime
+    fired_at: datetime | None
+    cleared_at: datetime | None
+
+
+async def conditions(session: AsyncSession) -> list[Condition]:
     """Every condition pending or firing: as many as there are ongoing problems."""
-    return list(await session.scalars(sa.select(AlertCondition)))
+    c = AlertCondition
+    rows = await session.execute(
+        sa.select(c.key, c.rule_id, c.node_id, c.since, c.fired_at, c.cleared_at)
+    )
+    return [Condition(str(k), int(r), int(n), s, f, cl) for k, r, n, s, f, cl in rows]
 
 
 async def add_conditions(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -169,7 +188,9 @@ async def add_conditions(session: AsyncSession, rows: Sequence[Mapping[str, Any]
 
 async def delete_conditions(session: AsyncSession, keys: Sequence[str]) -> None:
     for part in chunks(keys):
-        await session.execute(sa.delete(AlertCondition).where(AlertCondition.key.in_(part)))
+        await session.execute(
+            sa.delete(AlertCondition).where(AlertCondition.key.in_(part)), execution_options=BULK
+        )
 
 
 async def update_conditions(
@@ -177,7 +198,8 @@ async def update_conditions(
 ) -> None:
     for part in chunks(keys):
         await session.execute(
-            sa.update(AlertCondition).where(AlertCondition.key.in_(part)).values(**values)
+            sa.update(AlertCondition).where(AlertCondition.key.in_(part)).values(**values),
+            execution_options=BULK,
         )
 
 
@@ -208,7 +230,8 @@ async def resolve_alerts(
         await session.execute(
             sa.update(Alert)
             .where(Alert.open_key.in_(part), Alert.status == "firing")
-            .values(status="resolved", resolved_at=now, open_key=None)
+            .values(status="resolved", resolved_at=now, open_key=None),
+            execution_options=BULK,
         )
     return resolved
 
