@@ -395,8 +395,21 @@ async def test_silences_mark_the_alerts_they_cover_until_they_end(
     assert (await client.delete(f"{SILENCES}/{by_rule}", headers=operator)).status_code == 200
     assert await silenced() == {a_child: [by_group], a_tagged: [by_tag], a_other: []}
 
+    # one that starts later covers nothing yet
+    later = {
+        "target_type": "node",
+        "target_value": str(other),
+        "reason": "tonight",
+        "starts_at": rfc3339(utcnow() + timedelta(minutes=30)),
+        "ends_at": ends,
+    }
+    scheduled = await client.post(SILENCES, json=later, headers=operator)
+    assert scheduled.status_code == 201, scheduled.text
+    assert scheduled.json()["data"]["active"] is False
+    assert await silenced() == {a_child: [by_group], a_tagged: [by_tag], a_other: []}
+
     everything = (await client.get(SILENCES, headers=admin_headers)).json()["data"]
-    assert everything["total"] == 3
+    assert everything["total"] == 4
     active = await client.get(SILENCES, params={"active": "true"}, headers=admin_headers)
     assert {s["id"] for s in active.json()["data"]["items"]} == {by_group, by_tag}
     shown = await client.get(f"{SILENCES}/{by_tag}", headers=admin_headers)
@@ -405,6 +418,7 @@ async def test_silences_mark_the_alerts_they_cover_until_they_end(
     assert actions == ["alert_silence.create"] * 4 + [
         "alert_silence.update",
         "alert_silence.delete",
+        "alert_silence.create",
     ]
 
 
