@@ -647,3 +647,54 @@ CREATE INDEX idx_update_records_batch_wave ON update_records (batch_id, wave);
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
+-- Running upgrade 0011 -> 0012
+
+ALTER TABLE alert_rules MODIFY target_type ENUM('all','group','tag','node') NOT NULL DEFAULT 'all';
+
+ALTER TABLE alert_rules MODIFY threshold NUMERIC(20, 2) NOT NULL;
+
+ALTER TABLE alert_rules ADD COLUMN keep_firing_for INTEGER NOT NULL DEFAULT '0';
+
+ALTER TABLE alerts MODIFY current_value NUMERIC(20, 2) NOT NULL;
+
+ALTER TABLE alerts MODIFY threshold NUMERIC(20, 2) NOT NULL;
+
+ALTER TABLE alerts ADD COLUMN open_key VARCHAR(48);
+
+ALTER TABLE alerts ADD CONSTRAINT uk_open_key UNIQUE (open_key);
+
+CREATE TABLE alert_conditions (
+    `key` VARCHAR(48) NOT NULL, 
+    rule_id BIGINT UNSIGNED NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    since DATETIME NOT NULL, 
+    fired_at DATETIME, 
+    cleared_at DATETIME, 
+    CONSTRAINT pk_alert_conditions PRIMARY KEY (`key`)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE TABLE alert_silences (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    target_type ENUM('rule','node','group','tag') NOT NULL, 
+    target_value VARCHAR(64) NOT NULL, 
+    reason VARCHAR(255) NOT NULL, 
+    starts_at DATETIME NOT NULL, 
+    ends_at DATETIME NOT NULL, 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT pk_alert_silences PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+CREATE INDEX idx_alert_silences_ends_at ON alert_silences (ends_at);
+
+CREATE TABLE alert_evaluator (
+    id SMALLINT NOT NULL, 
+    evaluated_at DATETIME, 
+    CONSTRAINT pk_alert_evaluator PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB;
+
+INSERT INTO alert_evaluator (id, evaluated_at) VALUES (1, NULL);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+

@@ -105,3 +105,25 @@ def test_ops_fleet_refuses_a_trusted_key_that_is_no_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert f"trusted key {not_a_key}" in result.stderr
+
+
+def test_ops_fleet_refuses_a_pin_on_an_unknown_metric() -> None:
+    result = subprocess.run(
+        [
+            str(BIN / "ops-fleet"),
+            "run",
+            "--manager",
+            closed_port_target(),
+            "--nodes",
+            "1",
+            "--enrollment-token",
+            "t",
+            "--pin-metric",
+            "cpu_temperature=80",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown metric cpu_temperature" in result.stderr

@@ -3,6 +3,8 @@ from __future__ import annotations
 import ipaddress
 import uuid
 
+import pytest
+
 from opscaffold.daemon.session import Identity
 from opscaffold.fleet.nodes import VirtualNode
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
@@ -57,3 +59,22 @@ async def test_restart_command_restarts_the_pretend_agent() -> None:
     after = await virtual.agent_status()
     assert before.status == after.status == "running"
     assert (before.restart_count, after.restart_count) == (0, 1)
+
+
+async def test_pinned_metrics_are_reported_as_set_until_released() -> None:
+    virtual = node()
+    virtual.pin_metrics({"cpu_usage": 97.5, "process_count": 4000})
+    pinned = [await virtual.metrics() for _ in range(20)]
+    assert {(s.cpu_usage, s.process_count) for s in pinned} == {(97.5, 4000)}
+    assert len({s.memory_usage for s in pinned}) > 1  # the others still wander
+
+    virtual.pin_metrics({})
+    released = [await virtual.metrics() for _ in range(20)]
+    assert len({s.cpu_usage for s in released}) > 1
+
+
+def test_only_report_fields_can_be_pinned() -> None:
+    with pytest.raises(ValueError, match="unknown metric cpu_temperature"):
+        node().pin_metrics({"cpu_temperature": 80})
+    with pytest.raises(ValueError, match="unknown metric timestamp"):
+        node().pin_metrics({"timestamp": 1})

@@ -21,6 +21,7 @@ from opscaffold.manager.models import Node
 from tests.manager.test_migrations import run_cli
 
 EXPECTED = {
+    "alert.evaluate",
     "auth.prune_sessions",
     "command.expire",
     "jobs.prune_claims",

@@ -93,7 +93,8 @@ SPEC_COLUMNS = {
     ("task_executions", "output"): ("mediumtext", True, None),
     ("audit_logs", "status"): ("enum('success','failed')", False, "success"),
     ("alert_rules", "operator"): ("enum('gt','gte','lt','lte','eq','ne')", False, None),
-    ("alert_rules", "threshold"): ("decimal(10,2)", False, None),
+    # Wider than the spec's DECIMAL(10,2), which cannot hold a byte-count threshold.
+    ("alert_rules", "threshold"): ("decimal(20,2)", False, None),
 }
 
 

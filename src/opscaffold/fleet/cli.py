@@ -67,6 +67,12 @@ def run(
         metavar="PEM",
         help="Public key (PEM) that update orders must be signed by; repeatable.",
     ),
+    pin_metric: list[str] = typer.Option(
+        [],
+        metavar="FIELD=VALUE",
+        help="Every node reports this metric field with this value (e.g. cpu_usage=97); "
+        "repeatable.",
+    ),
     log_level: str = typer.Option("error", help="debug, info, warning or error."),
 ) -> None:
     """Run the fleet; the JSON summary goes to stdout, logs to stderr."""
@@ -91,6 +97,7 @@ def run(
         "update_seconds": update_seconds,
         "seed": seed,
         "trusted_keys": trusted_key,
+        "pinned_metrics": _pins(pin_metric),
     }
     try:
         config = FleetConfig.model_validate(options)
@@ -98,6 +105,17 @@ def run(
         typer.echo(f"ops-fleet: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(dumps(asyncio.run(_run(config))))
+
+
+def _pins(values: list[str]) -> dict[str, str]:
+    pins = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        if not sep:
+            typer.echo(f"ops-fleet: --pin-metric {value}: expected FIELD=VALUE", err=True)
+            raise typer.Exit(2)
+        pins[name.strip()] = number.strip()
+    return pins
 
 
 async def _run(config: FleetConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import logging
 import random
 import time
 import uuid as uuid_lib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opscaffold.daemon import package_version
@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 GIB = 1024**3
 MIB = 1024**2
+# The fields of a report a node's metrics may be pinned to (all but its timestamp).
+PINNABLE = frozenset(
+    field.name for field in pb.NodeMetrics.DESCRIPTOR.fields if field.name != "timestamp"
+)
+
+
+def check_pins(values: Mapping[str, float]) -> dict[str, float]:
+    """The pins as given, once each names a report field; raises ValueError otherwise."""
+    if unknown := sorted(set(values) - PINNABLE):
+        raise ValueError(
+            f"unknown metric {', '.join(unknown)}; one of {', '.join(sorted(PINNABLE))}"
+        )
+    return dict(values)
 
 
 def _wander(rng: random.Random, value: float, step: float, low: float, high: float) -> float:
@@ -63,6 +76,12 @@ class VirtualNode:
         self.restart_count = 0
         self._agent_pid = rng.randint(1000, 60000)
         self._agent_started = int(time.time())
+        self.pinned: dict[str, float] = {}  # fields reported as set here, not wandering
+
+    def pin_metrics(self, values: Mapping[str, float]) -> None:
+        """Report these fields with these values from the next report on (a scenario: a
+        node's CPU goes high, then back); an empty mapping lets every field wander again."""
+        self.pinned = check_pins(values)
 
     async def register_request(self) -> pb.RegisterRequest:
         i = self.index
@@ -100,7 +119,7 @@ class VirtualNode:
         self._processes = _wander(rng, self._processes, 5, 60, 2000)
         self._tcp = _wander(rng, self._tcp, 10, 0, 20000)
         load = self._cpu / 100 * self.cpu_cores
-        return pb.NodeMetrics(
+        report = pb.NodeMetrics(
             cpu_usage=round(self._cpu, 2),
             memory_usage=round(self._memory, 2),
             memory_used=int(self.memory_total * self._memory / 100),
@@ -114,6 +133,11 @@ class VirtualNode:
             process_count=int(self._processes),
             tcp_connections=int(self._tcp),
         )
+        for name, value in self.pinned.items():
+            field = pb.NodeMetrics.DESCRIPTOR.fields_by_name[name]
+            is_float = field.type == field.TYPE_DOUBLE
+            setattr(report, name, float(value) if is_float else int(value))
+        return report
 
     async def on_command(self, command: pb.Command) -> None:
         if command.type == "restart":

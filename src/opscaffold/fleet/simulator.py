@@ -16,7 +16,7 @@ import random
 import resource
 import time
 import uuid as uuid_lib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from opscaffold.daemon.session import (
     Transport,
 )
 from opscaffold.daemon.state import NodeState, write_private
-from opscaffold.fleet.nodes import VirtualNode
+from opscaffold.fleet.nodes import VirtualNode, check_pins
 from opscaffold.fleet.updates import UpdateBehaviour, UpdateCounts
 from opscaffold.protocol.manifest import load_public_key
 
@@ -65,6 +65,13 @@ class FleetConfig(BaseModel):
     update_seconds: float = Field(5.0, ge=0)  # downloading to success, spread by jitter
     seed: int | None = None  # set: each node's updates go the same way every run
     trusted_keys: list[Path] = Field(default_factory=list)  # set: signatures are checked
+    # Report fields every node reports with a fixed value (e.g. cpu_usage=97), not wandering.
+    pinned_metrics: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("pinned_metrics")
+    @classmethod
+    def _known_fields(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_pins(value)
 
     @field_validator("manager")
     @classmethod
@@ -170,6 +177,13 @@ class Fleet:
             await asyncio.gather(*(c.close() for c in channels))
         return self.summary()
 
+    def pin_metrics(self, values: Mapping[str, float], nodes: Iterable[int] | None = None) -> None:
+        """From their next report on, the nodes (indexes; all by default) report these fields
+        with these values; an empty mapping lets their metrics wander again."""
+        pins = check_pins(values)
+        for index in range(len(self.nodes)) if nodes is None else nodes:
+            self.nodes[index].pin_metrics(pins)
+
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
@@ -188,6 +202,7 @@ class Fleet:
             )
             session = NodeSession(stubs[index % len(stubs)], node, identity, settings, self.stats)
             node.session = session
+            node.pin_metrics(self.config.pinned_metrics)
             self.nodes.append(node)
             self.sessions.append(session)
 

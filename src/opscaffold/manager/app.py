@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opscaffold.manager import deps, secrets
 from opscaffold.manager.agent.endpoints import router as agent_router
+from opscaffold.manager.alert import jobs as alert_jobs
+from opscaffold.manager.alert.endpoints import router as alert_router
 from opscaffold.manager.audit import service as audit_service
 from opscaffold.manager.audit.endpoints import router as audit_router
 from opscaffold.manager.auth.endpoints import router as auth_router
@@ -99,6 +101,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 # The modules whose jobs every Manager runs.
 JOB_MODULES = (
+    alert_jobs,
     command_jobs,
     maintenance_jobs,
     metric_jobs,
@@ -177,6 +180,7 @@ def create_app(
         rollout_router,
         dashboard_router,
         timeline_router,
+        alert_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

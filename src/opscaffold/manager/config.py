@@ -463,6 +463,13 @@ class DashboardSettings(_Section):
     max_age: Duration = timedelta(seconds=5)
 
 
+class AlertSettings(_Section):
+    evaluation_interval: Duration = timedelta(seconds=30)  # how often rules are evaluated
+    # A node's latest metrics older than this are no data: its metric rules do not hold
+    # (a node that stopped reporting does not keep a high-CPU alert firing forever).
+    metric_stale_after: Duration = timedelta(minutes=5)
+
+
 class LogFileSettings(_Section):
     enabled: bool = False
     path: Path = Path("./logs/manager.log")
@@ -501,6 +508,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    alert: AlertSettings = Field(default_factory=AlertSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 

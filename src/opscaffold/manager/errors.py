@@ -249,3 +249,19 @@ class RolloutTransitionRefused(Conflict):
 
     code = 3015
     default_message = "the rollout cannot do that in its current state"
+
+
+# -- alerts (7xxx, ours) -------------------------------------------------------------------
+class AlertRuleNotFound(NotFound):
+    code = 7001
+    default_message = "alert rule not found"
+
+
+class AlertNotFound(NotFound):
+    code = 7002
+    default_message = "alert not found"
+
+
+class AlertSilenceNotFound(NotFound):
+    code = 7003
+    default_message = "alert silence not found"

@@ -114,6 +114,25 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/updates/{{batch_id}}/resume"): Rule(EDITORS, "rollout.resume", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/cancel"): Rule(EDITORS, "rollout.cancel", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/rollback"): Rule(EDITORS, "rollout.rollback", "rollout"),
+    # alerts (ARCHITECTURE §5: everyone reads, admin and operator acknowledge and silence,
+    # admin manages rules)
+    ("GET", f"{API}/alerts"): Rule(EVERYONE),
+    ("GET", f"{API}/alerts/{{id}}"): Rule(EVERYONE),
+    ("POST", f"{API}/alerts/{{id}}/acknowledge"): Rule(EDITORS, "alert.acknowledge", "alert"),
+    ("GET", f"{API}/alerts/rules"): Rule(EVERYONE),
+    ("POST", f"{API}/alerts/rules"): Rule(ADMIN, "alert_rule.create", "alert_rule"),
+    ("GET", f"{API}/alerts/rules/{{id}}"): Rule(EVERYONE),
+    ("PUT", f"{API}/alerts/rules/{{id}}"): Rule(ADMIN, "alert_rule.update", "alert_rule"),
+    ("DELETE", f"{API}/alerts/rules/{{id}}"): Rule(ADMIN, "alert_rule.delete", "alert_rule"),
+    ("GET", f"{API}/alerts/silences"): Rule(EVERYONE),
+    ("POST", f"{API}/alerts/silences"): Rule(EDITORS, "alert_silence.create", "alert_silence"),
+    ("GET", f"{API}/alerts/silences/{{id}}"): Rule(EVERYONE),
+    ("PUT", f"{API}/alerts/silences/{{id}}"): Rule(
+        EDITORS, "alert_silence.update", "alert_silence"
+    ),
+    ("DELETE", f"{API}/alerts/silences/{{id}}"): Rule(
+        EDITORS, "alert_silence.delete", "alert_silence"
+    ),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

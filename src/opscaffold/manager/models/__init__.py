@@ -1,6 +1,12 @@
 """Every table, imported here so that Alembic and the tests see the whole metadata."""
 
-from opscaffold.manager.models.alert import Alert, AlertRule
+from opscaffold.manager.models.alert import (
+    Alert,
+    AlertCondition,
+    AlertEvaluator,
+    AlertRule,
+    AlertSilence,
+)
 from opscaffold.manager.models.audit import AuditLog
 from opscaffold.manager.models.base import Base
 from opscaffold.manager.models.job import JobClaim
@@ -30,7 +36,10 @@ from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
 __all__ = [
     "Agent",
     "Alert",
+    "AlertCondition",
+    "AlertEvaluator",
     "AlertRule",
+    "AlertSilence",
     "AuditLog",
     "Base",
     "EnrollmentToken",
