@@ -59,6 +59,8 @@ from opscaffold.manager.node import jobs as node_jobs
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
+from opscaffold.manager.notification import jobs as notification_jobs
+from opscaffold.manager.notification.endpoints import router as notification_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.rollout import jobs as rollout_jobs
@@ -101,6 +103,7 @@ JOB_MODULES = (
     maintenance_jobs,
     metric_jobs,
     node_jobs,
+    notification_jobs,
     rollout_jobs,
     version_jobs,
 )
@@ -170,6 +173,8 @@ def create_app(
         rollout_router,
         dashboard_router,
         timeline_router,
+        # before any router with /alerts/{id}: /alerts/channels is not an alert id
+        notification_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

@@ -249,3 +249,14 @@ class RolloutTransitionRefused(Conflict):
 
     code = 3015
     default_message = "the rollout cannot do that in its current state"
+
+
+# -- alert notifications (7xxx, ours: 71xx for channels) -----------------------------------
+class ChannelNotFound(NotFound):
+    code = 7101
+    default_message = "notification channel not found"
+
+
+class ChannelAlreadyExists(Conflict):
+    code = 7102
+    default_message = "a notification channel with this name already exists"

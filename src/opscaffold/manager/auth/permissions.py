@@ -114,6 +114,15 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/updates/{{batch_id}}/resume"): Rule(EDITORS, "rollout.resume", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/cancel"): Rule(EDITORS, "rollout.cancel", "rollout"),
     ("POST", f"{API}/updates/{{batch_id}}/rollback"): Rule(EDITORS, "rollout.rollback", "rollout"),
+    # alert notifications: channels are managed by admins (they hold secrets and reach out
+    # of the network); everyone reads the notifications of an alert
+    ("GET", f"{API}/alerts/channels"): Rule(ADMIN),
+    ("POST", f"{API}/alerts/channels"): Rule(ADMIN, "channel.create", "channel"),
+    ("GET", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN),
+    ("PUT", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN, "channel.update", "channel"),
+    ("DELETE", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN, "channel.delete", "channel"),
+    ("POST", f"{API}/alerts/channels/{{id}}/test"): Rule(ADMIN, "channel.test", "channel"),
+    ("GET", f"{API}/alerts/{{id}}/notifications"): Rule(EVERYONE),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }
