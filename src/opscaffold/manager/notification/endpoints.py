@@ -81,7 +81,9 @@ async def test_channel(
 ) -> Envelope[ChannelTestResult]:
     """Send a test message through the channel now and say how it went (not retried)."""
     channel = await service.get_channel(session, id)
-    # No transaction stays open while the receiver answers (up to alert.notify.timeout).
+    # No transaction stays open while the receiver answers (up to alert.notify.timeout);
+    # the channel is kept as read (ending the transaction would expire it).
+    session.expunge(channel)
     await end_read(session)
     result = await service.send_test(runtime.sessions, channel, runtime.settings.alert.notify)
     audit.detail = {"delivery_id": result.delivery_id, "status": result.status}

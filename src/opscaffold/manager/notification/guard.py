@@ -49,8 +49,8 @@ def _refusal(ip: IPAddress) -> str | None:
         (ip.is_link_local, "link-local"),
         (ip.is_multicast, "multicast"),
         (ip.version == 4 and ip in CGNAT, "shared address space (CGNAT)"),
-        (ip.is_private, "private"),
         (ip.is_reserved, "reserved"),
+        (ip.is_private, "private"),
         (not ip.is_global, "not globally routable"),
     )
     return next((f"{ip} is {what}" for hit, what in checks if hit), None)
