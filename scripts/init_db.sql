@@ -698,3 +698,43 @@ INSERT INTO alert_evaluator (id, evaluated_at) VALUES (1, NULL);
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0013
+
+CREATE TABLE notification_channels (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    name VARCHAR(64) NOT NULL, 
+    type ENUM('webhook','email','dingtalk','wecom','feishu') NOT NULL, 
+    config JSON NOT NULL, 
+    enabled TINYINT NOT NULL DEFAULT '1', 
+    created_by BIGINT UNSIGNED NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_notification_channels PRIMARY KEY (id), 
+    CONSTRAINT uk_notification_channels_name UNIQUE (name)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='where alert notifications are sent';
+
+CREATE TABLE notification_deliveries (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    channel_id BIGINT UNSIGNED NOT NULL, 
+    alert_id BIGINT UNSIGNED, 
+    event ENUM('firing','resolved','test') NOT NULL, 
+    payload JSON NOT NULL, 
+    status ENUM('pending','sending','sent','failed') NOT NULL DEFAULT 'pending', 
+    attempts INTEGER NOT NULL DEFAULT '0', 
+    next_attempt_at DATETIME NOT NULL, 
+    lease_until DATETIME, 
+    claimed_by VARCHAR(36), 
+    last_error VARCHAR(512), 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    sent_at DATETIME, 
+    CONSTRAINT pk_notification_deliveries PRIMARY KEY (id)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='alert notifications to send, sent or given up';
+
+CREATE INDEX idx_notification_deliveries_due ON notification_deliveries (status, next_attempt_at);
+
+CREATE INDEX idx_notification_deliveries_lease ON notification_deliveries (status, lease_until);
+
+CREATE INDEX idx_notification_deliveries_alert ON notification_deliveries (alert_id);
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
+

@@ -62,15 +62,18 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 40) -> Any
         raise AssertionError(f"timed out after {timeout} s waiting until {what}") from None
 
 
-def evaluations(manager: Manager) -> int:
-    """Evaluations the Manager has finished, read from its SQLite database."""
+def finished(manager: Manager, job: str) -> int:
+    """Runs of `job` the Manager has finished, read from its SQLite database."""
     database = Path(manager.env["OPS_DATA_DIR"]) / "manager.db"
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
         (count,) = conn.execute(
-            "SELECT COUNT(*) FROM job_claims "
-            "WHERE job = 'alert.evaluate' AND finished_at IS NOT NULL"
+            "SELECT COUNT(*) FROM job_claims WHERE job = ? AND finished_at IS NOT NULL", (job,)
         ).fetchone()
     return int(count)
+
+
+def evaluations(manager: Manager) -> int:
+    return finished(manager, "alert.evaluate")
 
 
 def two_more_evaluations(manager: Manager) -> Callable[[], bool]:

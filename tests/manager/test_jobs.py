@@ -28,6 +28,7 @@ EXPECTED = {
     "metrics.partitions",
     "metrics.rollup",
     "node.detect_offline",
+    "notification.deliver",
     "rollout.advance",
     "version.sweep_files",
 }

@@ -62,6 +62,8 @@ from opscaffold.manager.node import jobs as node_jobs
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.node.endpoints import group_router
 from opscaffold.manager.node.endpoints import router as node_router
+from opscaffold.manager.notification import jobs as notification_jobs
+from opscaffold.manager.notification.endpoints import router as notification_router
 from opscaffold.manager.observability.endpoints import router as observability_router
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.rollout import jobs as rollout_jobs
@@ -106,6 +108,7 @@ JOB_MODULES = (
     maintenance_jobs,
     metric_jobs,
     node_jobs,
+    notification_jobs,
     rollout_jobs,
     version_jobs,
 )
@@ -180,6 +183,8 @@ def create_app(
         rollout_router,
         dashboard_router,
         timeline_router,
+        # before any router with /alerts/{id}: /alerts/channels is not an alert id
+        notification_router,
         alert_router,
     )
     for router in routers:

@@ -458,6 +458,41 @@ class RolloutSettings(_Section):
     stuck_after: Duration = timedelta(minutes=30)
 
 
+class SmtpSettings(_Section):
+    """The mail server alert emails go through; no host: email channels cannot send."""
+
+    host: str = ""
+    port: Port = 587
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    from_address: str = ""
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    ca_file: Path | None = None  # CA bundle (PEM) to verify the server with; none: the system's
+    timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _sender_when_host(self) -> Self:
+        if self.host and "@" not in self.from_address:
+            _raise_if_any([("from_address", "must be an email address when smtp.host is set")])
+        return self
+
+
+class NotifySettings(_Section):
+    interval: Duration = timedelta(seconds=5)  # how often due notifications are sent
+    timeout: Duration = timedelta(seconds=10)  # the whole of one delivery attempt
+    max_attempts: PositiveInt = 5  # then the delivery has failed
+    # Retries wait backoff_base * 2^(attempt-1), jittered, at most backoff_max.
+    backoff_base: Duration = timedelta(seconds=10)
+    backoff_max: Duration = timedelta(minutes=30)
+    concurrency: PositiveInt = 16  # deliveries in flight at once per Manager
+    batch_size: PositiveInt = 200  # deliveries claimed at once
+    # Outbound webhooks and robots may not reach loopback, link-local, private, shared or
+    # reserved addresses unless allowed here (the Manager's own network is not a target).
+    allow_private_networks: bool = False
+    allowed_networks: list[Network] = []
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+
 class DashboardSettings(_Section):
     # How old the dashboard's fleet-wide figures may be when served (see dashboard/cache.py).
     max_age: Duration = timedelta(seconds=5)
@@ -468,6 +503,7 @@ class AlertSettings(_Section):
     # A node's latest metrics older than this are no data: its metric rules do not hold
     # (a node that stopped reporting does not keep a high-CPU alert firing forever).
     metric_stale_after: Duration = timedelta(minutes=5)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
 
 class LogFileSettings(_Section):
@@ -507,8 +543,8 @@ class Settings(_Section):
     node: NodeSettings = Field(default_factory=NodeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
-    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     alert: AlertSettings = Field(default_factory=AlertSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 

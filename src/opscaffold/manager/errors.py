@@ -265,3 +265,14 @@ class AlertNotFound(NotFound):
 class AlertSilenceNotFound(NotFound):
     code = 7003
     default_message = "alert silence not found"
+
+
+# -- alert notifications (7xxx, ours: 71xx for channels) -----------------------------------
+class ChannelNotFound(NotFound):
+    code = 7101
+    default_message = "notification channel not found"
+
+
+class ChannelAlreadyExists(Conflict):
+    code = 7102
+    default_message = "a notification channel with this name already exists"

@@ -79,16 +79,38 @@ def field_error(response: httpx.Response, field: str) -> None:
 
 
 # -- rules ------------------------------------------------------------------------------------
+async def add_channel(client: httpx.AsyncClient, headers: dict[str, str], name: str) -> int:
+    body = {"name": name, "type": "email", "config": {"recipients": ["oncall@example.com"]}}
+    response = await client.post("/api/v1/alerts/channels", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["data"]["id"])
+
+
+async def test_a_rule_naming_a_channel_that_does_not_exist_is_refused(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    await add_channel(client, admin_headers, "ops-mail")
+    for missing in ("nobody", 999999):
+        body = cpu_rule(notification_channels=["ops-mail", missing])
+        response = await client.post(RULES, json=body, headers=admin_headers)
+        assert (response.status_code, response.json()["code"]) == (400, 1001)
+        assert "notification_channels.1" in response.json()["message"], response.text
+
+
 async def test_an_admin_creates_reads_lists_changes_and_deletes_a_rule_and_each_is_audited(
     stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     group = await f.add_group(stack, "web")
+    mail, hook = (
+        await add_channel(client, admin_headers, "ops-mail"),
+        await add_channel(client, admin_headers, "ops-mail-2"),
+    )
     created = await client.post(
         RULES,
         json=cpu_rule(
             target_type="group",
             target_value=[str(group)],
-            notification_channels=["ops-mail", 7],
+            notification_channels=["ops-mail", hook, mail],  # by name or id, each once
             keep_firing_for=60,
         ),
         headers=admin_headers,
@@ -103,7 +125,7 @@ async def test_an_admin_creates_reads_lists_changes_and_deletes_a_rule_and_each_
     assert rule["severity"] == "critical"
     assert rule["target_type"] == "group"
     assert rule["target_value"] == [str(group)]
-    assert rule["notification_channels"] == ["ops-mail", 7]
+    assert rule["notification_channels"] == [mail, hook]
     assert rule["enabled"] is True
 
     shown = await client.get(f"{RULES}/{rule['id']}", headers=admin_headers)

@@ -248,6 +248,22 @@ class AlertInContext:
     tags: list[str]
 
 
+async def notice_rows(
+    session: AsyncSession, alert_ids: Sequence[int]
+) -> list[tuple[Alert, AlertRule | None, str | None]]:
+    """Alerts with their rule (gone once deleted) and node name, to notify of."""
+    found: list[tuple[Alert, AlertRule | None, str | None]] = []
+    for part in chunks(alert_ids):
+        stmt = (
+            sa.select(Alert, AlertRule, Node.hostname)
+            .outerjoin(AlertRule, AlertRule.id == Alert.rule_id)
+            .outerjoin(Node, Node.id == Alert.node_id)
+            .where(Alert.id.in_(part))
+        )
+        found += [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
+    return found
+
+
 def _alerts() -> sa.Select[Alert, str, str, int | None, list[str] | None]:
     return (
         sa.select(Alert, AlertRule.name, Node.hostname, Node.group_id, Node.tags)

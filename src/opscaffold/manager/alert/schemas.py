@@ -99,7 +99,7 @@ class AlertRuleRead(BaseModel):
     severity: Severity
     target_type: TargetType
     target_value: list[str]
-    notification_channels: list[str | int]
+    notification_channels: list[int] = Field(description="ids of the channels notified")
     enabled: bool
     created_by: int
     created_at: datetime

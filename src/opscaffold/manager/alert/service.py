@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.alert import repository
-from opscaffold.manager.alert.evaluator import load_silencer
+from opscaffold.manager.alert.evaluator import Transition, load_silencer
 from opscaffold.manager.alert.repository import AlertFilter, AlertInContext
 from opscaffold.manager.alert.schemas import (
     BOOLEAN_METRICS,
@@ -40,6 +40,7 @@ from opscaffold.manager.kit.clock import as_utc
 from opscaffold.manager.models import AlertRule, AlertSilence
 from opscaffold.manager.node import repository as node_repository
 from opscaffold.manager.node.tree import GroupTree
+from opscaffold.manager.notification import service as notification_service
 
 # What a boolean rule stores in the spec's NOT NULL columns: "the state is true".
 BOOLEAN_OPERATOR, BOOLEAN_THRESHOLD = "eq", 1.0
@@ -157,7 +158,11 @@ async def _checked(
         "severity": values["severity"],
         "target_type": values["target_type"],
         "target_value": targets,
-        "notification": {"channels": list(values["notification_channels"])},
+        "notification": {
+            "channels": await notification_service.resolve_channels(
+                session, values["notification_channels"]
+            )
+        },
         "status": "enabled" if values["enabled"] else "disabled",
     }
 
@@ -361,3 +366,39 @@ def _check_window(starts_at: datetime, ends_at: datetime, now: datetime) -> None
 
 def _naive(value: datetime) -> datetime:
     return as_utc(value).replace(microsecond=0)
+
+
+async def notices(
+    session: AsyncSession, transitions: Sequence[Transition]
+) -> list[notification_service.AlertNotice]:
+    """What to notify of the transitions: one notice per alert no silence covers and whose
+    rule names channels (a deleted rule's channels are gone with it)."""
+    loud = {t.alert_id: t for t in transitions if not t.silenced}
+    found: list[notification_service.AlertNotice] = []
+    for alert, rule, node_name in await repository.notice_rows(session, list(loud)):
+        channels = (rule.notification or {}).get("channels", []) if rule is not None else []
+        if rule is None or not channels:
+            continue
+        transition = loud[alert.id]
+        found.append(
+            notification_service.AlertNotice(
+                alert_id=alert.id,
+                rule_id=rule.id,
+                rule_name=rule.name,
+                node_id=alert.node_id,
+                node_name=node_name or f"node {alert.node_id}",
+                metric=alert.metric,
+                operator=rule.operator,
+                threshold=alert.threshold,
+                current_value=(
+                    transition.value if transition.value is not None else alert.current_value
+                ),
+                severity=alert.severity,
+                status=transition.to,
+                fired_at=alert.fired_at,
+                resolved_at=alert.resolved_at,
+                event=transition.to,
+                channel_ids=[int(c) for c in channels],
+            )
+        )
+    return found

@@ -133,6 +133,15 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/alerts/silences/{{id}}"): Rule(
         EDITORS, "alert_silence.delete", "alert_silence"
     ),
+    # alert notifications: channels are managed by admins (they hold secrets and reach out
+    # of the network); everyone reads the notifications of an alert
+    ("GET", f"{API}/alerts/channels"): Rule(ADMIN),
+    ("POST", f"{API}/alerts/channels"): Rule(ADMIN, "channel.create", "channel"),
+    ("GET", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN),
+    ("PUT", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN, "channel.update", "channel"),
+    ("DELETE", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN, "channel.delete", "channel"),
+    ("POST", f"{API}/alerts/channels/{{id}}/test"): Rule(ADMIN, "channel.test", "channel"),
+    ("GET", f"{API}/alerts/{{id}}/notifications"): Rule(EVERYONE),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

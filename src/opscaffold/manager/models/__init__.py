@@ -29,6 +29,7 @@ from opscaffold.manager.models.node import (
     NodeMetricLatest,
     NodeTag,
 )
+from opscaffold.manager.models.notification import NotificationChannel, NotificationDelivery
 from opscaffold.manager.models.release import Rollout, UpdateRecord, Version, VersionLock
 from opscaffold.manager.models.task import Task, TaskExecution
 from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
@@ -54,6 +55,8 @@ __all__ = [
     "NodeMetric",
     "NodeMetricLatest",
     "NodeTag",
+    "NotificationChannel",
+    "NotificationDelivery",
     "RefreshToken",
     "Rollout",
     "Task",
