@@ -647,3 +647,19 @@ CREATE INDEX idx_update_records_batch_wave ON update_records (batch_id, wave);
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
+-- Running upgrade 0011 -> 0013
+
+ALTER TABLE task_executions ADD COLUMN command_id VARCHAR(36);
+
+ALTER TABLE task_executions ADD COLUMN deadline_at DATETIME;
+
+ALTER TABLE task_executions ADD COLUMN reported_at DATETIME;
+
+ALTER TABLE task_executions ADD COLUMN output_truncated TINYINT NOT NULL DEFAULT '0';
+
+CREATE UNIQUE INDEX uk_task_executions_execution_node ON task_executions (execution_id, node_id);
+
+CREATE INDEX idx_task_executions_status_deadline ON task_executions (status, deadline_at);
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0011';
+

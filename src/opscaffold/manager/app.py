@@ -65,6 +65,9 @@ from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.task import jobs as task_jobs
+from opscaffold.manager.task.endpoints import execution_router
+from opscaffold.manager.task.endpoints import router as task_router
 from opscaffold.manager.user import service as user_service
 from opscaffold.manager.user.endpoints import router as user_router
 from opscaffold.manager.version import jobs as version_jobs
@@ -100,6 +103,7 @@ JOB_MODULES = (
     metric_jobs,
     node_jobs,
     rollout_jobs,
+    task_jobs,
     version_jobs,
 )
 
@@ -166,6 +170,8 @@ def create_app(
         fleet_metric_router,
         version_router,
         rollout_router,
+        task_router,
+        execution_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

@@ -17,6 +17,7 @@ from opscaffold.manager.config import Settings
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.redis import RedisLink, connect
+from opscaffold.manager.task.keys import TaskKey
 from opscaffold.manager.version.keys import KeyRing
 from opscaffold.manager.version.storage import PackageStore
 
@@ -35,6 +36,7 @@ class Runtime:
     command_bus: CommandBus
     keys: KeyRing
     packages: PackageStore
+    task_key: TaskKey
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -56,6 +58,7 @@ class Runtime:
             command_bus=bus,
             keys=KeyRing.load(settings),
             packages=packages,
+            task_key=TaskKey.load(settings),
         )
 
     @property
