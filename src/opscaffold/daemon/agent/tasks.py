@@ -40,6 +40,7 @@ from opscaffold.protocol.task import (
 log = logging.getLogger(__name__)
 KEY_FILE = "manager-task-key.pem"
 TOKEN_FILE = "local-token"  # noqa: S105 - a file name
+NODE_FILE = "node-uuid"  # written by the daemon, unless the Agent is told with --node-uuid
 JOURNAL = "executions"
 WORK = "work"
 CLOCK_SKEW = 60  # seconds an envelope's times may be off this node's clock
@@ -98,7 +99,10 @@ class TaskRunner:
             body = open_envelope(envelope, key)
         except EnvelopeRefused as exc:
             raise Refused(403, str(exc)) from exc
-        if self.node_uuid is not None and body.node_uuid != self.node_uuid:
+        node_uuid = self.node_uuid or self._node_file()
+        if node_uuid is None:
+            raise Refused(503, "this agent does not know which node it runs on; tasks refused")
+        if body.node_uuid != node_uuid:
             raise Refused(403, f"node_uuid: the envelope is for {body.node_uuid}, not this node")
         now = time.time()
         if now > body.not_after + CLOCK_SKEW:
@@ -114,6 +118,12 @@ class TaskRunner:
         task.add_done_callback(self._tasks.discard)
         log.info("task %s (%s) started", body.execution_id, body.type)
         return TaskResult(execution_id=body.execution_id, status="running", started_at=int(now))
+
+    def _node_file(self) -> str | None:
+        try:
+            return (self.task_dir / NODE_FILE).read_text().strip() or None
+        except OSError:
+            return None
 
     def _trusted_key(self) -> ed25519.Ed25519PublicKey:
         try:
