@@ -192,3 +192,31 @@ def test_results_and_cancel_need_the_local_token(tmp_path: Path) -> None:
         read = httpx.get(f"{agent.url}/tasks/{task.execution_id}", timeout=5)
         cancel = httpx.post(f"{agent.url}/tasks/{task.execution_id}/cancel", timeout=5)
     assert (read.status_code, cancel.status_code) == (401, 401)
+
+
+def test_a_task_cancelled_before_it_arrives_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    task = body(content={"script": f"echo x > {marker}"})
+    with running_agent(tmp_path) as agent:
+        assert agent.cancel(task.execution_id).json() == {"cancelled": True}
+        assert agent.run(task).status_code == 409
+        result = agent.final(task.execution_id)
+        finished = agent.run(body())
+        agent.final(finished.json()["execution_id"])
+        assert agent.cancel(finished.json()["execution_id"]).json() == {"cancelled": False}
+    assert result["status"] == "cancelled"
+    assert not marker.exists()
+
+
+def test_an_execution_id_never_names_a_path(tmp_path: Path) -> None:
+    import httpx
+
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "secret.json").write_text('{"status": "success"}')
+    with running_agent(tmp_path) as agent:
+        response = httpx.get(
+            f"{agent.url}/tasks/..%2Fsecret",
+            headers={"Authorization": f"Bearer {agent.token}"},
+            timeout=5,
+        )
+    assert response.status_code == 404

@@ -28,6 +28,7 @@ EXPECTED = {
     "metrics.rollup",
     "node.detect_offline",
     "rollout.advance",
+    "task.time_out",
     "version.sweep_files",
 }
 

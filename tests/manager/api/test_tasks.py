@@ -3,12 +3,15 @@ signed envelope per node in the outbox, history, output, cancel."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.app import all_jobs
+from opscaffold.manager.jobs.runner import JobRunner
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import AuditLog, NodeCommand, TaskExecution
 from opscaffold.manager.task import service
@@ -281,3 +284,33 @@ async def test_executions_past_their_deadline_time_out(
         )
     assert (early, late) == (0, 1)
     assert await f.count_rows(stack, TaskExecution, status="timeout") == 1
+
+
+async def test_the_time_out_job_ends_executions_whose_node_went_silent(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    await f.add_node(stack, "web-1")
+    await f.add_node(stack, "web-2")
+    task_id = await create(client, admin_headers)
+    await client.post(f"{TASKS}/{task_id}/execute", headers=admin_headers)
+    silent = utcnow() - stack.settings.task.timeout_grace - timedelta(seconds=1)
+    async with stack.runtime.engine.begin() as conn:
+        first = int(await conn.scalar(sa.select(sa.func.min(TaskExecution.id))) or 0)
+        await conn.execute(
+            sa.update(TaskExecution)
+            .where(TaskExecution.id == first)
+            .values(status="running", deadline_at=silent)
+        )
+    job = all_jobs()["task.time_out"]
+    runner = JobRunner(
+        stack.runtime.sessions, stack.settings, {job.name: job}, "test", stack.runtime.command_bus
+    )
+
+    assert await runner.run_once(job, datetime(2001, 1, 1))
+
+    async with stack.runtime.sessions() as session:
+        states = dict(
+            (await session.execute(sa.select(TaskExecution.id, TaskExecution.status))).all()
+        )
+    assert sorted(states.values()) == ["pending", "timeout"]
+    assert states[first] == "timeout"

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ JOURNAL = "executions"
 WORK = "work"
 CLOCK_SKEW = 60  # seconds an envelope's times may be off this node's clock
 JOURNAL_DAYS = 7
+_EXECUTION_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 
 
 class Refused(Exception):
@@ -207,6 +209,8 @@ class TaskRunner:
     # -- reading and cancelling --------------------------------------------------------------
     async def result(self, execution_id: str, wait: float) -> TaskResult | None:
         """The execution's latest result, waiting up to `wait` seconds for a final one."""
+        if not _EXECUTION_ID.match(execution_id):
+            return None  # also keeps the id from naming a path outside the journal
         running = self._running.get(execution_id)
         if running is not None and wait > 0:
             with contextlib.suppress(TimeoutError):
@@ -228,10 +232,29 @@ class TaskRunner:
         return TaskResult.model_validate({"execution_id": execution_id, **record})
 
     def cancel(self, execution_id: str) -> bool:
+        """Stop a running execution (its process group is killed). One not received yet is
+        claimed as cancelled, so its envelope, if it comes after all, is not run. False when
+        it had already ended."""
         running = self._running.get(execution_id)
-        if running is None:
+        if running is not None:
+            running.cancel.event.set()
+            return True
+        if not _EXECUTION_ID.match(execution_id):
             return False
-        running.cancel.event.set()
+        now = int(time.time())
+        record = {
+            "status": "cancelled",
+            "error": "cancelled before it started",
+            "started_at": now,
+            "finished_at": now,
+            "not_after": now + JOURNAL_DAYS * 86_400,
+        }
+        try:
+            fd = os.open(self._path(execution_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle)
         return True
 
     async def stop(self) -> None:
