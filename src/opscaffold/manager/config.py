@@ -467,6 +467,9 @@ class TaskSettings(_Section):
     # An execution with no final result this long after its deadline has timed out.
     timeout_grace: Duration = timedelta(seconds=30)
     check_interval: Duration = timedelta(seconds=5)  # how often deadlines are checked
+    # Each node's envelope carries the whole content: an execution whose envelopes would
+    # together exceed this many bytes in the outbox is refused (split the target).
+    max_dispatch_bytes: PositiveInt = 512 * 1024 * 1024
 
 
 class LogFileSettings(_Section):

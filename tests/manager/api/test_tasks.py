@@ -314,3 +314,22 @@ async def test_the_time_out_job_ends_executions_whose_node_went_silent(
         )
     assert sorted(states.values()) == ["pending", "timeout"]
     assert states[first] == "timeout"
+
+
+async def test_an_execution_whose_envelopes_would_flood_the_outbox_is_refused(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    for i in range(3):
+        await f.add_node(stack, f"web-{i}")
+    big = {"script": "x" * 1024 * 1024}
+    task_id = await create(client, admin_headers, content=big)
+    limit = stack.settings.task.max_dispatch_bytes
+    stack.settings.task.max_dispatch_bytes = 2 * 1024 * 1024
+    try:
+        response = await client.post(f"{TASKS}/{task_id}/execute", headers=admin_headers)
+    finally:
+        stack.settings.task.max_dispatch_bytes = limit
+
+    assert response.status_code == 400, response.text
+    assert "task.max_dispatch_bytes" in response.json()["message"]
+    assert await f.count_rows(stack, TaskExecution) == 0

@@ -117,6 +117,7 @@ async def execute_task(
         created_by=principal.user_id,
         dispatch_ttl=runtime.settings.task.dispatch_ttl,
         now=utcnow(),
+        max_bytes=runtime.settings.task.max_dispatch_bytes,
     )
     audit.detail = {"execution_id": result.execution_id, "total_nodes": result.total_nodes}
     return ok(result)

@@ -92,6 +92,11 @@ async def execution_rows(
     return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 
+async def execution_exists(session: AsyncSession, execution_id: str) -> bool:
+    stmt = sa.select(TaskExecution.id).where(TaskExecution.execution_id == execution_id).limit(1)
+    return await session.scalar(stmt) is not None
+
+
 async def one_execution(
     session: AsyncSession, execution_id: str, node_id: int, *, locked: bool = False
 ) -> TaskExecution | None:

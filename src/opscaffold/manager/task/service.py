@@ -8,6 +8,7 @@ over gRPC and move each row through the table in states.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ from opscaffold.protocol.task import (
 MAX_ERROR = 4000  # characters of a node's reason kept
 MAX_OUTPUT = 16 * 1024 * 1024  # characters of output stored, whatever an Agent was set to send
 REPORTED: frozenset[str] = FINAL_RESULTS | {"running"}
+ENVELOPE_OVERHEAD = 600  # bytes of an envelope besides its content (ids, times, signature)
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -193,6 +195,7 @@ async def execute(
     created_by: int | None,
     dispatch_ttl: timedelta,
     now: datetime,
+    max_bytes: int,
     triggered_by: str = "manual",
 ) -> ExecuteResult:
     """Run a task on its target (or on `target_nodes`): a row per node, and a signed
@@ -214,6 +217,12 @@ async def execute(
     nodes = await repository.node_refs(session, node_ids)
     if not nodes:
         raise NoTargetNodes(f"target: task {task_id}'s target names no node")
+    size = len(json.dumps(task.content)) + ENVELOPE_OVERHEAD
+    if size * len(nodes) > max_bytes:
+        raise InvalidArgument(
+            f"target: {len(nodes)} envelopes of {size} bytes each exceed "
+            f"task.max_dispatch_bytes ({max_bytes}); run it on fewer nodes at a time"
+        )
     execution_id = str(uuid.uuid4())
     not_after = now + dispatch_ttl
     payloads = await asyncio.to_thread(
@@ -340,7 +349,7 @@ async def cancel(
     """Cancel an execution: rows not started are cancelled now (their envelopes, if not yet
     delivered, expire); nodes that may be running it get a `task_cancel` command, and their
     Agents kill the process group and report `cancelled`."""
-    if not await repository.execution_rows(session, execution_id):
+    if not await repository.execution_exists(session, execution_id):
         raise ExecutionNotFound(f"no execution {execution_id}")
     delivered = await repository.nodes_in_state(session, execution_id, ("running",))
     started = await _delivered_pending(session, execution_id)
