@@ -65,3 +65,36 @@ def test_the_agent_directory_gets_the_node_and_a_new_private_token(tmp_path: Pat
     assert (task_dir / NODE_FILE).read_text() == "node-uuid-1"
     assert stat.S_IMODE((task_dir / TOKEN_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE(task_dir.stat().st_mode) == 0o700
+
+
+def test_ops_daemon_run_pins_the_manager_key_or_refuses_a_bad_one(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.daemon.helpers import BIN, closed_port_target
+    from tests.helpers import free_port, poll_until
+
+    def command(state: Path, key: Path) -> list[str]:
+        return [
+            str(BIN / "ops-daemon"), "run", "--manager", closed_port_target(),
+            "--enrollment-token", "t", "--state-dir", str(state),
+            "--port", str(free_port()), "--manager-key", str(key),
+        ]  # fmt: skip
+
+    good, bad = tmp_path / "good.pem", tmp_path / "bad.pem"
+    good.write_bytes(pem())
+    bad.write_bytes(protocol.public_pem(protocol.generate_key().public_key())[:40])
+    pinned = tmp_path / "state" / "agent" / KEY_FILE
+
+    process = subprocess.Popen(command(tmp_path / "state", good), stderr=subprocess.DEVNULL)
+    try:
+        poll_until(pinned.exists, what="the key is pinned")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert pinned.read_bytes() == good.read_bytes()
+
+    result = subprocess.run(
+        command(tmp_path / "other", bad), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "manager_key" in result.stderr

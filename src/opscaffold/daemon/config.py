@@ -69,7 +69,8 @@ class DaemonConfig(BaseModel):
     # The Manager's task-signing public key (PEM), pinned at install; none: the key the
     # Manager names at first enrollment is pinned then (and never replaced by it later).
     manager_key: Path | None = None
-    task_output_cap: int = Field(1024 * 1024, ge=1024)  # bytes of a task's output kept
+    # Bytes of a task's output kept; at most 3 MiB, so a result fits one gRPC message (4 MiB).
+    task_output_cap: int = Field(1024 * 1024, ge=1024, le=3 * 1024 * 1024)
     task_file_dirs: list[Path] = Field(default_factory=list)  # where file tasks may write
     keep_versions: int = Field(3, ge=2)  # installed versions kept per component, current included
     update_health_timeout: float = Field(30.0, gt=0)
