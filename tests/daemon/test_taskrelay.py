@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from opscaffold.daemon.agent.tasks import KEY_FILE, NODE_FILE, TOKEN_FILE
 from opscaffold.daemon.taskrelay import TaskKeyError, TaskKeyStore, prepare_agent_dir
 from opscaffold.protocol import task as protocol
+from tests.daemon.helpers import BIN, closed_port_target
+from tests.helpers import free_port, poll_until
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -68,11 +71,6 @@ def test_the_agent_directory_gets_the_node_and_a_new_private_token(tmp_path: Pat
 
 
 def test_ops_daemon_run_pins_the_manager_key_or_refuses_a_bad_one(tmp_path: Path) -> None:
-    import subprocess
-
-    from tests.daemon.helpers import BIN, closed_port_target
-    from tests.helpers import free_port, poll_until
-
     def command(state: Path, key: Path) -> list[str]:
         return [
             str(BIN / "ops-daemon"), "run", "--manager", closed_port_target(),
