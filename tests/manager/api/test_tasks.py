@@ -333,3 +333,23 @@ async def test_an_execution_whose_envelopes_would_flood_the_outbox_is_refused(
     assert response.status_code == 400, response.text
     assert "task.max_dispatch_bytes" in response.json()["message"]
     assert await f.count_rows(stack, TaskExecution) == 0
+
+
+async def test_a_content_written_back_as_read_keeps_its_secrets(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    task_id = await create(client, admin_headers)
+    read = (await client.get(f"{TASKS}/{task_id}", headers=admin_headers)).json()["data"]
+    content = read["content"] | {"script": "uptime; date"}
+    content["env"]["MODE"] = {"value": "slow", "secret": False}
+
+    response = await client.put(
+        f"{TASKS}/{task_id}", json={"content": content}, headers=admin_headers
+    )
+
+    assert response.status_code == 200, response.text
+    async with stack.runtime.sessions() as session:
+        stored = (await service.get(session, task_id)).content
+    assert stored["script"] == "uptime; date"
+    assert stored["env"]["TOKEN"] == {"value": "s3cret", "secret": True}
+    assert stored["env"]["MODE"] == {"value": "slow", "secret": False}

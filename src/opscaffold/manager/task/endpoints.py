@@ -83,7 +83,8 @@ async def get_task(id: IdPath, session: SessionDep) -> Envelope[TaskRead]:
 async def update_task(
     id: IdPath, body: TaskUpdate, session: SessionDep, audit: AuditDep
 ) -> Envelope[TaskRead]:
-    """Change a task's fields; a new content must carry its secret values again."""
+    """Change a task's fields. In a new content, a secret value sent back masked (as read)
+    keeps the value stored."""
     audit.detail = {"fields": sorted(body.model_dump(exclude_unset=True))}
     return ok(service.read(await service.update(session, id, body, utcnow())))
 

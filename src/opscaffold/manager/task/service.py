@@ -48,6 +48,7 @@ from opscaffold.manager.task.schemas import (
 from opscaffold.manager.task.states import ACTIVE, FINAL, ExecutionState, allowed
 from opscaffold.protocol.task import (
     FINAL_RESULTS,
+    MASK,
     CancelOrder,
     ContentError,
     EnvelopeBody,
@@ -145,8 +146,7 @@ async def list_tasks(
 
 async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: datetime) -> Task:
     """Change the fields given. A new `content` is checked against the (new or current)
-    type; a new type needs its content. Secret values come back masked in reads, so a new
-    content must carry them again."""
+    type; a new type needs its content. A secret value sent back masked keeps the stored one."""
     task = await get(session, task_id)
     changes = body.model_dump(exclude_unset=True)
     if (
@@ -160,7 +160,9 @@ async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: dat
             raise InvalidArgument(f"{key}: may not be null")
     values: dict[str, Any] = {k: v for k, v in changes.items() if k not in ("content",)}
     if "content" in changes:
-        values["content"] = check_content(changes.get("type") or task.type, changes["content"])
+        new_type = changes.get("type") or task.type
+        content = _keep_secrets(task, new_type, changes["content"])
+        values["content"] = check_content(new_type, content)
     target_type = changes.get("target_type") or task.target_type
     if "target_type" in changes or "target_value" in changes:
         given = changes.get("target_value")
@@ -173,6 +175,29 @@ async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: dat
     values["updated_at"] = now
     await repository.update_task(session, task_id, values)
     return await get(session, task_id)
+
+
+def _keep_secrets(task: Task, new_type: str, content: Any) -> Any:
+    """A secret value sent back as it was read (masked) keeps the value stored, so a content
+    read, edited and written back does not replace secrets with the mask."""
+    if new_type != "script" or task.type != "script" or not isinstance(content, dict):
+        return content
+    env, old = content.get("env"), task.content.get("env") or {}
+    if not isinstance(env, dict):
+        return content
+    kept = {}
+    for name, item in env.items():
+        before = old.get(name)
+        if (
+            isinstance(item, dict)
+            and item.get("secret")
+            and item.get("value") == MASK
+            and isinstance(before, dict)
+            and before.get("secret")
+        ):
+            item = {**item, "value": before["value"]}
+        kept[name] = item
+    return {**content, "env": kept}
 
 
 async def delete(session: AsyncSession, task_id: int) -> Task:
