@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opscaffold.daemon.agent.tasks import KEY_FILE, NODE_FILE, TOKEN_FILE
+from opscaffold.daemon.agent.tasks import KEY_FILE, NODE_FILE, TOKEN_FILE, AgentTaskSettings
 from opscaffold.daemon.taskrelay import TaskKeyError, TaskKeyStore, prepare_agent_dir
 from opscaffold.protocol import task as protocol
 from tests.daemon.helpers import BIN, closed_port_target
@@ -66,6 +66,7 @@ def test_the_agent_directory_gets_the_node_and_a_new_private_token(tmp_path: Pat
     assert first != second  # a new token each start
     assert (task_dir / TOKEN_FILE).read_text() == second
     assert (task_dir / NODE_FILE).read_text() == "node-uuid-1"
+    assert AgentTaskSettings.read(task_dir) == AgentTaskSettings()  # what the Agent reads
     assert stat.S_IMODE((task_dir / TOKEN_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE(task_dir.stat().st_mode) == 0o700
 

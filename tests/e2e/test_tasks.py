@@ -83,7 +83,8 @@ def test_scripts_run_time_out_cancel_and_cap_their_output(
     api = Api(manager, ADMIN_PASSWORD)
     node = poll_until(lambda: online_node(api), what="the node comes online")
     node_id = node["id"]
-    pinned = (daemon.state_dir / "agent" / KEY_FILE).read_bytes()  # learned at enrollment
+    key_file = daemon.state_dir / "agent" / KEY_FILE  # learned at enrollment
+    pinned = poll_until(lambda: key_file.exists() and key_file.read_bytes(), what="key pinned")
     assert protocol.fingerprint(protocol.load_public_key(pinned)) == protocol.fingerprint(
         protocol.load_private_key(
             (tmp_path / "secrets" / "task_signing_key.pem").read_bytes()

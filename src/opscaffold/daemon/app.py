@@ -11,6 +11,7 @@ import logging
 import os
 
 from opscaffold.daemon import package_version
+from opscaffold.daemon.agent.tasks import TASK_DIR_ENV, AgentTaskSettings
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.config import ConfigError, DaemonConfig
 from opscaffold.daemon.host import register_request
@@ -35,8 +36,13 @@ class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.store = StateStore(config.state_dir)
+        # The Agent finds its task directory in its environment: an agent of an older package,
+        # which knows no such setting, still starts.
         self.supervisor = AgentSupervisor(
-            [], version=package_version(), stop_grace=config.agent_stop_grace
+            [],
+            version=package_version(),
+            stop_grace=config.agent_stop_grace,
+            env={**os.environ, TASK_DIR_ENV: str((config.state_dir / AGENT_DIR).resolve())},
         )
         self.updater = Updater(
             config.state_dir,
@@ -68,7 +74,14 @@ class Daemon:
                 self.task_keys.pin(self.config.manager_key.read_bytes())
             except (OSError, TaskKeyError) as exc:
                 raise ConfigError(f"manager_key: {exc}") from exc
-        local_token = prepare_agent_dir(self.task_keys.task_dir, state.uuid)
+        local_token = prepare_agent_dir(
+            self.task_keys.task_dir,
+            state.uuid,
+            AgentTaskSettings(
+                output_cap=self.config.task_output_cap,
+                file_dirs=[str(p.resolve()) for p in self.config.task_file_dirs],
+            ),
+        )
         self.tasks = AgentTasks(agent_base_url(self.config), local_token, self._report_task)
         settled = self.updater.confirm_started()
         for outcome in settled:
@@ -231,11 +244,6 @@ def agent_arguments(config: DaemonConfig) -> list[str]:
         config.log_level,
         "--parent-pid",
         str(os.getpid()),
-        "--task-dir",
-        str((config.state_dir / AGENT_DIR).resolve()),
-        "--output-cap",
-        str(config.task_output_cap),
-        *[arg for path in config.task_file_dirs for arg in ("--file-dir", str(path.resolve()))],
     ]
 
 

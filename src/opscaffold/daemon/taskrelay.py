@@ -21,7 +21,13 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
-from opscaffold.daemon.agent.tasks import KEY_FILE, NODE_FILE, TOKEN_FILE
+from opscaffold.daemon.agent.tasks import (
+    KEY_FILE,
+    NODE_FILE,
+    SETTINGS_FILE,
+    TOKEN_FILE,
+    AgentTaskSettings,
+)
 from opscaffold.daemon.commands import CommandError
 from opscaffold.daemon.orders import task_report
 from opscaffold.daemon.state import private_dir, write_private
@@ -95,11 +101,17 @@ def _check(pem: bytes, source: str) -> None:
         raise TaskKeyError(f"task key from {source}: {exc}") from exc
 
 
-def prepare_agent_dir(task_dir: Path, node_uuid: str) -> str:
-    """Before the Agent starts: its directory, this node's uuid, and a new local token that
-    the daemon (and nobody else) uses to read results and cancel. Returns the token."""
+def prepare_agent_dir(
+    task_dir: Path, node_uuid: str, settings: AgentTaskSettings | None = None
+) -> str:
+    """Before the Agent starts: its directory, this node's uuid, the task settings, and a new
+    local token that the daemon (and nobody else) uses to read results and cancel. Returns
+    the token."""
     private_dir(task_dir)
     write_private(task_dir / NODE_FILE, node_uuid.encode())
+    write_private(
+        task_dir / SETTINGS_FILE, (settings or AgentTaskSettings()).model_dump_json().encode()
+    )
     token = secrets.token_urlsafe(32)
     write_private(task_dir / TOKEN_FILE, token.encode())
     return token

@@ -23,7 +23,7 @@ import typer
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.agent.executors import Limits
-from opscaffold.daemon.agent.tasks import Refused, TaskRunner
+from opscaffold.daemon.agent.tasks import TASK_DIR_ENV, AgentTaskSettings, Refused, TaskRunner
 from opscaffold.protocol.task import MAX_ENVELOPE_BYTES
 
 log = logging.getLogger(__name__)
@@ -203,12 +203,13 @@ def agent(
     parent_pid: int | None = typer.Option(None, help="Stop when no longer this pid's child."),
     task_dir: Path | None = typer.Option(
         None,
-        help="Where the pinned Manager key, local token and execution journal live; "
-        "none: no tasks are run.",
+        envvar=TASK_DIR_ENV,
+        help="Where the pinned Manager key, local token, settings and execution journal live "
+        "(the daemon names it in the environment); none: no tasks are run.",
     ),
     node_uuid: str | None = typer.Option(None, help="This node's uuid: envelopes must name it."),
-    output_cap: int = typer.Option(
-        1024 * 1024, min=1024, help="Bytes of a task's output kept (the rest is cut, and said so)."
+    output_cap: int | None = typer.Option(
+        None, min=1024, help="Bytes of a task's output kept (the rest is cut, and said so)."
     ),
     file_dir: list[Path] | None = typer.Option(
         None, help="A directory file tasks may write under (repeatable; none: no file tasks)."
@@ -220,7 +221,10 @@ def agent(
     )
     runner = None
     if task_dir is not None:
-        limits = Limits(output_cap=output_cap, file_dirs=[p.resolve() for p in file_dir or []])
+        # The daemon's settings, unless the command line says otherwise.
+        given = AgentTaskSettings.read(task_dir)
+        dirs = [p.resolve() for p in file_dir] if file_dir else [Path(p) for p in given.file_dirs]
+        limits = Limits(output_cap=output_cap or given.output_cap, file_dirs=dirs)
         runner = TaskRunner(task_dir, node_uuid, limits)
     try:
         asyncio.run(_serve_until_signalled(host, port, parent_pid, runner))

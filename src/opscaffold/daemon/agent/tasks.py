@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from pydantic import BaseModel, ConfigDict, Field
 
 from opscaffold.daemon.agent import executors
 from opscaffold.daemon.agent.executors import Cancel, Limits, Outcome, TaskFailed
@@ -42,11 +43,30 @@ log = logging.getLogger(__name__)
 KEY_FILE = "manager-task-key.pem"
 TOKEN_FILE = "local-token"  # noqa: S105 - a file name
 NODE_FILE = "node-uuid"  # written by the daemon, unless the Agent is told with --node-uuid
+SETTINGS_FILE = "settings.json"  # AgentTaskSettings, written by the daemon
+TASK_DIR_ENV = "OPS_AGENT_TASK_DIR"  # how the daemon tells its Agent where that directory is
 JOURNAL = "executions"
 WORK = "work"
 CLOCK_SKEW = 60  # seconds an envelope's times may be off this node's clock
 JOURNAL_DAYS = 7
 _EXECUTION_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+
+
+class AgentTaskSettings(BaseModel):
+    """What the daemon's configuration says about running tasks, for its Agent."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    output_cap: int = Field(1024 * 1024, ge=1024)
+    file_dirs: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def read(cls, task_dir: Path) -> AgentTaskSettings:
+        """The daemon's settings in `task_dir`, or the defaults."""
+        try:
+            return cls.model_validate_json((task_dir / SETTINGS_FILE).read_bytes())
+        except (OSError, ValueError):
+            return cls()
 
 
 class Refused(Exception):
