@@ -216,3 +216,20 @@ def test_an_execution_id_never_names_a_path(tmp_path: Path) -> None:
             timeout=5,
         )
     assert response.status_code == 404
+
+
+def test_an_agent_started_again_kills_what_a_killed_one_left_running(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    task = body(content={"script": f"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"})
+    with running_agent(tmp_path) as agent:
+        agent.run(task)
+        poll_until(lambda: pids.exists() and len(pids.read_text().split()) == 2, what="started")
+        agent.process.kill()  # no chance to stop its tasks
+        agent.process.wait()
+        left = list(map(int, pids.read_text().split()))
+        assert not any(gone(pid) for pid in left)  # orphans, still running
+    with running_agent(tmp_path, key=agent.key) as again:
+        result = again.final(task.execution_id)
+        poll_until(lambda: all(gone(pid) for pid in left), what="the orphans are gone")
+    assert result["status"] == "failed"
+    assert result["error"] == "the agent stopped while the task ran; its processes were killed"

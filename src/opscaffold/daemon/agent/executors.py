@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from opscaffold.protocol.task import (
     MASK,
     CustomContent,
@@ -58,9 +60,12 @@ class Limits:
 
 @dataclass(slots=True)
 class Cancel:
-    """Set by a cancel request; a running script's process group is killed at once."""
+    """Set by a cancel request; a running script's process group is killed at once.
+    `started` hears of the group a script runs in, so an Agent that is killed before the
+    script ends can find the group again when it starts (and kill it)."""
 
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    started: Callable[[int], None] | None = None
 
 
 # -- output -------------------------------------------------------------------------------
@@ -119,6 +124,8 @@ async def run_script(
     except OSError as exc:
         script.unlink(missing_ok=True)
         return Outcome("failed", error=f"cannot start {content.interpreter}: {exc.strerror}")
+    if cancel.started is not None:
+        cancel.started(process.pid)
     capture = Capture(limits.output_cap)
     assert process.stdout is not None
     reader = asyncio.create_task(_drain(process.stdout, capture))
@@ -203,6 +210,20 @@ async def _kill_group(process: asyncio.subprocess.Process, grace: float) -> None
     # SIGKILL cannot be refused, but the kernel needs a moment; nothing signals a group's end.
     while _group_alive(pgid):  # noqa: ASYNC110
         await asyncio.sleep(0.02)
+
+
+def kill_leftover_group(pgid: int, started_at: float) -> bool:
+    """SIGKILL a task's process group left by an Agent that died, if its leader is still the
+    process that started at `started_at` (a pid reused by anything else is left alone).
+    True when a group was killed."""
+    try:
+        leader = psutil.Process(pgid)
+        if abs(leader.create_time() - started_at) > 1 or os.getpgid(pgid) != pgid:
+            return False
+        os.killpg(pgid, signal.SIGKILL)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _group_alive(pgid: int) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,6 +98,36 @@ class TaskRunner:
     def prepare(self) -> None:
         self.journal.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._prune()
+        self._end_orphans()
+
+    def _end_orphans(self) -> None:
+        """Executions an earlier Agent left running (it was killed): their process groups
+        are killed and they end failed, so nothing they started outlives them unseen."""
+        for path in self.journal.glob("*.json"):
+            try:
+                record: dict[str, Any] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("status") != "running":
+                continue
+            killed = False
+            if isinstance(record.get("pgid"), int):
+                killed = executors.kill_leftover_group(
+                    record["pgid"], float(record.get("pgid_started", 0))
+                )
+            now = int(time.time())
+            error = "the agent stopped while the task ran" + (
+                "; its processes were killed" if killed else ""
+            )
+            result = TaskResult(
+                execution_id=path.stem,
+                status="failed",
+                error=error,
+                started_at=int(record.get("started_at", now)),
+                finished_at=now,
+            )
+            self._store(result, int(record.get("not_after", now)))
+            log.warning("task %s: %s", path.stem, error)
 
     # -- the local caller (the daemon) -------------------------------------------------------
     def local_token_ok(self, presented: str | None) -> bool:
@@ -133,7 +164,8 @@ class TaskRunner:
             raise Refused(403, "issued_at: the envelope is from the future")
         if not self._claim(body, int(now)):
             raise Refused(409, f"execution {body.execution_id} was received before; not run again")
-        running = Running(body, Cancel(), asyncio.Event(), int(now))
+        cancel = Cancel(started=lambda pgid: self._note_group(body, pgid, int(now)))
+        running = Running(body, cancel, asyncio.Event(), int(now))
         self._running[body.execution_id] = running
         task = asyncio.create_task(self._run(running), name=f"task-{body.execution_id}")
         self._tasks.add(task)
@@ -163,6 +195,29 @@ class TaskRunner:
         with os.fdopen(fd, "w") as handle:
             json.dump(record, handle)
         return True
+
+    def _note_group(self, body: EnvelopeBody, pgid: int, started_at: int) -> None:
+        """Journal the script's process group, to be killed by the next Agent if this one
+        dies before the script ends."""
+        try:
+            created = psutil.Process(pgid).create_time()
+        except psutil.Error:
+            return  # ended already
+        record = {
+            "status": "running",
+            "started_at": started_at,
+            "not_after": body.not_after,
+            "pgid": pgid,
+            "pgid_started": created,
+        }
+        self._write(body.execution_id, record)
+
+    def _write(self, execution_id: str, record: dict[str, Any]) -> None:
+        path = self._path(execution_id)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record))
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
 
     def _path(self, execution_id: str) -> Path:
         return self.journal / f"{execution_id}.json"
@@ -219,12 +274,7 @@ class TaskRunner:
         return Outcome("cancelled", error="cancelled")
 
     def _store(self, result: TaskResult, not_after: int) -> None:
-        record = {**result.model_dump(), "not_after": not_after}
-        path = self._path(result.execution_id)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
+        self._write(result.execution_id, {**result.model_dump(), "not_after": not_after})
 
     # -- reading and cancelling --------------------------------------------------------------
     async def result(self, execution_id: str, wait: float) -> TaskResult | None:
@@ -239,7 +289,8 @@ class TaskRunner:
             record: dict[str, Any] = json.loads(self._path(execution_id).read_text())
         except (OSError, ValueError):
             return None
-        record.pop("not_after", None)
+        for journal_only in ("not_after", "pgid", "pgid_started"):
+            record.pop(journal_only, None)
         if record.get("status") == "running" and execution_id not in self._running:
             # Claimed by an Agent that stopped before finishing it: it will not finish now.
             return TaskResult(
