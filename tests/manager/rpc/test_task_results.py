@@ -3,6 +3,7 @@ as the state table allows, and only for the node's own rows; Register hands out 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from opscaffold.manager.models import TaskExecution
+from opscaffold.manager.task.states import STATES, allowed
 from opscaffold.protocol import task as protocol
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from tests.manager.conftest import Stack
@@ -42,6 +44,24 @@ async def row(stack: Stack, execution_id: str) -> TaskExecution:
 
 def report(execution_id: str, status: str, **fields: Any) -> pb.TaskResultReport:
     return pb.TaskResultReport(execution_id=execution_id, status=status, **fields)
+
+
+async def test_the_database_moves_only_as_the_table_allows(wire: Wire, stack: Stack) -> None:
+    registered, _ = await wire.register()
+    token = bearer(registered.node_token)
+    for current, target in itertools.product(STATES, STATES):
+        if target == "pending":
+            continue  # no node reports it
+        execution_id = await add_execution(stack, registered.node_id, current)
+        call = wire.stub.ReportTaskResult(report(execution_id, target), metadata=token)
+        if allowed(current, target) or current == target:
+            assert (await call).success, (current, target)
+            assert (await row(stack, execution_id)).status == target
+        else:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, (current, target)
+            assert (await row(stack, execution_id)).status == current
 
 
 async def test_register_hands_out_the_task_key(wire: Wire, stack: Stack) -> None:
