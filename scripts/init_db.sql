@@ -738,3 +738,19 @@ CREATE INDEX idx_notification_deliveries_alert ON notification_deliveries (alert
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0013 -> 0014
+
+ALTER TABLE task_executions ADD COLUMN command_id VARCHAR(36);
+
+ALTER TABLE task_executions ADD COLUMN deadline_at DATETIME;
+
+ALTER TABLE task_executions ADD COLUMN reported_at DATETIME;
+
+ALTER TABLE task_executions ADD COLUMN output_truncated TINYINT NOT NULL DEFAULT '0';
+
+CREATE UNIQUE INDEX uk_task_executions_execution_node ON task_executions (execution_id, node_id);
+
+CREATE INDEX idx_task_executions_status_deadline ON task_executions (status, deadline_at);
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
+

@@ -36,6 +36,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         ({"manager": "a:1", "tls.cert": "c.pem", "tls.key": "k.pem"}, "tls.ca"),
         ({"manager": "a:1", "uuid": "not-a-uuid"}, "uuid"),
         ({"manager": "a:1", "colour": "blue"}, "colour"),
+        ({"manager": "a:1", "task_output_cap": 4 * 1024 * 1024}, "task_output_cap"),
     ],
 )
 def test_bad_settings_are_named(overrides: dict[str, object], message: str) -> None:

@@ -271,3 +271,27 @@ async def test_waiting_for_update_states_ends_once_they_are_acknowledged() -> No
     sent = drain(outbox)
     outbox.acknowledge(pb.StreamAck(seq=sent[0].seq))
     assert await outbox.wait_updates_settled(0.01)
+
+
+def task_result(execution_id: str, status: str) -> pb.TaskResultReport:
+    return pb.TaskResultReport(execution_id=execution_id, status=status)
+
+
+def test_task_results_go_one_at_a_time_in_order_and_come_back_after_a_reconnect() -> None:
+    outbox = Outbox()
+    outbox.put_task_result(task_result("a", "running"))
+    outbox.put_task_result(task_result("a", "success"))
+    outbox.put_metrics(metrics(1))
+    first = drain(outbox)
+    tasks = [m.task_result.status for m in first if m.HasField("task_result")]
+    assert tasks == ["running"]  # the final state waits for this one's acknowledgement
+    outbox.rewind()  # the connection ended before the Manager answered
+    again = drain(outbox)
+    assert [m.task_result.status for m in again if m.HasField("task_result")] == ["running"]
+    outcome = outbox.acknowledge(pb.StreamAck(seq=again[-1].seq))
+    assert outcome.refused == []
+    last = drain(outbox)
+    assert [m.task_result.status for m in last if m.HasField("task_result")] == ["success"]
+    outcome = outbox.acknowledge(refusal(last[0].seq, "UNAVAILABLE"))
+    assert [(r.kind, r.kept) for r in outcome.refused] == [("task_result", True)]
+    assert outbox.pending_task_results() == [task_result("a", "success")]

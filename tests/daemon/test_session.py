@@ -55,6 +55,9 @@ class Owner:
     def identity_changed(self, identity: Identity) -> None:
         raise AssertionError("no Manager here, so no identity")
 
+    def task_key_offered(self, pem: bytes) -> None:
+        pass
+
 
 @pytest.fixture
 async def channel() -> AsyncIterator[Any]:
@@ -238,6 +241,9 @@ class Registering(Owner):
         return pb.RegisterRequest(hostname="test")
 
     def identity_changed(self, identity: Identity) -> None:
+        pass
+
+    def task_key_offered(self, pem: bytes) -> None:
         pass
 
 

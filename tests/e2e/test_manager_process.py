@@ -57,6 +57,7 @@ def test_serve_prints_admin_password_and_login_works(manager: Manager, tmp_path:
         "jwt_refresh_secret",
         "enrollment_token",
         "signing_key.pem",
+        "task_signing_key.pem",
     }
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in secrets_dir.iterdir())
     # So is the database: password hashes and token digests.

@@ -28,6 +28,7 @@ SECURE_PRODUCTION = {
     "OPS_AUTH__JWT__REFRESH_SECRET": STRONG_REFRESH,
     "OPS_TLS__TERMINATED_BY_PROXY": "true",
     "OPS_STORAGE__SIGNING_KEY_FILE": "/etc/ops-manager/signing_key.pem",
+    "OPS_TASK__SIGNING_KEY_FILE": "/etc/ops-manager/task_signing_key.pem",
 }
 
 
@@ -597,6 +598,7 @@ def test_production_template_loads_with_its_variables() -> None:
         "TLS_TERMINATED_BY_PROXY": "true",
         "DB_HOST": "mariadb",
         "SIGNING_KEY_FILE": "/run/secrets/signing_key.pem",
+        "TASK_SIGNING_KEY_FILE": "/run/secrets/task_signing_key.pem",
     }
 
     settings = load_settings(CONFIGS / "config.yaml", environ)
@@ -619,6 +621,7 @@ def test_production_template_with_tls() -> None:
         "TLS_CERT_FILE": "/tls/cert.pem",
         "TLS_KEY_FILE": "/tls/key.pem",
         "SIGNING_KEY_FILE": "/run/secrets/signing_key.pem",
+        "TASK_SIGNING_KEY_FILE": "/run/secrets/task_signing_key.pem",
     }
 
     settings = load_settings(CONFIGS / "config.yaml", environ)
@@ -633,6 +636,7 @@ def test_production_template_refuses_missing_secrets() -> None:
     assert "auth.jwt.access_secret: must be set in production" in message
     assert "auth.jwt.refresh_secret: must be set in production" in message
     assert "storage.signing_key_file: must be set in production" in message
+    assert "task.signing_key_file: must be set in production" in message
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from opscaffold.protocol import manifest as signing
+from opscaffold.protocol import task as task_protocol
 from opscaffold.protocol.manifest import Manifest
 from tests.manager.test_migrations import run_cli
 
@@ -116,3 +117,16 @@ async def test_serve_stops_on_a_signing_key_it_cannot_use(tmp_path: Path) -> Non
     assert code == 2
     assert "storage.signing_key_file" in err
     assert "Traceback" not in err
+
+
+async def test_the_task_key_is_generated_once_and_its_public_half_printed(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    code, first, err = await run_cli(env, "keys", "task-public-key")
+    assert code == 0, err
+    code, second, _ = await run_cli(env, "keys", "task-public-key")
+    assert first == second
+    assert "PRIVATE" not in first
+    key_file = tmp_path / "data" / "secrets" / "task_signing_key.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    private = task_protocol.load_private_key(key_file.read_bytes())
+    assert task_protocol.public_pem(private.public_key()).decode() == first

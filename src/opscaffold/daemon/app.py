@@ -11,6 +11,7 @@ import logging
 import os
 
 from opscaffold.daemon import package_version
+from opscaffold.daemon.agent.tasks import TASK_DIR_ENV, AgentTaskSettings
 from opscaffold.daemon.commands import CommandError, Intervals
 from opscaffold.daemon.config import ConfigError, DaemonConfig
 from opscaffold.daemon.host import register_request
@@ -20,6 +21,7 @@ from opscaffold.daemon.orders import command_error, parse_order, status_report
 from opscaffold.daemon.session import Identity, NodeSession, SessionSettings
 from opscaffold.daemon.state import NodeState, StateStore
 from opscaffold.daemon.supervisor import AgentSupervisor
+from opscaffold.daemon.taskrelay import AgentTasks, TaskKeyError, TaskKeyStore, prepare_agent_dir
 from opscaffold.daemon.trust import TrustedKeyError, TrustStore
 from opscaffold.daemon.updater import AgentHooks, Updater, UpdaterSettings
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
@@ -27,14 +29,20 @@ from opscaffold.protocol.update import UpdateState
 
 log = logging.getLogger(__name__)
 EXEC_FLUSH_S = 5.0  # how long a re-executing daemon waits for its update states to be taken
+AGENT_DIR = "agent"  # under state_dir: the Agent's pinned key, local token and journal
 
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.store = StateStore(config.state_dir)
+        # The Agent finds its task directory in its environment: an agent of an older package,
+        # which knows no such setting, still starts.
         self.supervisor = AgentSupervisor(
-            [], version=package_version(), stop_grace=config.agent_stop_grace
+            [],
+            version=package_version(),
+            stop_grace=config.agent_stop_grace,
+            env={**os.environ, TASK_DIR_ENV: str((config.state_dir / AGENT_DIR).resolve())},
         )
         self.updater = Updater(
             config.state_dir,
@@ -51,6 +59,8 @@ class Daemon:
         self.session: NodeSession | None = None  # set by run(); tests and probes read it
         self._sampler: MetricsSampler | None = None
         self._state: NodeState | None = None  # what is on disk, once loaded
+        self.task_keys = TaskKeyStore(config.state_dir / AGENT_DIR)
+        self.tasks: AgentTasks | None = None  # set by run()
 
     async def run(self) -> None:
         state = self.store.load_or_create(self.config.uuid)
@@ -59,6 +69,20 @@ class Daemon:
             TrustStore(self.config.state_dir).install(self.config.trusted_keys)
         except TrustedKeyError as exc:
             raise ConfigError(str(exc)) from exc
+        if self.config.manager_key is not None:
+            try:
+                self.task_keys.pin(self.config.manager_key.read_bytes())
+            except (OSError, TaskKeyError) as exc:
+                raise ConfigError(f"manager_key: {exc}") from exc
+        local_token = prepare_agent_dir(
+            self.task_keys.task_dir,
+            state.uuid,
+            AgentTaskSettings(
+                output_cap=self.config.task_output_cap,
+                file_dirs=[str(p.resolve()) for p in self.config.task_file_dirs],
+            ),
+        )
+        self.tasks = AgentTasks(agent_base_url(self.config), local_token, self._report_task)
         settled = self.updater.confirm_started()
         for outcome in settled:
             update = outcome.state
@@ -138,6 +162,12 @@ class Daemon:
             self.supervisor.request_restart()
         elif command.type == "update":
             await self._update(command)
+        elif command.type == "task":
+            assert self.tasks is not None
+            await self.tasks.carry_out(command.payload)
+        elif command.type == "task_cancel":
+            assert self.tasks is not None
+            await self.tasks.cancel(command.payload)
         elif command.type not in ("ping", "config"):
             raise CommandError(f"unknown command type {command.type!r}")
 
@@ -177,6 +207,20 @@ class Daemon:
             self._agent_task.cancel()
             await asyncio.gather(self._agent_task, return_exceptions=True)
 
+    def _report_task(self, report: pb.TaskResultReport) -> None:
+        log.log(
+            logging.DEBUG if report.status == "running" else logging.INFO,
+            "task %s: %s %s",
+            report.execution_id,
+            report.status,
+            report.error,
+        )
+        if self.session is not None:
+            self.session.outbox.put_task_result(report)
+
+    def task_key_offered(self, pem: bytes) -> None:
+        self.task_keys.offer(pem)
+
     def _node_token(self) -> str | None:
         return self._state.node_token if self._state is not None else None
 
@@ -203,8 +247,12 @@ def agent_arguments(config: DaemonConfig) -> list[str]:
     ]
 
 
-def agent_health_url(config: DaemonConfig) -> str:
+def agent_base_url(config: DaemonConfig) -> str:
     wildcard = config.agent_host in ("0.0.0.0", "::", "")
     host = "127.0.0.1" if wildcard else config.agent_host
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{config.agent_port}/health"
+    return f"http://{host}:{config.agent_port}"
+
+
+def agent_health_url(config: DaemonConfig) -> str:
+    return f"{agent_base_url(config)}/health"

@@ -59,6 +59,14 @@ def run(
     trusted_key: list[Path] | None = typer.Option(
         None, help="PEM public key that may sign packages (repeatable; kept in the state dir)."
     ),
+    manager_key: Path | None = typer.Option(
+        None,
+        help="The Manager's task-signing public key (PEM), pinned in the state dir; without "
+        "one the key the Manager names at first enrollment is pinned.",
+    ),
+    task_file_dir: list[Path] | None = typer.Option(
+        None, help="A directory file tasks may write under (repeatable)."
+    ),
 ) -> None:
     """Register with the Manager, then heartbeat, report metrics and run the Agent."""
     try:
@@ -78,6 +86,8 @@ def run(
                 "re_enroll": re_enroll or None,
                 "log_level": log_level,
                 "trusted_keys": trusted_key or None,
+                "manager_key": manager_key,
+                "task_file_dirs": task_file_dir or None,
             },
         )
     except ConfigError as exc:

@@ -66,6 +66,12 @@ class DaemonConfig(BaseModel):
     # PEM public keys whose signatures on packages this node accepts; copied into
     # state_dir/trusted-keys on start, and only those are ever read.
     trusted_keys: list[Path] = Field(default_factory=list)
+    # The Manager's task-signing public key (PEM), pinned at install; none: the key the
+    # Manager names at first enrollment is pinned then (and never replaced by it later).
+    manager_key: Path | None = None
+    # Bytes of a task's output kept; at most 3 MiB, so a result fits one gRPC message (4 MiB).
+    task_output_cap: int = Field(1024 * 1024, ge=1024, le=3 * 1024 * 1024)
+    task_file_dirs: list[Path] = Field(default_factory=list)  # where file tasks may write
     keep_versions: int = Field(3, ge=2)  # installed versions kept per component, current included
     update_health_timeout: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

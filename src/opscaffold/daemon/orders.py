@@ -1,6 +1,6 @@
-"""Update orders as a daemon (real or simulated) receives and answers them: the order an
-`update` command carries, the states it reports to the Manager's update record, and the
-command's result."""
+"""Orders as a daemon (real or simulated) receives and answers them: the order an `update`
+command carries, the states it reports to the Manager's update record, and the command's
+result; and the report of a task execution's result."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from opscaffold.daemon.commands import CommandError
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
+from opscaffold.protocol.task import TaskResult
 from opscaffold.protocol.text import wire_text
 from opscaffold.protocol.update import UpdateOrder, UpdateState
 
@@ -38,3 +39,19 @@ def status_report(state: UpdateState, version: str) -> pb.UpdateStatusReport:
         error="" if success else wire_text(state.message),
         version=version if success else "",
     )
+
+
+def task_report(result: TaskResult) -> pb.TaskResultReport:
+    """A task execution's result for the Manager (ReportTaskResult, or on Connect)."""
+    report = pb.TaskResultReport(
+        execution_id=result.execution_id,
+        status=result.status,
+        output=wire_text(result.output),
+        truncated=result.truncated,
+        error=wire_text(result.error),
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+    if result.exit_code is not None:
+        report.exit_code = result.exit_code
+    return report

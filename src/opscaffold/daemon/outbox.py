@@ -13,6 +13,8 @@ with a StreamAck made from the call's outcome, so retry, drop and order rules li
 - Update states are steps of one state machine on the Manager, so they go one at a time, in
   order: the next leaves only once the one before is acknowledged (a refusal to retry puts it
   back first in line); a newer download progress replaces one still waiting.
+- Task results (an execution's `running`, then its final state) go the same way, in a line
+  of their own.
 """
 
 from __future__ import annotations
@@ -52,17 +54,20 @@ class _InFlight:
     report: Report | None  # None: command results, or an update state
     results: tuple[pb.CommandResult, ...] = ()
     update: pb.UpdateStatusReport | None = None
+    task: pb.TaskResultReport | None = None
 
     @property
     def kind(self) -> str:
         if self.update is not None:
             return "update_status"
+        if self.task is not None:
+            return "task_result"
         return "command_ack" if self.report is None else self.report.kind
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    kind: str  # heartbeat, metrics, command_ack, update_status
+    kind: str  # heartbeat, metrics, command_ack, update_status, task_result
     code: str
     message: str
     kept: bool  # True: queued again for a later resend
@@ -98,6 +103,7 @@ class Outbox:
         self._updates: deque[pb.UpdateStatusReport] = deque()
         self._updates_settled = asyncio.Event()  # set while no update state is unacknowledged
         self._updates_settled.set()
+        self._tasks: deque[pb.TaskResultReport] = deque()
         self._inflight: dict[int, _InFlight] = {}
         self._seq = 0
         self._order = itertools.count()
@@ -134,6 +140,10 @@ class Outbox:
         self._updates_settled.clear()
         self._wake.set()
 
+    def put_task_result(self, report: pb.TaskResultReport) -> None:
+        self._tasks.append(report)
+        self._wake.set()
+
     def take_results(self) -> list[pb.CommandResult]:
         """Results for a unary heartbeat to carry; `return_results` if it does not get through."""
         taken = self._results[:MAX_IDS_PER_ACK]
@@ -152,6 +162,8 @@ class Outbox:
         for entry in self._inflight.values():
             if entry.update is not None:
                 self._updates.appendleft(entry.update)
+            elif entry.task is not None:
+                self._tasks.appendleft(entry.task)
             elif entry.report is None:
                 self._results[:0] = entry.results
             else:
@@ -180,6 +192,10 @@ class Outbox:
             update = self._updates.popleft()
             seq = self._track(_InFlight(now, None, update=update))
             return pb.DaemonMessage(seq=seq, update_status=update)
+        if self._tasks and not any(e.task is not None for e in self._inflight.values()):
+            task = self._tasks.popleft()
+            seq = self._track(_InFlight(now, None, task=task))
+            return pb.DaemonMessage(seq=seq, task_result=task)
         report = self._take_report()
         if report is None:
             return None
@@ -208,6 +224,8 @@ class Outbox:
             outcome.refused.append(Refused(entry.kind, refusal.code, refusal.message, keep))
             if keep and entry.update is not None:
                 self._updates.appendleft(entry.update)
+            elif keep and entry.task is not None:
+                self._tasks.appendleft(entry.task)
             elif keep and entry.report is None:
                 self._results[:0] = entry.results
             elif keep and entry.report is not None:
@@ -260,6 +278,10 @@ class Outbox:
     def pending_updates(self) -> list[pb.UpdateStatusReport]:
         """Update states waiting to be sent, in order."""
         return list(self._updates)
+
+    def pending_task_results(self) -> list[pb.TaskResultReport]:
+        """Task results waiting to be sent, in order."""
+        return list(self._tasks)
 
     def pending_acks(self) -> list[str]:
         """The ids of the command results waiting to be sent."""

@@ -50,7 +50,7 @@ Transport = Literal["connect", "unary"]
 RECONNECT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
 # Commands that take minutes (a download, a restart, a health check): carried out beside the
 # conversation, so acknowledgements and other commands keep flowing meanwhile.
-LONG_COMMANDS = frozenset({"update"})
+LONG_COMMANDS = frozenset({"update", "task"})
 # Our defaults (the design names none); the Manager's Register answer replaces them.
 DEFAULT_INTERVALS = Intervals(heartbeat=30.0, metrics=60.0)
 
@@ -71,6 +71,10 @@ class NodeOwner(Protocol):
 
     def identity_changed(self, identity: Identity) -> None:
         """Persist the node id and token the Manager just assigned."""
+
+    def task_key_offered(self, pem: bytes) -> None:
+        """The Manager's task-signing public key, as its Register answer names it: keep it
+        if none is pinned yet; never replace a pinned one because of it."""
 
 
 @dataclass(slots=True)
@@ -290,6 +294,8 @@ class NodeSession:
             raise  # the Manager is unreachable or busy: retry with backoff
         self.stats.registrations += 1
         self._adopt(response)
+        if response.task_public_key:
+            self._owner.task_key_offered(response.task_public_key)
         self.adopt_intervals(response)
         self._log.info("registered as node %d", response.node_id)
 
@@ -455,6 +461,11 @@ class NodeSession:
                 message.update_status, **options
             )
             return update.success, []
+        if message.HasField("task_result"):
+            task: pb.ReportTaskResultResponse = await self._stub.ReportTaskResult(
+                message.task_result, **options
+            )
+            return task.success, []
         report: pb.ReportMetricsResponse = await self._stub.ReportMetrics(
             message.metrics, **options
         )

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -56,9 +56,11 @@ class AgentSupervisor:
         stop_grace: float = 5.0,
         backoff: Backoff | None = None,
         stable_after: float = 60.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.command = list(command)
         self.version = version
+        self.env = dict(env) if env is not None else None  # None: the daemon's own
         self.stop_grace = stop_grace
         self.restart_count = 0
         self.starts = 0  # agent processes started so far: which one a pid belongs to
@@ -126,6 +128,7 @@ class AgentSupervisor:
                 # Its own process group: a Ctrl-C meant for the daemon does not reach it, and
                 # a stop can kill everything it started.
                 start_new_session=True,
+                env=self.env,
             )
         except OSError as exc:
             self._failed(f"could not start the agent: {exc}")

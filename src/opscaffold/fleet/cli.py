@@ -59,6 +59,10 @@ def run(
     update_seconds: float = typer.Option(
         5.0, help="Seconds an update takes from downloading to success (± jitter)."
     ),
+    task_failure_rate: float = typer.Option(
+        0.0, help="Share of task executions that fail with exit code 1 (0..1)."
+    ),
+    task_seconds: float = typer.Option(1.0, help="Seconds a task execution runs (± jitter)."),
     seed: int | None = typer.Option(None, help="Makes each node's updates go the same way."),
     trusted_key: list[Path] = typer.Option(
         [],
@@ -95,6 +99,8 @@ def run(
         "tls": TlsFiles(tls_ca) if tls_ca else None,
         "update_failure_rate": update_failure_rate,
         "update_seconds": update_seconds,
+        "task_failure_rate": task_failure_rate,
+        "task_seconds": task_seconds,
         "seed": seed,
         "trusted_keys": trusted_key,
         "pinned_metrics": _pins(pin_metric),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opscaffold.daemon import package_version
 from opscaffold.daemon.session import Identity
+from opscaffold.fleet.tasks import NodeTasks, TaskBehaviour, TaskCounts
 from opscaffold.fleet.updates import NodeUpdates, UpdateBehaviour, UpdateCounts
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
@@ -52,6 +53,8 @@ class VirtualNode:
         updates: UpdateBehaviour | None = None,
         counts: UpdateCounts | None = None,
         on_daemon_installed: Callable[[], None] | None = None,
+        tasks: TaskBehaviour | None = None,
+        task_counts: TaskCounts | None = None,
     ) -> None:
         self.index = index
         self.identity = identity
@@ -60,6 +63,9 @@ class VirtualNode:
         self._update_counts = counts or UpdateCounts()
         self._on_daemon_installed = on_daemon_installed
         self._updates: NodeUpdates | None = None  # made by the first update order
+        self.tasks = NodeTasks(
+            index, identity.uuid, tasks or TaskBehaviour(), task_counts or TaskCounts()
+        )
         self.session: NodeSession | None = None  # the session reporting for this node
         self.versions = {"daemon": package_version(), "agent": package_version()}
         self._rng = random.Random(uuid_lib.UUID(identity.uuid).int)  # noqa: S311 - simulation
@@ -145,6 +151,11 @@ class VirtualNode:
             self._start_agent()
         elif command.type == "update":
             await self._orders().carry_out(command)
+        elif command.type == "task":
+            self.tasks.session = self.session
+            await self.tasks.carry_out(command.payload)
+        elif command.type == "task_cancel":
+            await self.tasks.cancel(command.payload)
 
     def _orders(self) -> NodeUpdates:
         if self._updates is None:
@@ -176,3 +187,6 @@ class VirtualNode:
 
     def identity_changed(self, identity: Identity) -> None:
         self._on_identity(identity)
+
+    def task_key_offered(self, pem: bytes) -> None:
+        self.tasks.offer_key(pem)

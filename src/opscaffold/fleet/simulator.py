@@ -34,6 +34,7 @@ from opscaffold.daemon.session import (
 )
 from opscaffold.daemon.state import NodeState, write_private
 from opscaffold.fleet.nodes import VirtualNode, check_pins
+from opscaffold.fleet.tasks import TaskBehaviour, TaskCounts
 from opscaffold.fleet.updates import UpdateBehaviour, UpdateCounts
 from opscaffold.protocol.manifest import load_public_key
 
@@ -63,6 +64,8 @@ class FleetConfig(BaseModel):
     tls: TlsFiles | None = None
     update_failure_rate: float = Field(0.0, ge=0, le=1)  # share of updates failed or rolled back
     update_seconds: float = Field(5.0, ge=0)  # downloading to success, spread by jitter
+    task_failure_rate: float = Field(0.0, ge=0, le=1)  # share of task executions that fail
+    task_seconds: float = Field(1.0, ge=0)  # how long a task execution runs, spread by jitter
     seed: int | None = None  # set: each node's updates go the same way every run
     trusted_keys: list[Path] = Field(default_factory=list)  # set: signatures are checked
     # Report fields every node reports with a fixed value (e.g. cpu_usage=97), not wandering.
@@ -109,6 +112,14 @@ class FleetConfig(BaseModel):
             trusted_keys=tuple(keys),
         )
 
+    def task_behaviour(self) -> TaskBehaviour:
+        return TaskBehaviour(
+            failure_rate=self.task_failure_rate,
+            seconds=self.task_seconds,
+            jitter=self.jitter,
+            seed=self.seed,
+        )
+
 
 def raise_open_files_limit() -> int:
     """Soft RLIMIT_NOFILE up to the hard limit; returns the new soft limit."""
@@ -151,6 +162,8 @@ class Fleet:
         self._started = time.monotonic()
         self._updates = config.update_behaviour()
         self.update_counts = UpdateCounts()
+        self._task_behaviour = config.task_behaviour()
+        self.task_counts = TaskCounts()
         self.nodes: list[VirtualNode] = []
         self.sessions: list[NodeSession] = []
 
@@ -199,6 +212,8 @@ class Fleet:
                 updates=self._updates,
                 counts=self.update_counts,
                 on_daemon_installed=functools.partial(self._reexecute, index),
+                tasks=self._task_behaviour,
+                task_counts=self.task_counts,
             )
             session = NodeSession(stubs[index % len(stubs)], node, identity, settings, self.stats)
             node.session = session
@@ -298,6 +313,7 @@ class Fleet:
             "errors": dict(stats.errors),
             "commands": stats.commands,
             "updates": dict(self.update_counts.finals),
+            "tasks": dict(self.task_counts.finals),
             "churned": self.churned,
             "failed_nodes": self.failed,
         }

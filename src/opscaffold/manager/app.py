@@ -71,6 +71,9 @@ from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.task import jobs as task_jobs
+from opscaffold.manager.task.endpoints import execution_router
+from opscaffold.manager.task.endpoints import router as task_router
 from opscaffold.manager.timeline.endpoints import router as timeline_router
 from opscaffold.manager.ui import serve as web_console
 from opscaffold.manager.user import service as user_service
@@ -110,6 +113,7 @@ JOB_MODULES = (
     node_jobs,
     notification_jobs,
     rollout_jobs,
+    task_jobs,
     version_jobs,
 )
 
@@ -186,6 +190,8 @@ def create_app(
         # before any router with /alerts/{id}: /alerts/channels is not an alert id
         notification_router,
         alert_router,
+        task_router,
+        execution_router,
     )
     for router in routers:
         app.include_router(router, dependencies=deps.API_DEPENDENCIES, responses=ERROR_RESPONSES)

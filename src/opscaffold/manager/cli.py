@@ -275,6 +275,15 @@ def keys_export_public(key: KeyOption = None, config: ConfigOption = None) -> No
     sys.stdout.write(keycli.export_public(_settings(config), key))
 
 
+@keys_app.command("task-public-key")
+def keys_task_public_key(config: ConfigOption = None) -> None:
+    """Print the public key (PEM) of the key task envelopes are signed with, to pin on nodes
+    (`ops-daemon run --manager-key`); the key is generated first if there is none yet."""
+    from opscaffold.manager.task.keys import TaskKey
+
+    sys.stdout.write(TaskKey.load(_settings(config)).public_pem.decode())
+
+
 @keys_app.command("sign")
 def keys_sign(
     file: Annotated[Path, typer.Argument(help="the package file")],

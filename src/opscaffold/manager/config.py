@@ -506,6 +506,20 @@ class AlertSettings(_Section):
     notify: NotifySettings = Field(default_factory=NotifySettings)
 
 
+class TaskSettings(_Section):
+    # The Ed25519 key (PEM) task envelopes are signed with; none: one is generated at first
+    # start and kept in data_dir/secrets/task_signing_key.pem. Daemons pin its public key.
+    signing_key_file: Path | None = None
+    # How long an execution's envelope waits for an offline node before it is void.
+    dispatch_ttl: Duration = timedelta(minutes=10)
+    # An execution with no final result this long after its deadline has timed out.
+    timeout_grace: Duration = timedelta(seconds=30)
+    check_interval: Duration = timedelta(seconds=5)  # how often deadlines are checked
+    # Each node's envelope carries the whole content: an execution whose envelopes would
+    # together exceed this many bytes in the outbox is refused (split the target).
+    max_dispatch_bytes: PositiveInt = 512 * 1024 * 1024
+
+
 class LogFileSettings(_Section):
     enabled: bool = False
     path: Path = Path("./logs/manager.log")
@@ -545,6 +559,7 @@ class Settings(_Section):
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     alert: AlertSettings = Field(default_factory=AlertSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    task: TaskSettings = Field(default_factory=TaskSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
@@ -595,6 +610,7 @@ def _production_problems(settings: Settings) -> list[tuple[str, str]]:
         *_plaintext_listener_problems(settings),
         *_argon2_problems(settings.auth.password),
         *_signing_key_problems(settings.storage),
+        *_task_key_problems(settings.task),
     ]
 
 
@@ -603,6 +619,14 @@ def _signing_key_problems(storage: StorageSettings) -> list[tuple[str, str]]:
     # generated under its own data_dir would sign packages no daemon accepts.
     if storage.signing_key_file is None:
         key = "storage.signing_key_file"
+        return [(key, f"must be set in production (e.g. via {_env_name(key)})")]
+    return []
+
+
+def _task_key_problems(task: TaskSettings) -> list[tuple[str, str]]:
+    # As for packages: every replica signs envelopes with the one key the daemons pinned.
+    if task.signing_key_file is None:
+        key = "task.signing_key_file"
         return [(key, f"must be set in production (e.g. via {_env_name(key)})")]
     return []
 

@@ -276,3 +276,31 @@ class ChannelNotFound(NotFound):
 class ChannelAlreadyExists(Conflict):
     code = 7102
     default_message = "a notification channel with this name already exists"
+
+
+# -- tasks (4xxx: the design's task area) ---------------------------------------------------
+class TaskNotFound(NotFound):
+    code = 4001
+    default_message = "task not found"
+
+
+class ExecutionNotFound(NotFound):
+    code = 4011
+    default_message = "execution not found"
+
+
+class ExecutionTransitionRefused(Conflict):
+    code = 4012
+    default_message = "the execution cannot move to that state from the one it is in"
+
+
+class TaskBusy(Conflict):
+    """A task with executions still pending or running cannot be deleted."""
+
+    code = 4013
+    default_message = "the task has executions under way"
+
+
+class NoTargetNodes(InvalidArgument):
+    code = 4014
+    default_message = "the task's target names no node"

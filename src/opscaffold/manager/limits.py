@@ -38,6 +38,21 @@ def takes_uploads(endpoint: F) -> F:
     return endpoint
 
 
+_BODY_LIMIT = "_ops_body_limit"
+
+
+def body_limit(size: int) -> Callable[[F], F]:
+    """Declare that a route's body may be up to `size` bytes, when its own rules allow more
+    than `server.http.max_body_size` (a task's 1 MiB script, JSON-escaped). Put it under the
+    route decorator."""
+
+    def declare(endpoint: F) -> F:
+        setattr(endpoint, _BODY_LIMIT, size)
+        return endpoint
+
+    return declare
+
+
 def is_upload(endpoint: object) -> bool:
     """Whether a route's endpoint was declared with `takes_uploads`."""
     return bool(getattr(endpoint, _TAKES_UPLOADS, False))
@@ -69,7 +84,9 @@ class RequestLimits:
         """The body limit of the route the request was routed to (routing fills in the
         scope before the app reads the body)."""
         endpoint = getattr(scope.get("route"), "endpoint", None) or scope.get("endpoint")
-        return self.max_upload if is_upload(endpoint) else self.max_body
+        if is_upload(endpoint):
+            return self.max_upload
+        return max(self.max_body, int(getattr(endpoint, _BODY_LIMIT, 0)))
 
 
 class _Exchange:

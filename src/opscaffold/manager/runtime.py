@@ -18,6 +18,7 @@ from opscaffold.manager.dashboard.cache import DashboardCache
 from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisCounters
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.redis import RedisLink, connect
+from opscaffold.manager.task.keys import TaskKey
 from opscaffold.manager.version.keys import KeyRing
 from opscaffold.manager.version.storage import PackageStore
 
@@ -37,6 +38,7 @@ class Runtime:
     keys: KeyRing
     packages: PackageStore
     dashboard: DashboardCache
+    task_key: TaskKey
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -60,6 +62,7 @@ class Runtime:
             keys=KeyRing.load(settings),
             packages=packages,
             dashboard=DashboardCache(sessions, settings.dashboard.max_age),
+            task_key=TaskKey.load(settings),
         )
 
     @property

@@ -207,6 +207,9 @@ class Node:
     def identity_changed(self, identity: Identity) -> None:
         pass
 
+    def task_key_offered(self, pem: bytes) -> None:
+        pass
+
 
 @pytest.fixture
 async def node_session(

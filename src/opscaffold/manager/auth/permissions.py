@@ -142,6 +142,20 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/alerts/channels/{{id}}"): Rule(ADMIN, "channel.delete", "channel"),
     ("POST", f"{API}/alerts/channels/{{id}}/test"): Rule(ADMIN, "channel.test", "channel"),
     ("GET", f"{API}/alerts/{{id}}/notifications"): Rule(EVERYONE),
+    # tasks (spec §6.1.2: everyone reads, admin and operator create and execute, admin
+    # deletes); outputs may hold what a viewer should not read, so editors only
+    ("GET", f"{API}/tasks"): Rule(EVERYONE),
+    ("POST", f"{API}/tasks"): Rule(EDITORS, "task.create", "task"),
+    ("GET", f"{API}/tasks/{{id}}"): Rule(EVERYONE),
+    ("PUT", f"{API}/tasks/{{id}}"): Rule(EDITORS, "task.update", "task"),
+    ("DELETE", f"{API}/tasks/{{id}}"): Rule(ADMIN, "task.delete", "task"),
+    ("POST", f"{API}/tasks/{{id}}/execute"): Rule(EDITORS, "task.execute", "task"),
+    ("GET", f"{API}/tasks/{{id}}/executions"): Rule(EVERYONE),
+    ("GET", f"{API}/executions/{{execution_id}}"): Rule(EVERYONE),
+    ("GET", f"{API}/executions/{{execution_id}}/nodes/{{node_id}}/output"): Rule(EDITORS),
+    ("POST", f"{API}/executions/{{execution_id}}/cancel"): Rule(
+        EDITORS, "execution.cancel", "execution"
+    ),
     # audit log (admin only)
     ("GET", f"{API}/system/audit-logs"): Rule(ADMIN),
 }

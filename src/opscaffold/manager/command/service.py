@@ -22,7 +22,7 @@ from opscaffold.manager.errors import InvalidArgument, NodeNotFound
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import NodeCommand
 
-COMMAND_TYPES = frozenset({"update", "restart", "config", "ping"})
+COMMAND_TYPES = frozenset({"update", "restart", "config", "ping", "task", "task_cancel"})
 MAX_TTL = timedelta(days=7)
 # A command written to a Connect stream and not acknowledged by then is sent again.
 REDELIVER_AFTER = timedelta(seconds=30)

@@ -13,6 +13,7 @@ from opscaffold.manager.models.base import (
     BigRef,
     Json,
     MediumText,
+    TinyInt,
     enum,
     now_default,
 )
@@ -65,6 +66,8 @@ class TaskExecution(Base):
         sa.Index("idx_node_id", "node_id"),
         sa.Index("idx_status", "status"),
         sa.Index("idx_created_at", "created_at"),
+        sa.Index("uk_task_executions_execution_node", "execution_id", "node_id", unique=True),
+        sa.Index("idx_task_executions_status_deadline", "status", "deadline_at"),
         {"comment": "task executions", **TABLE_OPTS},
     )
 
@@ -87,3 +90,9 @@ class TaskExecution(Base):
     created_at: Mapped[datetime] = mapped_column(
         sa.DateTime, server_default=now_default(), default=utcnow
     )
+    # Ours: the command that carried the envelope, when no result can be expected any more,
+    # whether the Agent cut the output short, and when the node last reported.
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    deadline_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    output_truncated: Mapped[int] = mapped_column(TinyInt, server_default="0", default=0)

@@ -50,6 +50,7 @@ from opscaffold.manager.rpc.identity import IdentityResolver, NodeIdentity, chec
 from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.task import service as task_service
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 
@@ -117,6 +118,27 @@ async def record_update_status(
     )
     async with transaction(channel.runtime.sessions) as session:
         await rollout_service.record_progress(session, identity.node_id, progress, utcnow())
+
+
+async def record_task_result(
+    channel: Channel, identity: NodeIdentity, report: pb.TaskResultReport
+) -> None:
+    """Apply a node's report of a task execution, committed before it is answered; a resend
+    of what is already stored changes nothing."""
+    check_names_self(identity, report.node_uuid)
+    convert.check_text(report)
+    result = task_service.result_of(
+        report.execution_id,
+        report.status,
+        report.exit_code if report.HasField("exit_code") else None,
+        report.output,
+        report.truncated,
+        report.error,
+        report.started_at,
+        report.finished_at,
+    )
+    async with transaction(channel.runtime.sessions) as session:
+        await task_service.record_result(session, identity.node_id, result, utcnow())
 
 
 async def wait_or_poll(wake: asyncio.Event) -> None:
@@ -195,6 +217,7 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
             heartbeat_interval=self._interval(registered.config, "heartbeat_interval"),
             metric_interval=self._interval(registered.config, "metric_interval"),
             node_token=registered.node_token,
+            task_public_key=self.c.runtime.task_key.public_pem,
         )
 
     def _interval(self, config: dict[str, str], name: str) -> int:
@@ -263,6 +286,20 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         identity = await self.c.identities.of_call(context)
         await record_update_status(self.c, identity, request)
         return pb.ReportUpdateStatusResponse(success=True)
+
+    async def ReportTaskResult(
+        self, request: pb.TaskResultReport, context: Any
+    ) -> pb.ReportTaskResultResponse:
+        return await self._unary(
+            "ReportTaskResult", context, lambda: self._task_result(request, context)
+        )
+
+    async def _task_result(
+        self, request: pb.TaskResultReport, context: Any
+    ) -> pb.ReportTaskResultResponse:
+        identity = await self.c.identities.of_call(context)
+        await record_task_result(self.c, identity, request)
+        return pb.ReportTaskResultResponse(success=True)
 
     # -- SubscribeUpdates -------------------------------------------------------------------
     async def SubscribeUpdates(
@@ -335,6 +372,7 @@ class ConnectSession:
         # Update reports are applied in the order they were sent: each is a step of a state
         # machine, where other reports may be handled side by side.
         self._last_update: asyncio.Future[None] | None = None
+        self._last_task: asyncio.Future[None] | None = None  # task results, likewise
 
     async def run(
         self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
@@ -398,8 +436,12 @@ class ConnectSession:
                     self._update_status(message.update_status, after)
                 )
                 return self._last_update
+            if kind == "task_result":
+                after = self._last_task
+                self._last_task = loop.create_task(self._task_result(message.task_result, after))
+                return self._last_task
             raise InvalidArgument(
-                "a message needs a heartbeat, metrics, command_ack or update_status"
+                "a message needs a heartbeat, metrics, command_ack, update_status or task_result"
             )
         except DomainError as error:
             failed: asyncio.Future[None] = loop.create_future()
@@ -412,6 +454,13 @@ class ConnectSession:
         if after is not None:
             await asyncio.wait([after])  # its outcome is its own message's
         await record_update_status(self.c, self.identity, report)
+
+    async def _task_result(
+        self, report: pb.TaskResultReport, after: asyncio.Future[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait([after])
+        await record_task_result(self.c, self.identity, report)
 
     async def _command_ack(self, ack: pb.CommandAck) -> None:
         outcomes = convert.outcomes(ack.command_ids, ack.results)

@@ -957,6 +957,159 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tasks
+         * @description Tasks, newest first.
+         */
+        get: operations["list_tasks"];
+        put?: never;
+        /**
+         * Create Task
+         * @description Define a task. `content` by `type`: script {interpreter, script, args, env, workdir},
+         *     file {content, dest, mode, owner, overwrite}, service {name, action}, custom {handler,
+         *     params}. `cron_expr` (5 fields) is stored; scheduling is not yet run.
+         */
+        post: operations["create_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Task */
+        get: operations["get_task"];
+        /**
+         * Update Task
+         * @description Change a task's fields. In a new content, a secret value sent back masked (as read)
+         *     keeps the value stored.
+         */
+        put: operations["update_task"];
+        post?: never;
+        /**
+         * Delete Task
+         * @description Delete a task (its executions stay as history); refused while one is under way.
+         */
+        delete: operations["delete_task"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/execute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Execute Task
+         * @description Run the task on its target, or on `target_nodes`: one signed envelope per node.
+         */
+        post: operations["execute_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Task Executions
+         * @description The task's executions, newest first, each with its nodes counted per state.
+         */
+        get: operations["list_task_executions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Execution
+         * @description An execution's summary and each node's row (output: see .../nodes/{node_id}/output).
+         */
+        get: operations["get_execution"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/nodes/{node_id}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Execution Output
+         * @description One node's captured output (secret values masked by the Agent), exit code and error.
+         */
+        get: operations["get_execution_output"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Execution
+         * @description Cancel: rows not started end `cancelled` now; running ones when their Agent has
+         *     killed the process group.
+         */
+        post: operations["cancel_execution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1601,6 +1754,40 @@ export interface components {
              */
             message: string;
             data: components["schemas"]["AuditLogReadPage"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** CancelResult */
+        CancelResult: {
+            /** Execution Id */
+            execution_id: string;
+            /**
+             * Cancelled
+             * @description executions cancelled before they started
+             */
+            cancelled: number;
+            /**
+             * Signalled
+             * @description running executions whose nodes were told to stop
+             */
+            signalled: number;
+        };
+        /** CancelResultEnvelope */
+        CancelResultEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["CancelResult"];
             /**
              * Request Id
              * @default
@@ -2312,6 +2499,212 @@ export interface components {
             /** Message */
             message: string;
             data?: components["schemas"]["ErrorData"] | null;
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** ExecuteRequest */
+        ExecuteRequest: {
+            /**
+             * Target Nodes
+             * @description these nodes instead of the task's target
+             */
+            target_nodes?: number[] | null;
+        };
+        /** ExecuteResult */
+        ExecuteResult: {
+            /** Execution Id */
+            execution_id: string;
+            /** Total Nodes */
+            total_nodes: number;
+        };
+        /** ExecuteResultEnvelope */
+        ExecuteResultEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["ExecuteResult"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** ExecutionDetail */
+        ExecutionDetail: {
+            /** Execution Id */
+            execution_id: string;
+            /** Task Id */
+            task_id: number;
+            /**
+             * Triggered By
+             * @enum {string}
+             */
+            triggered_by: "manual" | "schedule" | "api";
+            /** Created By */
+            created_by: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Total */
+            total: number;
+            /**
+             * Status
+             * @description finished: every node is final
+             * @enum {string}
+             */
+            status: "running" | "finished";
+            counts: components["schemas"]["opscaffold__manager__task__schemas__StateCounts"];
+            /** Nodes */
+            nodes: components["schemas"]["ExecutionRow"][];
+        };
+        /** ExecutionDetailEnvelope */
+        ExecutionDetailEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["ExecutionDetail"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** ExecutionOutput */
+        ExecutionOutput: {
+            /** Execution Id */
+            execution_id: string;
+            /** Node Id */
+            node_id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "success" | "failed" | "timeout" | "cancelled";
+            /** Exit Code */
+            exit_code: number | null;
+            /** Output */
+            output: string;
+            /**
+             * Truncated
+             * @description the Agent kept only the first part of the output
+             */
+            truncated: boolean;
+            /** Error */
+            error: string | null;
+        };
+        /** ExecutionOutputEnvelope */
+        ExecutionOutputEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["ExecutionOutput"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /**
+         * ExecutionRow
+         * @description One node's execution; `output` only where asked for (it may be a megabyte).
+         */
+        ExecutionRow: {
+            /** Id */
+            id: number;
+            /** Node Id */
+            node_id: number;
+            /** Node Name */
+            node_name?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "success" | "failed" | "timeout" | "cancelled";
+            /** Exit Code */
+            exit_code: number | null;
+            /** Error */
+            error: string | null;
+            /** Output Truncated */
+            output_truncated: boolean;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Deadline At */
+            deadline_at: string | null;
+        };
+        /** ExecutionSummary */
+        ExecutionSummary: {
+            /** Execution Id */
+            execution_id: string;
+            /** Task Id */
+            task_id: number;
+            /**
+             * Triggered By
+             * @enum {string}
+             */
+            triggered_by: "manual" | "schedule" | "api";
+            /** Created By */
+            created_by: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Total */
+            total: number;
+            /**
+             * Status
+             * @description finished: every node is final
+             * @enum {string}
+             */
+            status: "running" | "finished";
+            counts: components["schemas"]["opscaffold__manager__task__schemas__StateCounts"];
+        };
+        /** ExecutionSummaryPage */
+        ExecutionSummaryPage: {
+            /** Total */
+            total: number;
+            /** Items */
+            items: components["schemas"]["ExecutionSummary"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** ExecutionSummaryPageEnvelope */
+        ExecutionSummaryPageEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["ExecutionSummaryPage"];
             /**
              * Request Id
              * @default
@@ -3073,7 +3466,7 @@ export interface components {
              * @description the rollout this one takes back
              */
             rollback_of: string | null;
-            counts?: components["schemas"]["StateCounts"];
+            counts?: components["schemas"]["opscaffold__manager__rollout__schemas__StateCounts"];
         };
         /** RolloutReadEnvelope */
         RolloutReadEnvelope: {
@@ -3137,44 +3530,6 @@ export interface components {
             /** Count */
             count: number;
         };
-        /** StateCounts */
-        StateCounts: {
-            /**
-             * Pending
-             * @default 0
-             */
-            pending: number;
-            /**
-             * Downloading
-             * @default 0
-             */
-            downloading: number;
-            /**
-             * Installing
-             * @default 0
-             */
-            installing: number;
-            /**
-             * Verifying
-             * @default 0
-             */
-            verifying: number;
-            /**
-             * Success
-             * @default 0
-             */
-            success: number;
-            /**
-             * Failed
-             * @default 0
-             */
-            failed: number;
-            /**
-             * Rollback
-             * @default 0
-             */
-            rollback: number;
-        };
         /** StatusChange */
         StatusChange: {
             /**
@@ -3196,6 +3551,61 @@ export interface components {
             from_status: string | null;
             /** To Status */
             to_status: string | null;
+        };
+        /** TaskCreate */
+        TaskCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "script" | "file" | "service" | "custom";
+            /**
+             * Content
+             * @description by type: script, file, service or custom
+             */
+            content: {
+                [key: string]: unknown;
+            };
+            /**
+             * Cron Expr
+             * @description 5 fields; stored only
+             */
+            cron_expr?: string | null;
+            /**
+             * Timeout
+             * @description seconds
+             * @default 300
+             */
+            timeout: number;
+            /**
+             * Retry Count
+             * @default 0
+             */
+            retry_count: number;
+            /**
+             * Retry Interval
+             * @description seconds
+             * @default 60
+             */
+            retry_interval: number;
+            /**
+             * Target Type
+             * @default node
+             * @enum {string}
+             */
+            target_type: "node" | "group" | "tag" | "all";
+            /** Target Value */
+            target_value?: string[];
+            /** Description */
+            description?: string | null;
+            /**
+             * Status
+             * @default enabled
+             * @enum {string}
+             */
+            status: "enabled" | "disabled";
         };
         /**
          * TaskEvent
@@ -3227,6 +3637,132 @@ export interface components {
             exit_code: number | null;
             /** Finished At */
             finished_at: string | null;
+        };
+        /** TaskRead */
+        TaskRead: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "script" | "file" | "service" | "custom";
+            /**
+             * Content
+             * @description secret environment values are masked
+             */
+            content: {
+                [key: string]: unknown;
+            };
+            /** Cron Expr */
+            cron_expr: string | null;
+            /** Timeout */
+            timeout: number;
+            /** Retry Count */
+            retry_count: number;
+            /** Retry Interval */
+            retry_interval: number;
+            /**
+             * Target Type
+             * @enum {string}
+             */
+            target_type: "node" | "group" | "tag" | "all";
+            /** Target Value */
+            target_value: string[] | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "enabled" | "disabled";
+            /** Description */
+            description: string | null;
+            /** Created By */
+            created_by: number;
+            /** Created At */
+            created_at: string | null;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /** TaskReadEnvelope */
+        TaskReadEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["TaskRead"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /** TaskReadPage */
+        TaskReadPage: {
+            /** Total */
+            total: number;
+            /** Items */
+            items: components["schemas"]["TaskRead"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** TaskReadPageEnvelope */
+        TaskReadPageEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["TaskReadPage"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /**
+         * TaskUpdate
+         * @description Fields to change; `type` and `content` change together (content is checked by type).
+         */
+        TaskUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Type */
+            type?: ("script" | "file" | "service" | "custom") | null;
+            /** Content */
+            content?: {
+                [key: string]: unknown;
+            } | null;
+            /** Cron Expr */
+            cron_expr?: string | null;
+            /** Timeout */
+            timeout?: number | null;
+            /** Retry Count */
+            retry_count?: number | null;
+            /** Retry Interval */
+            retry_interval?: number | null;
+            /** Target Type */
+            target_type?: ("all" | "group" | "tag" | "node") | null;
+            /** Target Value */
+            target_value?: string[] | null;
+            /** Description */
+            description?: string | null;
+            /** Status */
+            status?: ("enabled" | "disabled") | null;
         };
         /** Timeline */
         Timeline: {
@@ -3630,6 +4166,77 @@ export interface components {
              * @default
              */
             request_id: string;
+        };
+        /** StateCounts */
+        opscaffold__manager__rollout__schemas__StateCounts: {
+            /**
+             * Pending
+             * @default 0
+             */
+            pending: number;
+            /**
+             * Downloading
+             * @default 0
+             */
+            downloading: number;
+            /**
+             * Installing
+             * @default 0
+             */
+            installing: number;
+            /**
+             * Verifying
+             * @default 0
+             */
+            verifying: number;
+            /**
+             * Success
+             * @default 0
+             */
+            success: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Rollback
+             * @default 0
+             */
+            rollback: number;
+        };
+        /** StateCounts */
+        opscaffold__manager__task__schemas__StateCounts: {
+            /**
+             * Pending
+             * @default 0
+             */
+            pending: number;
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
+            /**
+             * Success
+             * @default 0
+             */
+            success: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Timeout
+             * @default 0
+             */
+            timeout: number;
+            /**
+             * Cancelled
+             * @default 0
+             */
+            cancelled: number;
         };
     };
     responses: never;
@@ -10123,6 +10730,966 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AlertReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_tasks: {
+        parameters: {
+            query?: {
+                /** @description part of the name */
+                name?: string | null;
+                type?: ("script" | "file" | "service" | "custom") | null;
+                status?: ("enabled" | "disabled") | null;
+                target_type?: ("all" | "group" | "tag" | "node") | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskReadPageEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    create_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    update_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    delete_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    execute_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ExecuteRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecuteResultEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_task_executions: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionSummaryPageEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_execution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDetailEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_execution_output: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionOutputEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    cancel_execution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelResultEnvelope"];
                 };
             };
             /** @description Invalid argument (1001) or a domain rule refused the input */

@@ -116,6 +116,7 @@ class RegisterResponse(_message.Message):
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
     METRIC_INTERVAL_FIELD_NUMBER: _builtins.int
     NODE_TOKEN_FIELD_NUMBER: _builtins.int
+    TASK_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     node_id: _builtins.int
     heartbeat_interval: _builtins.int
     """心跳间隔(秒)"""
@@ -125,6 +126,10 @@ class RegisterResponse(_message.Message):
     """Ours: the per-node secret for every later call (token mode only; also sent as the
     response's initial metadata `x-ops-node-token`). Empty in mTLS mode.
     """
+    task_public_key: _builtins.bytes
+    """Ours: the Manager's task-signing public key (PEM, Ed25519). A daemon with no key pinned
+    at install keeps the first one it learns this way and never replaces it silently.
+    """
     def __init__(
         self,
         *,
@@ -132,10 +137,11 @@ class RegisterResponse(_message.Message):
         heartbeat_interval: _builtins.int = ...,
         metric_interval: _builtins.int = ...,
         node_token: _builtins.str = ...,
+        task_public_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "metric_interval", b"metric_interval", "node_id", b"node_id", "node_token", b"node_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "metric_interval", b"metric_interval", "node_id", b"node_id", "node_token", b"node_token", "task_public_key", b"task_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -507,6 +513,7 @@ class DaemonMessage(_message.Message):
     METRICS_FIELD_NUMBER: _builtins.int
     COMMAND_ACK_FIELD_NUMBER: _builtins.int
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
+    TASK_RESULT_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Per-stream sequence number, increasing from 1; acknowledged cumulatively."""
     @_builtins.property
@@ -517,6 +524,8 @@ class DaemonMessage(_message.Message):
     def command_ack(self) -> Global___CommandAck: ...
     @_builtins.property
     def update_status(self) -> Global___UpdateStatusReport: ...
+    @_builtins.property
+    def task_result(self) -> Global___TaskResultReport: ...
     def __init__(
         self,
         *,
@@ -525,12 +534,13 @@ class DaemonMessage(_message.Message):
         metrics: Global___ReportMetricsRequest | None = ...,
         command_ack: Global___CommandAck | None = ...,
         update_status: Global___UpdateStatusReport | None = ...,
+        task_result: Global___TaskResultReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "update_status", b"update_status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack", "update_status"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack", "update_status", "task_result"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -675,6 +685,76 @@ class ReportUpdateStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportUpdateStatusResponse: _TypeAlias = ReportUpdateStatusResponse  # noqa: Y015
+
+@_typing.final
+class TaskResultReport(_message.Message):
+    """Ours: one execution of a task on the node: `running` once its Agent started it, then one of
+    success, failed, timeout, cancelled. Output is capped by the Agent (`truncated` says so).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_UUID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    node_uuid: _builtins.str
+    """empty: the caller itself"""
+    execution_id: _builtins.str
+    """the envelope's"""
+    status: _builtins.str
+    exit_code: _builtins.int
+    output: _builtins.str
+    truncated: _builtins.bool
+    error: _builtins.str
+    started_at: _builtins.int
+    finished_at: _builtins.int
+    def __init__(
+        self,
+        *,
+        node_uuid: _builtins.str = ...,
+        execution_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        exit_code: _builtins.int | None = ...,
+        output: _builtins.str = ...,
+        truncated: _builtins.bool = ...,
+        error: _builtins.str = ...,
+        started_at: _builtins.int = ...,
+        finished_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "error", b"error", "execution_id", b"execution_id", "exit_code", b"exit_code", "finished_at", b"finished_at", "node_uuid", b"node_uuid", "output", b"output", "started_at", b"started_at", "status", b"status", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
+    _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
+
+Global___TaskResultReport: _TypeAlias = TaskResultReport  # noqa: Y015
+
+@_typing.final
+class ReportTaskResultResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    success: _builtins.bool
+    def __init__(
+        self,
+        *,
+        success: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTaskResultResponse: _TypeAlias = ReportTaskResultResponse  # noqa: Y015
 
 @_typing.final
 class ManagerMessage(_message.Message):

@@ -69,6 +69,11 @@ class DaemonServiceStub:
                 request_serializer=ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.SerializeToString,
                 response_deserializer=ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.FromString,
                 _registered_method=True)
+        self.ReportTaskResult = channel.unary_unary(
+                '/ops.daemon.DaemonService/ReportTaskResult',
+                request_serializer=ops_dot_daemon_dot_daemon__pb2.TaskResultReport.SerializeToString,
+                response_deserializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.FromString,
+                _registered_method=True)
 
 
 class DaemonServiceServicer:
@@ -124,6 +129,14 @@ class DaemonServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportTaskResult(self, request, context):
+        """Ours: what became of a task execution on the node (also on Connect); resent until
+        acknowledged, stored once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +174,11 @@ def add_DaemonServiceServicer_to_server(servicer, server):
                     servicer.ReportUpdateStatus,
                     request_deserializer=ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.FromString,
                     response_serializer=ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.SerializeToString,
+            ),
+            'ReportTaskResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskResult,
+                    request_deserializer=ops_dot_daemon_dot_daemon__pb2.TaskResultReport.FromString,
+                    response_serializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +370,33 @@ class DaemonService:
             '/ops.daemon.DaemonService/ReportUpdateStatus',
             ops_dot_daemon_dot_daemon__pb2.UpdateStatusReport.SerializeToString,
             ops_dot_daemon_dot_daemon__pb2.ReportUpdateStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ops.daemon.DaemonService/ReportTaskResult',
+            ops_dot_daemon_dot_daemon__pb2.TaskResultReport.SerializeToString,
+            ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

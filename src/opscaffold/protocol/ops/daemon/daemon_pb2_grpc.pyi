@@ -56,6 +56,10 @@ class DaemonServiceStub:
     """
     ReportUpdateStatus: _grpc.UnaryUnaryMultiCallable[_daemon_pb2.UpdateStatusReport, _daemon_pb2.ReportUpdateStatusResponse]
     """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
+    ReportTaskResult: _grpc.UnaryUnaryMultiCallable[_daemon_pb2.TaskResultReport, _daemon_pb2.ReportTaskResultResponse]
+    """Ours: what became of a task execution on the node (also on Connect); resent until
+    acknowledged, stored once.
+    """
 
 @_typing.type_check_only
 class DaemonServiceAsyncStub(DaemonServiceStub):
@@ -76,6 +80,10 @@ class DaemonServiceAsyncStub(DaemonServiceStub):
     """
     ReportUpdateStatus: _aio.UnaryUnaryMultiCallable[_daemon_pb2.UpdateStatusReport, _daemon_pb2.ReportUpdateStatusResponse]  # type: ignore[assignment]
     """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
+    ReportTaskResult: _aio.UnaryUnaryMultiCallable[_daemon_pb2.TaskResultReport, _daemon_pb2.ReportTaskResultResponse]  # type: ignore[assignment]
+    """Ours: what became of a task execution on the node (also on Connect); resent until
+    acknowledged, stored once.
+    """
 
 class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -135,5 +143,15 @@ class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_daemon_pb2.ReportUpdateStatusResponse, _abc.Awaitable[_daemon_pb2.ReportUpdateStatusResponse]]:
         """Ours: how an update ordered by the Manager is going on the node (also on Connect)."""
+
+    @_abc_1.abstractmethod
+    def ReportTaskResult(
+        self,
+        request: _daemon_pb2.TaskResultReport,
+        context: _ServicerContext,
+    ) -> _typing.Union[_daemon_pb2.ReportTaskResultResponse, _abc.Awaitable[_daemon_pb2.ReportTaskResultResponse]]:
+        """Ours: what became of a task execution on the node (also on Connect); resent until
+        acknowledged, stored once.
+        """
 
 def add_DaemonServiceServicer_to_server(servicer: DaemonServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,167 @@
+"""Tasks over REST (spec §4.4 `/tasks`, `/executions`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from opscaffold.manager.deps import AuditDep, CommandBusDep, CurrentUser, RuntimeDep, SessionDep
+from opscaffold.manager.kit.clock import utcnow
+from opscaffold.manager.kit.envelope import Envelope, Page
+from opscaffold.manager.kit.pagination import PageDep
+from opscaffold.manager.kit.responses import ok
+from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.storable import IdPath
+from opscaffold.manager.limits import body_limit
+from opscaffold.manager.task import service
+from opscaffold.manager.task.schemas import (
+    CancelResult,
+    ExecuteRequest,
+    ExecuteResult,
+    ExecutionDetail,
+    ExecutionOutput,
+    ExecutionSummary,
+    TargetType,
+    TaskCreate,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+)
+from opscaffold.protocol.task import MAX_ENVELOPE_BYTES, TaskType
+
+router = APIRouter(prefix=f"{API_PREFIX}/tasks", tags=["tasks"])
+execution_router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["tasks"])
+ExecutionId = Annotated[
+    str, Path(min_length=36, max_length=36, pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+]
+
+
+@router.get("", response_model=Envelope[Page[TaskRead]])
+async def list_tasks(
+    session: SessionDep,
+    page: PageDep,
+    name: Annotated[str | None, Query(max_length=128, description="part of the name")] = None,
+    type: TaskType | None = None,
+    status: TaskStatus | None = None,
+    target_type: TargetType | None = None,
+) -> Envelope[Page[TaskRead]]:
+    """Tasks, newest first."""
+    total, items = await service.list_tasks(
+        session,
+        page.offset,
+        page.page_size,
+        name=name,
+        type=type,
+        status=status,
+        target_type=target_type,
+    )
+    return ok(Page(total=total, items=items, page=page.page, page_size=page.page_size))
+
+
+@router.post("", response_model=Envelope[TaskRead], status_code=201)
+@body_limit(MAX_ENVELOPE_BYTES)  # a 1 MiB script may take more once JSON-escaped
+async def create_task(
+    body: TaskCreate, session: SessionDep, principal: CurrentUser, audit: AuditDep
+) -> Envelope[TaskRead]:
+    """Define a task. `content` by `type`: script {interpreter, script, args, env, workdir},
+    file {content, dest, mode, owner, overwrite}, service {name, action}, custom {handler,
+    params}. `cron_expr` (5 fields) is stored; scheduling is not yet run."""
+    task = await service.create(session, body, principal.user_id, utcnow())
+    audit.resource_id = str(task.id)
+    audit.detail = {"name": task.name, "type": task.type, "target_type": task.target_type}
+    return ok(service.read(task))
+
+
+@router.get("/{id}", response_model=Envelope[TaskRead])
+async def get_task(id: IdPath, session: SessionDep) -> Envelope[TaskRead]:
+    return ok(service.read(await service.get(session, id)))
+
+
+@router.put("/{id}", response_model=Envelope[TaskRead])
+@body_limit(MAX_ENVELOPE_BYTES)
+async def update_task(
+    id: IdPath, body: TaskUpdate, session: SessionDep, audit: AuditDep
+) -> Envelope[TaskRead]:
+    """Change a task's fields. In a new content, a secret value sent back masked (as read)
+    keeps the value stored."""
+    audit.detail = {"fields": sorted(body.model_dump(exclude_unset=True))}
+    return ok(service.read(await service.update(session, id, body, utcnow())))
+
+
+@router.delete("/{id}", response_model=Envelope[TaskRead])
+async def delete_task(id: IdPath, session: SessionDep, audit: AuditDep) -> Envelope[TaskRead]:
+    """Delete a task (its executions stay as history); refused while one is under way."""
+    task = await service.delete(session, id)
+    audit.detail = {"name": task.name}
+    return ok(service.read(task))
+
+
+@router.post("/{id}/execute", response_model=Envelope[ExecuteResult])
+async def execute_task(
+    id: IdPath,
+    session: SessionDep,
+    bus: CommandBusDep,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    audit: AuditDep,
+    body: ExecuteRequest | None = None,
+) -> Envelope[ExecuteResult]:
+    """Run the task on its target, or on `target_nodes`: one signed envelope per node."""
+    request = body or ExecuteRequest()
+    result = await service.execute(
+        session,
+        bus,
+        runtime.task_key,
+        id,
+        request,
+        created_by=principal.user_id,
+        dispatch_ttl=runtime.settings.task.dispatch_ttl,
+        now=utcnow(),
+        max_bytes=runtime.settings.task.max_dispatch_bytes,
+    )
+    audit.detail = {"execution_id": result.execution_id, "total_nodes": result.total_nodes}
+    return ok(result)
+
+
+@router.get("/{id}/executions", response_model=Envelope[Page[ExecutionSummary]])
+async def list_task_executions(
+    id: IdPath, session: SessionDep, page: PageDep
+) -> Envelope[Page[ExecutionSummary]]:
+    """The task's executions, newest first, each with its nodes counted per state."""
+    total, items = await service.list_executions(session, id, page.offset, page.page_size)
+    return ok(Page(total=total, items=items, page=page.page, page_size=page.page_size))
+
+
+@execution_router.get("/{execution_id}", response_model=Envelope[ExecutionDetail])
+async def get_execution(
+    execution_id: ExecutionId, session: SessionDep
+) -> Envelope[ExecutionDetail]:
+    """An execution's summary and each node's row (output: see .../nodes/{node_id}/output)."""
+    return ok(await service.detail(session, execution_id))
+
+
+@execution_router.get(
+    "/{execution_id}/nodes/{node_id}/output", response_model=Envelope[ExecutionOutput]
+)
+async def get_execution_output(
+    execution_id: ExecutionId, node_id: IdPath, session: SessionDep
+) -> Envelope[ExecutionOutput]:
+    """One node's captured output (secret values masked by the Agent), exit code and error."""
+    return ok(await service.output_of(session, execution_id, node_id))
+
+
+@execution_router.post("/{execution_id}/cancel", response_model=Envelope[CancelResult])
+async def cancel_execution(
+    execution_id: ExecutionId,
+    session: SessionDep,
+    bus: CommandBusDep,
+    principal: CurrentUser,
+    audit: AuditDep,
+) -> Envelope[CancelResult]:
+    """Cancel: rows not started end `cancelled` now; running ones when their Agent has
+    killed the process group."""
+    audit.resource_id = execution_id
+    result = await service.cancel(session, bus, execution_id, principal.user_id, utcnow())
+    audit.detail = {"cancelled": result.cancelled, "signalled": result.signalled}
+    return ok(result)

@@ -1,0 +1,18 @@
+"""Background work of tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.config import Settings
+from opscaffold.manager.jobs.registry import job
+from opscaffold.manager.task import service
+
+
+@job("task.time_out", every=lambda s: s.task.check_interval)
+async def time_out(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Executions with no final result by their deadline plus the grace: timed out (the
+    Agent enforces the timeout itself; this covers nodes that went silent)."""
+    await service.time_out_overdue(session, now, settings.task.timeout_grace)

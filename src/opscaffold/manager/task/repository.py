@@ -1,0 +1,241 @@
+"""SQL for tasks and their executions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscaffold.manager.models import Node, NodeCommand, Task, TaskExecution
+from opscaffold.manager.node.repository import chunks
+from opscaffold.manager.task.states import ACTIVE, ExecutionState, sources
+
+INSERT_CHUNK = 1000  # rows per multi-row statement
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    id: int
+    uuid: str
+
+
+# -- tasks ----------------------------------------------------------------------------------
+async def add_task(session: AsyncSession, task: Task) -> Task:
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def get_task(session: AsyncSession, task_id: int) -> Task | None:
+    stmt = sa.select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+    return (await session.scalars(stmt)).first()
+
+
+async def page_tasks(
+    session: AsyncSession, offset: int, limit: int, where: Sequence[sa.ColumnElement[bool]]
+) -> tuple[int, Sequence[Task]]:
+    total = await session.scalar(sa.select(sa.func.count()).select_from(Task).where(*where))
+    stmt = sa.select(Task).where(*where).order_by(Task.id.desc()).offset(offset).limit(limit)
+    return int(total or 0), (await session.scalars(stmt)).all()
+
+
+async def update_task(session: AsyncSession, task_id: int, values: dict[str, Any]) -> None:
+    await session.execute(
+        sa.update(Task)
+        .where(Task.id == task_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_task(session: AsyncSession, task_id: int) -> None:
+    await session.execute(sa.delete(Task).where(Task.id == task_id))
+
+
+async def has_active_executions(session: AsyncSession, task_id: int) -> bool:
+    stmt = (
+        sa.select(TaskExecution.id)
+        .where(TaskExecution.task_id == task_id, TaskExecution.status.in_(ACTIVE))
+        .limit(1)
+    )
+    return await session.scalar(stmt) is not None
+
+
+# -- executions -----------------------------------------------------------------------------
+async def node_refs(session: AsyncSession, node_ids: Sequence[int]) -> list[NodeRef]:
+    refs: list[NodeRef] = []
+    for part in chunks(node_ids):
+        rows = await session.execute(sa.select(Node.id, Node.uuid).where(Node.id.in_(part)))
+        refs += [NodeRef(row.id, row.uuid) for row in rows]
+    return sorted(refs, key=lambda r: r.id)
+
+
+async def insert_executions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Every node's row of an execution, in batched multi-row INSERTs."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await session.execute(sa.insert(TaskExecution), list(rows[start : start + INSERT_CHUNK]))
+
+
+async def execution_rows(
+    session: AsyncSession, execution_id: str
+) -> list[tuple[TaskExecution, str | None]]:
+    stmt = (
+        sa.select(TaskExecution, Node.hostname)
+        .outerjoin(Node, Node.id == TaskExecution.node_id)
+        .where(TaskExecution.execution_id == execution_id)
+        .order_by(TaskExecution.node_id)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def execution_exists(session: AsyncSession, execution_id: str) -> bool:
+    stmt = sa.select(TaskExecution.id).where(TaskExecution.execution_id == execution_id).limit(1)
+    return await session.scalar(stmt) is not None
+
+
+async def one_execution(
+    session: AsyncSession, execution_id: str, node_id: int, *, locked: bool = False
+) -> TaskExecution | None:
+    stmt = sa.select(TaskExecution).where(
+        TaskExecution.execution_id == execution_id, TaskExecution.node_id == node_id
+    )
+    if locked:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
+
+
+async def page_executions(
+    session: AsyncSession, task_id: int, offset: int, limit: int
+) -> tuple[int, list[str]]:
+    """The task's executions (batches), newest first: their ids."""
+    batches = (
+        sa.select(
+            TaskExecution.execution_id,
+            sa.func.max(TaskExecution.id).label("newest"),
+        )
+        .where(TaskExecution.task_id == task_id)
+        .group_by(TaskExecution.execution_id)
+        .subquery()
+    )
+    total = await session.scalar(sa.select(sa.func.count()).select_from(batches))
+    stmt = (
+        sa.select(batches.c.execution_id)
+        .order_by(batches.c.newest.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total or 0), list(await session.scalars(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFacts:
+    execution_id: str
+    task_id: int
+    triggered_by: str
+    created_by: int | None
+    created_at: datetime
+    counts: dict[str, int]
+
+
+async def batch_facts(session: AsyncSession, execution_ids: Sequence[str]) -> list[BatchFacts]:
+    """Each execution's task, trigger, creator and rows counted per state: two grouped queries."""
+    if not execution_ids:
+        return []
+    heads = await session.execute(
+        sa.select(
+            TaskExecution.execution_id,
+            sa.func.min(TaskExecution.task_id),
+            sa.func.min(TaskExecution.triggered_by),
+            sa.func.min(TaskExecution.created_by),
+            sa.func.min(TaskExecution.created_at),
+        )
+        .where(TaskExecution.execution_id.in_(execution_ids))
+        .group_by(TaskExecution.execution_id)
+    )
+    counted = await session.execute(
+        sa.select(TaskExecution.execution_id, TaskExecution.status, sa.func.count())
+        .where(TaskExecution.execution_id.in_(execution_ids))
+        .group_by(TaskExecution.execution_id, TaskExecution.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for execution_id, status, n in counted:
+        counts.setdefault(execution_id, {})[status] = int(n)
+    facts = {
+        row[0]: BatchFacts(row[0], int(row[1]), row[2], row[3], row[4], counts.get(row[0], {}))
+        for row in heads
+    }
+    return [facts[e] for e in execution_ids if e in facts]
+
+
+async def move(
+    session: AsyncSession,
+    execution_id: str,
+    node_id: int,
+    target: ExecutionState,
+    values: dict[str, Any],
+) -> bool:
+    """Move the node's execution to `target` if the table allows it from its current state."""
+    result = await session.execute(
+        sa.update(TaskExecution)
+        .where(
+            TaskExecution.execution_id == execution_id,
+            TaskExecution.node_id == node_id,
+            TaskExecution.status.in_(sources(target)),
+        )
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def cancel_pending(session: AsyncSession, execution_id: str, now: datetime) -> int:
+    """Cancel the execution's rows that have not started; their undelivered envelopes expire."""
+    pending = sa.and_(TaskExecution.execution_id == execution_id, TaskExecution.status == "pending")
+    commands = sa.select(TaskExecution.command_id).where(
+        pending, TaskExecution.command_id.is_not(None)
+    )
+    await session.execute(
+        sa.update(NodeCommand)
+        .where(NodeCommand.id.in_(commands), NodeCommand.state == "pending")
+        .values(state="expired")
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        sa.update(TaskExecution)
+        .where(pending, TaskExecution.status.in_(sources("cancelled")))
+        .values(status="cancelled", finished_at=now, error="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def nodes_in_state(
+    session: AsyncSession, execution_id: str, states: Sequence[str]
+) -> list[int]:
+    stmt = sa.select(TaskExecution.node_id).where(
+        TaskExecution.execution_id == execution_id, TaskExecution.status.in_(states)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def time_out_overdue(session: AsyncSession, before: datetime, now: datetime) -> int:
+    """Every active execution whose deadline is earlier than `before`: timed out. One UPDATE
+    through the (status, deadline_at) index, however many there are."""
+    result = await session.execute(
+        sa.update(TaskExecution)
+        .where(
+            TaskExecution.status.in_(sources("timeout")),
+            TaskExecution.deadline_at < before,
+        )
+        .values(
+            status="timeout",
+            finished_at=now,
+            error="no result from the node by the deadline",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
