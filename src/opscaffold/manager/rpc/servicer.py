@@ -1,9 +1,9 @@
 """DaemonService: thin handlers that check identity, validate, and call the domain services.
 
-Registrations are queued to the registrar and reports to the write-behind flusher; both are
-written in batches and answered only once committed. Commands come from the outbox and go out
-over whatever the daemon holds: our Connect stream (which acknowledges), SubscribeUpdates, or
-the heartbeat response.
+Registrations are queued to the registrar, reports to the write-behind flusher and update
+reports to their own batcher; all are written in batches and answered only once committed.
+Commands come from the outbox and go out over whatever the daemon holds: our Connect stream
+(which acknowledges), SubscribeUpdates, or the heartbeat response.
 
 Every DomainError is answered one way (`_abort`): the gRPC status and message of its class,
 and a refusal of the daemon's identity is counted and audited with its class's error code.
@@ -39,7 +39,6 @@ from opscaffold.manager.errors import (
 )
 from opscaffold.manager.ingest import service as ingest_service
 from opscaffold.manager.ingest.flusher import Flusher
-from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import NodeCommand
 from opscaffold.manager.node import config_keys
@@ -49,6 +48,7 @@ from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import IdentityResolver, NodeIdentity, check_names_self
 from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
+from opscaffold.manager.rpc.update_reports import UpdateReports
 from opscaffold.manager.runtime import Runtime
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
@@ -71,6 +71,7 @@ class Channel:
     runtime: Runtime
     flusher: Flusher
     registrar: Registrar
+    update_reports: UpdateReports
     identities: IdentityResolver
     streams: StreamRegistry
     bus: CommandBus
@@ -109,14 +110,14 @@ async def still_enrolled(channel: Channel, identity: NodeIdentity) -> bool:
 async def record_update_status(
     channel: Channel, identity: NodeIdentity, report: pb.UpdateStatusReport
 ) -> None:
-    """Apply a node's report of an update to its record, committed before it is answered."""
+    """Apply a node's report of an update to its record, committed before it is answered
+    (in a batch with other nodes' reports)."""
     check_names_self(identity, report.node_uuid)
     convert.check_text(report)
     progress = rollout_service.progress_of(
         report.record_id, report.status, report.progress, report.error, report.version
     )
-    async with transaction(channel.runtime.sessions) as session:
-        await rollout_service.record_progress(session, identity.node_id, progress, utcnow())
+    await channel.update_reports.submit(identity.node_id, progress)
 
 
 async def wait_or_poll(wake: asyncio.Event) -> None:
