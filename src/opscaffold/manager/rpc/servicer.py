@@ -336,6 +336,9 @@ class ConnectSession:
         # Update reports are applied in the order they were sent: each is a step of a state
         # machine, where other reports may be handled side by side.
         self._last_update: asyncio.Future[None] | None = None
+        # Commands written to this stream and not acknowledged yet: only they make it look at
+        # the outbox again when they would be due for redelivery.
+        self._unacknowledged: set[str] = set()
 
     async def run(
         self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
@@ -418,6 +421,7 @@ class ConnectSession:
         outcomes = convert.outcomes(ack.command_ids, ack.results)
         async with transaction(self.c.runtime.sessions) as session:
             await command_service.settle(session, self.identity.node_id, outcomes)
+        self._unacknowledged.difference_update(outcomes)
 
     async def _acknowledge(self) -> None:
         """Send one cumulative ack for every run of finished messages, in order."""
@@ -451,12 +455,22 @@ class ConnectSession:
             for command in commands:
                 await self.out.put(pb.ManagerMessage(command=convert.command_message(command)))
             if commands:  # look again when they are due for redelivery, unless acknowledged
+                ids = [command.id for command in commands]
+                self._unacknowledged.update(ids)
                 redeliver = command_service.REDELIVER_AFTER.total_seconds() + 1
-                asyncio.get_running_loop().call_later(max(redeliver, 0), wake.set)
+                loop = asyncio.get_running_loop()
+                loop.call_later(max(redeliver, 0), self._due_again, ids, wake)
             await wait_or_poll(wake)
             if not await still_enrolled(self.c, self.identity):
                 await self.out.put(GONE)
                 return
+
+    def _due_again(self, ids: list[str], wake: asyncio.Event) -> None:
+        """Commands written a while ago would be due for redelivery: look at the outbox
+        again, unless the daemon has acknowledged all of them (one read saved per command,
+        for every node of a rollout's wave)."""
+        if self._unacknowledged.intersection(ids):
+            wake.set()
 
 
 def _refusal(seq: int, future: asyncio.Future[None]) -> pb.Refusal | None:
