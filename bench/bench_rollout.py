@@ -396,7 +396,7 @@ DRY_RUNS: dict[str, dict[str, Any]] = {
 }
 
 
-async def run_dry(backend: str, nodes: int, repeats: int) -> DryRunResult:
+async def run_dry(backend: str, nodes: int, repeats: int, profile: Path | None) -> DryRunResult:
     import bench_node_list  # the node list's fleet, seeded in bulk
 
     bench_node_list.NODES = nodes
@@ -427,6 +427,7 @@ async def run_dry(backend: str, nodes: int, repeats: int) -> DryRunResult:
                 base = "http://bench/api/v1"
                 headers = await login(http, base)
                 version_id = await upload(http, base, headers)
+                profiler = start_profile(profile, os.getpid(), f"dry-run-{backend}")
                 for name, strategy in DRY_RUNS.items():
                     request = {
                         "component": "agent",
@@ -451,6 +452,7 @@ async def run_dry(backend: str, nodes: int, repeats: int) -> DryRunResult:
                         f"{len(plan['batches'])} waves, p50 {statistics.median(samples):.0f} ms",
                         flush=True,
                     )
+                stop_profile(profiler)
         version = await server_version(runtime.engine)
         await runtime.close()
     return DryRunResult(backend, version, nodes, seed_s, timings)
@@ -544,7 +546,9 @@ async def main() -> None:
     parser.add_argument("--update-seconds", type=float, default=0.5)
     parser.add_argument("--dry-nodes", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--profile", type=Path, help="py-spy the Manager; stacks go here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the Manager (rollout, dry runs); stacks go here"
+    )
     parser.add_argument("--notes", type=Path, help="Markdown lines to end the section with")
     parser.add_argument("--write", type=Path, help="update this file's rollout section")
     args = parser.parse_args()
@@ -555,7 +559,7 @@ async def main() -> None:
     for r in rolling:
         print(json.dumps({**asdict(r), "cpu_per_wave_s": round(r.cpu_per_wave_s, 3)}), flush=True)
     dry = [
-        await run_dry(b, args.dry_nodes, args.repeats)
+        await run_dry(b, args.dry_nodes, args.repeats, args.profile)
         for b in filter(None, args.dry_run.split(","))
     ]
     for d in dry:
