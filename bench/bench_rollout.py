@@ -5,10 +5,10 @@ a real `ops-fleet` of N simulated daemons over gRPC. An agent package is uploade
 through the REST API (target all, strategy rolling, batch_size 100); the fleet walks each
 order through downloading → installing → verifying → success in --update-seconds. Measured:
 
-- the Manager process's CPU seconds (psutil, user + system) from the deploy request to the
-  rollout's completion, minus an idle baseline: the same process, the same fleet connected
-  and heartbeating, measured the same way for the same duration right after; divided by the
-  number of waves;
+- the Manager process's CPU seconds (psutil, user + system) from the deploy request to
+  TRAILING_S after the rollout's completion, minus an idle baseline: the same process, the
+  same fleet connected and heartbeating, measured the same way for the same duration right
+  after; divided by the number of waves;
 - per wave, the wall time from the wave finishing (its last record final) to the next wave's
   orders being stored (the rollout moved to the next wave, the orders in the outbox: one
   commit), observed by polling the database from this process every POLL_S.
@@ -75,6 +75,8 @@ WARMUP = 3
 # again when a delivered command would be due for redelivery (30 s after delivery, plus 1 s).
 TRAILING_S = 35.0
 MARK_START, MARK_END = markers("bench_rollout")
+# What the last recorded run showed, and the changes it measured: the end of the section.
+NOTES = Path(__file__).with_name("bench_rollout_notes.md")
 
 
 def free_port() -> int:
@@ -460,6 +462,7 @@ async def run_dry(backend: str, nodes: int, repeats: int, profile: Path | None) 
 
 # -- report ------------------------------------------------------------------------------
 NAMES = {"sqlite": "SQLite", "mysql": "MariaDB + Redis", "postgres": "PostgreSQL"}
+DRY_NAMES = {"mysql": "MariaDB", "postgres": "PostgreSQL"}  # in process, without Redis
 
 
 def report(
@@ -473,7 +476,7 @@ def report(
     ]
     if dry:
         lines.append(
-            "Databases: " + "; ".join(f"{NAMES[d.backend]}: {d.version}" for d in dry) + "."
+            "Databases: " + "; ".join(f"{DRY_NAMES[d.backend]}: {d.version}" for d in dry) + "."
         )
     if rolling:
         r0 = rolling[0]
@@ -491,8 +494,10 @@ def report(
             "verifying, success: 8 reports).",
             f"`rollout.advance` ticks every {r0.tick}. Manager CPU: psutil, user + system, "
             "from the deploy request to",
-            "completion, minus the same process idle (fleet connected, no rollout) for the "
-            "same duration right after.",
+            f"{TRAILING_S:g} s after completion (streams look at the outbox again when an "
+            "order they wrote would be due",
+            "for redelivery), minus the same process idle (fleet connected, no rollout) for "
+            "the same duration right after.",
             "Wave gap: from the wave's last record final to the next wave's orders stored, "
             f"seen by polling the database every {POLL_S * 1000:g} ms.",
             "",
@@ -521,9 +526,9 @@ def report(
             f"admin. {WARMUP} warm-up requests,",
             f"then {repeats} one after another; ms as the client sees it (plan, the whole "
             "plan as JSON: every node by",
-            "wave, ~4 MB).",
+            "wave, ~3 MB).",
             "",
-            "| strategy | " + " | ".join(f"{NAMES[d.backend]} p50 | p99" for d in dry) + " |",
+            "| strategy | " + " | ".join(f"{DRY_NAMES[d.backend]} p50 | p99" for d in dry) + " |",
             "|---|" + "---|---|" * len(dry),
         ]
         for name in DRY_RUNS:
@@ -535,6 +540,21 @@ def report(
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", *notes, MARK_END]
     return "\n".join(lines) + "\n"
+
+
+def load_results(path: Path) -> tuple[list[RollingResult], list[DryRunResult]]:
+    """The results a run printed, one JSON object a line."""
+    rolling, dry = [], []
+    for line in path.read_text().splitlines():
+        if not line.startswith('{"backend"'):
+            continue
+        found = json.loads(line)
+        if "waves" in found:
+            found.pop("cpu_per_wave_s")
+            rolling.append(RollingResult(**found))
+        else:
+            dry.append(DryRunResult(**found))
+    return rolling, dry
 
 
 async def main() -> None:
@@ -549,9 +569,26 @@ async def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the Manager (rollout, dry runs); stacks go here"
     )
-    parser.add_argument("--notes", type=Path, help="Markdown lines to end the section with")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        help="Markdown to end the section with (default: bench_rollout_notes.md)",
+    )
     parser.add_argument("--write", type=Path, help="update this file's rollout section")
+    parser.add_argument(
+        "--render", type=Path, help="make the section from a run's printed results; run nothing"
+    )
     args = parser.parse_args()
+    if args.render:
+        rolling, dry = load_results(args.render)
+        notes = (args.notes or NOTES).read_text().splitlines()
+        section = report(
+            rolling, dry, len(dry[0].timings[next(iter(DRY_RUNS))]) if dry else 0, notes
+        )
+        print(section)
+        if args.write:
+            write_section(args.write, "bench_rollout", section)
+        return
     rolling = [
         await run_rolling(b, args.nodes, args.batch_size, args.update_seconds, args.profile)
         for b in filter(None, args.rolling.split(","))
@@ -564,7 +601,7 @@ async def main() -> None:
     ]
     for d in dry:
         print(json.dumps(asdict(d)), flush=True)
-    notes = args.notes.read_text().splitlines() if args.notes else []
+    notes = (args.notes or NOTES).read_text().splitlines()
     section = report(rolling, dry, args.repeats, notes)
     print(section)
     if args.write:
