@@ -84,6 +84,26 @@ async def test_a_dry_run_plans_waves_and_reasons_and_starts_nothing(
     assert await rows(stack, NodeCommand) == []
 
 
+async def test_each_record_of_a_wave_names_the_command_that_carries_its_order(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    version_id = await daemon_version(client, admin_headers)
+    nodes = await fleet(stack, 5)
+
+    body = request(version_id, strategy="rolling", batch_size=4)
+    response = await client.post(DEPLOY, json=body, headers=admin_headers)
+
+    assert response.status_code == 200, response.text
+    records = {r.node_id: r for r in await rows(stack, UpdateRecord)}
+    commands = {c.id: c for c in await rows(stack, NodeCommand)}
+    assert len(commands) == 4
+    for node in nodes[:4]:
+        command = commands[records[node].command_id]
+        assert command.node_id == node
+        assert UpdateOrder.model_validate(command.payload).record_id == records[node].id
+    assert records[nodes[4]].command_id is None  # the next wave's order is not sent yet
+
+
 async def test_a_deploy_records_the_rollout_and_sends_the_first_wave_only(
     stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

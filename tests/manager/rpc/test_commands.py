@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -121,6 +122,54 @@ async def test_unacknowledged_commands_are_delivered_again(
         assert (await second.next("command")).command.id == command_id
     finally:
         await second.close()
+
+
+async def test_a_command_not_acknowledged_is_written_again_on_the_same_stream(
+    wire: Wire, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command_service, "REDELIVER_AFTER", timedelta(seconds=-1))
+    registered, _ = await wire.register()
+    daemon = Daemon(wire, registered.node_token)
+    try:
+        await daemon.send(command_ack=pb.CommandAck())  # the stream is open once this is acked
+        await daemon.next("ack")
+        command_id = await send(stack, registered.node_id)
+        assert (await daemon.next("command")).command.id == command_id
+        assert (await daemon.next("command")).command.id == command_id  # due again at once
+    finally:
+        await daemon.close()
+
+
+async def test_an_acknowledged_command_does_not_send_the_stream_back_to_the_outbox(
+    wire: Wire, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream looks at the outbox again when a command it wrote would be due for
+    redelivery; once the daemon has acknowledged it, there is nothing to look for."""
+    monkeypatch.setattr(command_service, "REDELIVER_AFTER", timedelta(seconds=1))
+    registered, _ = await wire.register()
+    reads: list[float] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM node_commands" in statement and "LIMIT" in statement.upper():
+            reads.append(time.monotonic())  # a stream's read of its node's commands
+
+    engine = stack.runtime.engine.sync_engine
+    daemon = Daemon(wire, registered.node_token)
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await daemon.send(command_ack=pb.CommandAck())
+        await daemon.next("ack")
+        command_id = await send(stack, registered.node_id)
+        assert (await daemon.next("command")).command.id == command_id
+        await daemon.send(command_ack=pb.CommandAck(command_ids=[command_id]))
+        await daemon.next("ack")
+        acknowledged = time.monotonic()
+        # The look-again is due 2 s after the delivery (REDELIVER_AFTER + 1 s).
+        await asyncio.sleep(3)
+        assert [t for t in reads if t > acknowledged] == []
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+        await daemon.close()
 
 
 async def test_config_command_over_subscribe_updates_once(wire: Wire, stack: Stack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from typing import Any
@@ -10,8 +11,13 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.db import transaction
+from opscaffold.manager.errors import UpdateRecordNotFound, UpdateTransitionRefused
+from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.models import UpdateRecord
 from opscaffold.manager.models.release import UPDATE_STATUSES
+from opscaffold.manager.rollout import service as rollout_service
+from opscaffold.manager.rollout.service import NodeReport, progress_of
 from opscaffold.manager.rollout.states import FINAL, STATES, TRANSITIONS, UpdateState, allowed
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from tests.manager.conftest import Stack
@@ -178,3 +184,77 @@ async def test_a_node_reports_only_its_own_updates(wire: Wire, stack: Stack) -> 
         )
     assert naming.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await record(stack, record_id)).status == "pending"
+
+
+async def test_reports_of_many_nodes_at_once_are_each_answered_on_their_own(
+    wire: Wire, stack: Stack
+) -> None:
+    nodes = [(await wire.register())[0] for _ in range(12)]
+    records = [await add_record(stack, node.node_id) for node in nodes]
+    calls = [
+        wire.stub.ReportUpdateStatus(report(record_id, "downloading", progress=25), metadata=token)
+        for record_id, token in zip(records, (bearer(n.node_token) for n in nodes), strict=True)
+    ]
+    forbidden = wire.stub.ReportUpdateStatus(
+        report(await add_record(stack, nodes[0].node_id), "success"),
+        metadata=bearer(nodes[0].node_token),
+    )
+    foreign = wire.stub.ReportUpdateStatus(
+        report(records[1], "installing"), metadata=bearer(nodes[0].node_token)
+    )
+
+    answers = await asyncio.gather(*calls, forbidden, foreign, return_exceptions=True)
+
+    assert all(isinstance(a, pb.ReportUpdateStatusResponse) and a.success for a in answers[:-2])
+    refusals = [a.code() for a in answers[-2:] if isinstance(a, grpc.aio.AioRpcError)]
+    assert refusals == [grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND]
+    for record_id in records:
+        stored = await record(stack, record_id)
+        assert (stored.status, stored.progress) == ("downloading", 25)
+        assert stored.started_at is not None
+
+
+async def test_a_batch_of_reports_is_applied_in_order_with_a_few_statements(
+    stack: Stack, wire: Wire
+) -> None:
+    nodes = [(await wire.register())[0].node_id for _ in range(20)]
+    records = {node: await add_record(stack, node) for node in nodes}
+    now = utcnow()
+
+    def step(node: int, state: str, progress: int = 0, error: str = "") -> NodeReport:
+        return NodeReport(node, progress_of(records[node], state, progress, error, ""))
+
+    reports = [step(n, "downloading") for n in nodes]
+    reports += [step(n, "downloading", 50) for n in nodes]
+    reports += [step(n, "installing") for n in nodes[:10]]  # two steps further, in order
+    reports += [step(nodes[10], "failed", error="the disk is full")]
+    reports += [step(nodes[11], "success")]  # downloading → success: refused
+    reports += [step(nodes[10], "failed", error="the disk is full")]  # resent: no change
+    reports += [NodeReport(nodes[13], progress_of(records[nodes[14]], "installing", 0, "", ""))]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    engine = stack.runtime.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with transaction(stack.runtime.sessions) as session:
+            outcomes = await rollout_service.record_progress(session, reports, now)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+    assert outcomes[:-3] == [True] * (len(reports) - 3)
+    assert isinstance(outcomes[-3], UpdateTransitionRefused)
+    assert outcomes[-2] is False
+    assert isinstance(outcomes[-1], UpdateRecordNotFound)
+    # One locking read; one UPDATE per kind of move (pending → installing, → downloading at
+    # 50 %, → failed with its reason), not one per report.
+    assert statements.count("SELECT") == 1
+    assert statements.count("UPDATE") == 3
+    states = {node: await record(stack, records[node]) for node in nodes}
+    assert {states[n].status for n in nodes[:10]} == {"installing"}
+    assert {(states[n].status, states[n].progress) for n in nodes[11:]} == {("downloading", 50)}
+    failed = states[nodes[10]]
+    assert (failed.status, failed.error_message) == ("failed", "the disk is full")
+    assert all(states[n].started_at == now for n in nodes)

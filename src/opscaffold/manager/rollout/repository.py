@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,36 +17,42 @@ from opscaffold.manager.rollout.states import FINAL, UpdateState, sources
 INSERT_CHUNK = 1000  # rows per multi-row statement
 
 
-async def lock_state(session: AsyncSession, record_id: int, node_id: int) -> UpdateState | None:
-    """The record's state, locked until the transaction ends, if it exists and is the node's.
-    A locking read sees the latest committed state, whatever the transaction's snapshot."""
+async def lock_states(
+    session: AsyncSession, record_ids: Collection[int]
+) -> dict[int, tuple[int, UpdateState]]:
+    """Record id → (node id, state) of the records that exist, locked until the transaction
+    ends, in id order (so two batches lock in one order). A locking read sees the latest
+    committed state, whatever the transaction's snapshot."""
+    if not record_ids:
+        return {}
     stmt = (
-        sa.select(UpdateRecord.status)
-        .where(UpdateRecord.id == record_id, UpdateRecord.node_id == node_id)
+        sa.select(UpdateRecord.id, UpdateRecord.node_id, UpdateRecord.status)
+        .where(UpdateRecord.id.in_(sorted(record_ids)))
+        .order_by(UpdateRecord.id)
         .with_for_update()
     )
-    state: UpdateState | None = await session.scalar(stmt)
-    return state
+    states: dict[int, tuple[int, UpdateState]] = {}
+    for record_id, node_id, status in await session.execute(stmt):
+        states[int(record_id)] = (int(node_id), cast(UpdateState, status))  # the column's enum
+    return states
 
 
-async def move(
+async def move_many(
     session: AsyncSession,
-    record_id: int,
-    node_id: int,
+    record_ids: Sequence[int],
+    current: UpdateState,
     target: UpdateState,
     values: dict[str, Any],
-) -> bool:
-    """Move the node's record to `target` if the table allows it from its current state."""
+) -> int:
+    """Move records from `current` to `target` with the same values, in one statement;
+    returns how many moved (a record no longer in `current` is left as it is)."""
     result = await session.execute(
         sa.update(UpdateRecord)
-        .where(
-            UpdateRecord.id == record_id,
-            UpdateRecord.node_id == node_id,
-            UpdateRecord.status.in_(sources(target)),
-        )
+        .where(UpdateRecord.id.in_(record_ids), UpdateRecord.status == current)
         .values(status=target, **values)
+        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # -- rollouts ---------------------------------------------------------------------------------
@@ -223,10 +229,17 @@ async def wave_records(session: AsyncSession, batch_id: str, wave: int) -> list[
 
 
 async def set_commands(session: AsyncSession, command_of: dict[int, str]) -> None:
-    """Remember which command carries each record's order (bulk UPDATE by primary key)."""
-    rows = [{"id": record_id, "command_id": cid} for record_id, cid in command_of.items()]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        await session.execute(sa.update(UpdateRecord), rows[start : start + INSERT_CHUNK])
+    """Remember which command carries each record's order: one UPDATE per chunk of records
+    (a CASE on the id), not one per record."""
+    pairs = list(command_of.items())
+    for start in range(0, len(pairs), INSERT_CHUNK):
+        part = dict(pairs[start : start + INSERT_CHUNK])
+        await session.execute(
+            sa.update(UpdateRecord)
+            .where(UpdateRecord.id.in_(part))
+            .values(command_id=sa.case(part, value=UpdateRecord.id))
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def unfinished_in_wave(session: AsyncSession, batch_id: str, wave: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
@@ -9,6 +10,7 @@ from typing import Any, get_args
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.errors import (
+    DomainError,
     InvalidArgument,
     RolloutNotFound,
     RolloutTransitionRefused,
@@ -57,21 +59,77 @@ def progress_of(
     return UpdateProgress(record_id, state, progress, error[:MAX_ERROR] or None, version or None)
 
 
+class RecordsRaced(Exception):
+    """A record changed between the locking read and the write, which the lock rules out on
+    a server database: the batch is rolled back and its reports applied again."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """A report and the node that sent it (as its credential says)."""
+
+    node_id: int
+    report: UpdateProgress
+
+
+ReportOutcome = bool | DomainError  # changed the record or not; or why it was refused
+
+
 async def record_progress(
-    session: AsyncSession, node_id: int, report: UpdateProgress, now: datetime
-) -> bool:
-    """Apply a node's report to its record. A report of the state the record is already in
-    changes nothing and is accepted (the daemon resends what was not acknowledged); a move
-    the state table forbids is refused. True when the record changed."""
-    current = await repository.lock_state(session, report.record_id, node_id)
-    if current is None:
-        raise UpdateRecordNotFound(f"this node has no update record {report.record_id}")
-    if current == report.state and current != "downloading":
-        return False  # resent after a lost acknowledgement (downloading → downloading is news)
-    if not allowed(current, report.state):
-        raise UpdateTransitionRefused(f"an update {current} cannot become {report.state}")
-    values = _values(current, report, now)
-    return await repository.move(session, report.record_id, node_id, report.state, values)
+    session: AsyncSession, reports: Sequence[NodeReport], now: datetime
+) -> list[ReportOutcome]:
+    """Apply nodes' reports to their records, in arrival order, as if one after another.
+
+    A report of the state a record is already in changes nothing and is accepted (the daemon
+    resends what was not acknowledged); a move the state table forbids, or a record that is
+    not the node's, is refused for that report alone. True where the record changed.
+
+    A fixed number of statements whatever the number of reports: the records are read and
+    locked in one query, decided here, and written with one UPDATE per distinct change
+    (a wave's reports are mostly the same few steps)."""
+    locked = await repository.lock_states(session, {r.report.record_id for r in reports})
+    state = {record_id: current for record_id, (_, current) in locked.items()}
+    moves: dict[int, tuple[UpdateState, dict[str, Any]]] = {}  # record → target, values
+    outcomes: list[ReportOutcome] = []
+    for item in reports:
+        report = item.report
+        owner = locked.get(report.record_id)
+        if owner is None or owner[0] != item.node_id:
+            outcomes.append(
+                UpdateRecordNotFound(f"this node has no update record {report.record_id}")
+            )
+            continue
+        current = state[report.record_id]
+        if current == report.state and current != "downloading":
+            outcomes.append(False)  # resent after a lost acknowledgement
+            continue
+        if not allowed(current, report.state):
+            outcomes.append(
+                UpdateTransitionRefused(f"an update {current} cannot become {report.state}")
+            )
+            continue
+        earlier = moves.get(report.record_id, (report.state, {}))[1]
+        moves[report.record_id] = (report.state, {**earlier, **_values(current, report, now)})
+        state[report.record_id] = report.state
+        outcomes.append(True)
+    await _write_moves(session, locked, moves)
+    return outcomes
+
+
+async def _write_moves(
+    session: AsyncSession,
+    locked: dict[int, tuple[int, UpdateState]],
+    moves: dict[int, tuple[UpdateState, dict[str, Any]]],
+) -> None:
+    """One UPDATE per (state before, state after, values), guarded by the state before."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for record_id, (target, values) in moves.items():
+        key = (locked[record_id][1], target, tuple(sorted(values.items())))
+        groups.setdefault(key, []).append(record_id)
+    for (current, target, values), record_ids in groups.items():
+        moved = await repository.move_many(session, record_ids, current, target, dict(values))
+        if moved != len(record_ids):  # changed under our lock: a bug, or a lockless database
+            raise RecordsRaced(f"{len(record_ids) - moved} update record(s) changed meanwhile")
 
 
 def _values(current: UpdateState, report: UpdateProgress, now: datetime) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from opscaffold.manager.rpc.identity import IdentityResolver, Mode
 from opscaffold.manager.rpc.registrar import EffectiveConfigs, Registrar
 from opscaffold.manager.rpc.servicer import Channel, DaemonServicer, EffectiveConfig
 from opscaffold.manager.rpc.streams import StreamRegistry
+from opscaffold.manager.rpc.update_reports import UpdateReports
 from opscaffold.manager.runtime import Runtime
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
 
@@ -109,6 +110,7 @@ class GrpcService:
         self.channel.bus.wake_all()
         await self.server.stop(grace)
         await self.channel.registrar.stop()
+        await self.channel.update_reports.stop()
         await self.channel.flusher.stop()
         await self.channel.streams.stop()
         await self.channel.bus.stop()
@@ -138,10 +140,12 @@ async def start(
     flusher = Flusher(runtime.sessions, runtime.metrics)
     identities = IdentityResolver(runtime.sessions, identity_mode(settings))
     registrar = Registrar(runtime.sessions, identities, effective_configs_of(settings))
+    update_reports = UpdateReports(runtime.sessions)
     channel = Channel(
         runtime=runtime,
         flusher=flusher,
         registrar=registrar,
+        update_reports=update_reports,
         identities=identities,
         streams=StreamRegistry(runtime.redis_link, replica_id()),
         bus=bus,
@@ -171,6 +175,7 @@ async def start(
         raise RuntimeError(f"cannot listen for gRPC on {cfg.addr}")
     flusher.start()
     registrar.start()
+    update_reports.start()
     await bus.start(lambda: command_service.nodes_with_pending(runtime.sessions))
     channel.streams.start()
     await server.start()

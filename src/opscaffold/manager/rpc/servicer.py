@@ -1,9 +1,9 @@
 """DaemonService: thin handlers that check identity, validate, and call the domain services.
 
-Registrations are queued to the registrar and reports to the write-behind flusher; both are
-written in batches and answered only once committed. Commands come from the outbox and go out
-over whatever the daemon holds: our Connect stream (which acknowledges), SubscribeUpdates, or
-the heartbeat response.
+Registrations are queued to the registrar, reports to the write-behind flusher and update
+reports to their own batcher; all are written in batches and answered only once committed.
+Commands come from the outbox and go out over whatever the daemon holds: our Connect stream
+(which acknowledges), SubscribeUpdates, or the heartbeat response.
 
 Every DomainError is answered one way (`_abort`): the gRPC status and message of its class,
 and a refusal of the daemon's identity is counted and audited with its class's error code.
@@ -49,6 +49,7 @@ from opscaffold.manager.rpc import convert
 from opscaffold.manager.rpc.identity import IdentityResolver, NodeIdentity, check_names_self
 from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
+from opscaffold.manager.rpc.update_reports import UpdateReports
 from opscaffold.manager.runtime import Runtime
 from opscaffold.manager.task import service as task_service
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
@@ -72,6 +73,7 @@ class Channel:
     runtime: Runtime
     flusher: Flusher
     registrar: Registrar
+    update_reports: UpdateReports
     identities: IdentityResolver
     streams: StreamRegistry
     bus: CommandBus
@@ -110,14 +112,14 @@ async def still_enrolled(channel: Channel, identity: NodeIdentity) -> bool:
 async def record_update_status(
     channel: Channel, identity: NodeIdentity, report: pb.UpdateStatusReport
 ) -> None:
-    """Apply a node's report of an update to its record, committed before it is answered."""
+    """Apply a node's report of an update to its record, committed before it is answered
+    (in a batch with other nodes' reports)."""
     check_names_self(identity, report.node_uuid)
     convert.check_text(report)
     progress = rollout_service.progress_of(
         report.record_id, report.status, report.progress, report.error, report.version
     )
-    async with transaction(channel.runtime.sessions) as session:
-        await rollout_service.record_progress(session, identity.node_id, progress, utcnow())
+    await channel.update_reports.submit(identity.node_id, progress)
 
 
 async def record_task_result(
@@ -373,6 +375,9 @@ class ConnectSession:
         # machine, where other reports may be handled side by side.
         self._last_update: asyncio.Future[None] | None = None
         self._last_task: asyncio.Future[None] | None = None  # task results, likewise
+        # Commands written to this stream and not acknowledged yet: only they make it look at
+        # the outbox again when they would be due for redelivery.
+        self._unacknowledged: set[str] = set()
 
     async def run(
         self, requests: AsyncIterator[pb.DaemonMessage], wake: asyncio.Event
@@ -466,6 +471,7 @@ class ConnectSession:
         outcomes = convert.outcomes(ack.command_ids, ack.results)
         async with transaction(self.c.runtime.sessions) as session:
             await command_service.settle(session, self.identity.node_id, outcomes)
+        self._unacknowledged.difference_update(outcomes)
 
     async def _acknowledge(self) -> None:
         """Send one cumulative ack for every run of finished messages, in order."""
@@ -499,12 +505,22 @@ class ConnectSession:
             for command in commands:
                 await self.out.put(pb.ManagerMessage(command=convert.command_message(command)))
             if commands:  # look again when they are due for redelivery, unless acknowledged
+                ids = [command.id for command in commands]
+                self._unacknowledged.update(ids)
                 redeliver = command_service.REDELIVER_AFTER.total_seconds() + 1
-                asyncio.get_running_loop().call_later(max(redeliver, 0), wake.set)
+                loop = asyncio.get_running_loop()
+                loop.call_later(max(redeliver, 0), self._due_again, ids, wake)
             await wait_or_poll(wake)
             if not await still_enrolled(self.c, self.identity):
                 await self.out.put(GONE)
                 return
+
+    def _due_again(self, ids: list[str], wake: asyncio.Event) -> None:
+        """Commands written a while ago would be due for redelivery: look at the outbox
+        again, unless the daemon has acknowledged all of them (one read saved per command,
+        for every node of a rollout's wave)."""
+        if self._unacknowledged.intersection(ids):
+            wake.set()
 
 
 def _refusal(seq: int, future: asyncio.Future[None]) -> pb.Refusal | None:
