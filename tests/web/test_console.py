@@ -346,6 +346,60 @@ def test_upload_and_deploy_a_version_to_the_simulated_fleet(
     screenshot(page, "deploy-plan.en")
 
 
+def test_pause_resume_and_cancel_a_rollout_from_its_page(
+    page: Page, fleet: Fleet, tmp_path: Path
+) -> None:
+    package = tmp_path / "daemon-9.5.0.tar.gz"
+    package.write_bytes(b"another package" * 1024)
+    fields = {"component": "daemon", "version": "9.5.0", "os": "linux", "arch": "amd64"}
+    with package.open("rb") as file:
+        uploaded = httpx.post(
+            f"{fleet.api.base}/versions",
+            data=fields,
+            files={"file": (package.name, file, "application/octet-stream")},
+            headers=fleet.api.headers,
+        )
+    uploaded.raise_for_status()
+    # A daemon canary that bakes for long: the rollout stays running while the page drives
+    # it (a daemon package, so the agent deploy of another test is not in its way).
+    plan = fleet.api.send(
+        "POST",
+        "/updates/deploy",
+        {
+            "component": "daemon",
+            "version_id": uploaded.json()["data"]["id"],
+            "target_type": "group",
+            "target_value": [str(fleet.simulated_group_id)],
+            "strategy": "canary",
+            "canary_size": 1,
+            "bake_seconds": 3600,
+            "batch_size": 5,
+        },
+    )
+    batch_id = plan["batch_id"]
+
+    def status() -> str:
+        value: str = fleet.api.get(f"/updates/{batch_id}/status")["status"]
+        return value
+
+    log_in(page, fleet, "admin", ADMIN_PASSWORD, f"/rollouts/{batch_id}")
+    expect(page.get_by_test_id("rollout-status")).to_have_text("进行中")
+    expect(page.get_by_text("第 1 / 4 批")).to_be_visible()
+    page.get_by_role("button", name="暂停").click()
+    expect(page.get_by_test_id("rollout-status")).to_have_text("已暂停")
+    assert status() == "paused"
+    page.get_by_role("button", name="继续").click()
+    expect(page.get_by_test_id("rollout-status")).to_have_text("进行中")
+    assert status() == "running"
+    page.get_by_role("button", name="取消发布").click()
+    page.get_by_role("dialog").get_by_role("button", name="取消发布").click()
+    expect(page.get_by_test_id("rollout-status")).to_have_text("已取消")
+    assert status() == "cancelled"
+    for name in ("暂停", "继续", "取消发布"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    screenshot(page, "rollout-cancelled.zh-CN")
+
+
 def test_an_admin_manages_users(page: Page, fleet: Fleet) -> None:
     fleet.api.send(
         "POST",
