@@ -6,8 +6,9 @@ export function RolloutProgress({ total, success, failed, testId }: { total: num
   const { t } = useTranslation();
   const done = success + failed;
   const percent = total > 0 ? Math.round((done / total) * 100) : 0;
+  // Inside a grid cell the line height is the row's: set it back, or the bar drifts up.
   return (
-    <Box sx={{ width: '100%' }} data-testid={testId}>
+    <Box sx={{ width: '100%', lineHeight: 1.4 }} data-testid={testId}>
       <LinearProgress
         variant="determinate"
         value={percent}
@@ -15,7 +16,7 @@ export function RolloutProgress({ total, success, failed, testId }: { total: num
         aria-label={t('rollouts.progress')}
         sx={{ height: 8, borderRadius: 4 }}
       />
-      <Typography variant="caption" color="text.secondary">
+      <Typography variant="caption" component="div" color="text.secondary" sx={{ lineHeight: 1.4, mt: 0.5 }}>
         {t('rollouts.counts', { success, failed, pending: total - done, total })}
       </Typography>
     </Box>

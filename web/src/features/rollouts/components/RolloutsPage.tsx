@@ -69,7 +69,7 @@ export function RolloutsPage() {
       field: 'counts',
       headerName: t('rollouts.progress'),
       flex: 1,
-      minWidth: 260,
+      minWidth: 360,
       sortable: false,
       renderCell: (p) => (
         <Box sx={{ display: 'flex', alignItems: 'center', height: '100%' }}>
@@ -77,7 +77,7 @@ export function RolloutsPage() {
         </Box>
       ),
     },
-    { field: 'batch_id', headerName: t('rollouts.batchId'), width: 300 },
+    { field: 'batch_id', headerName: t('rollouts.batchId'), width: 290 },
   ];
 
   return (
