@@ -38,10 +38,10 @@ PAGES = {
 
 
 def settled(page: Page) -> None:
-    """No request in flight and no spinner left: the page shows its data (or its empty state).
-    (Progress bars are data on some pages; spinners are the circular ones.)"""
+    """No request in flight and no loading indicator left: the page shows its data (or its
+    empty state). Loading indicators have no value; the progress bars of rollouts have one."""
     page.wait_for_load_state("networkidle")
-    expect(page.locator(".MuiCircularProgress-root")).to_have_count(0)
+    expect(page.locator("[role=progressbar]:not([aria-valuenow])")).to_have_count(0)
 
 
 def test_login_lands_on_the_dashboard_with_the_apis_counts(page: Page, fleet: Fleet) -> None:
