@@ -13,11 +13,14 @@ const version = {
   hash_sha256: 'abc', release_notes: 'faster', is_latest: true, key_fingerprint: null, created_by: 1, created_at: null,
 };
 
+const old = { ...version, id: 6, version: '1.0.0', is_latest: false };
+
 function renderVersions(role: Role, path = '/versions') {
   signInAs(role);
   const stub = stubFetch(
-    route('GET', '/api/v1/versions', () => envelope({ total: 1, items: [version], page: 1, page_size: 20 })),
+    route('GET', '/api/v1/versions', () => envelope({ total: 2, items: [version, old], page: 1, page_size: 20 })),
     route('DELETE', '/api/v1/versions/7', () => failure(409, 4004, 'version 7 is used by the running rollout b-1')),
+    route('DELETE', '/api/v1/versions/6', () => envelope(old)),
   );
   const view = renderRoutes(
     [
@@ -113,6 +116,16 @@ describe('VersionsPage', () => {
     await userEvent.click(within(dialog).getByRole('button', { name: '上传' }));
     act(() => xhr.requests[0]?.fail());
     expect(await within(dialog).findByTestId('upload-error')).toHaveTextContent('无法连接 Manager，上传未完成');
+  });
+
+  it('deletes a version after a confirmation and asks for the list again', async () => {
+    const { calls } = renderVersions('admin');
+    await userEvent.click(await screen.findByRole('button', { name: '删除版本 agent 1.0.0' }));
+    const dialog = screen.getByRole('dialog');
+    await userEvent.click(within(dialog).getByRole('button', { name: '删除版本' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    const paths = calls.map((c) => `${c.method} ${new URL(c.url).pathname}`);
+    expect(paths).toEqual(['GET /api/v1/versions', 'DELETE /api/v1/versions/6', 'GET /api/v1/versions']);
   });
 
   it('explains why a version cannot be deleted', async () => {
