@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from opscaffold.manager.ui.serve import STATIC_DIR
+from opscaffold.protocol.manifest import generate_key, private_pem, public_pem
 from tests.e2e.processes import BIN, Api, Daemon, Manager
 from tests.helpers import poll_until
 
@@ -21,6 +22,7 @@ ADMIN_PASSWORD = "Web-Admin-Passw0rd"
 VIEWER = ("watcher", "Web-Viewer-Passw0rd")
 ENROLLMENT_TOKEN = "ose_web-enrollment-token-0123456789"
 FLEET_NODES = 12
+SIMULATED_GROUP = "simulated"  # the virtual nodes, a deploy target that leaves the real daemon be
 DAEMON_LABELS = "role=web-console,env=e2e"
 ENV = {
     "OPS_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -29,6 +31,7 @@ ENV = {
     "OPS_NODE__METRIC_INTERVAL": "1s",
     "OPS_AUTH__PASSWORD__ARGON2_MEMORY_COST": "1024",
     "OPS_LOG__LEVEL": "warning",
+    "OPS_ROLLOUT__TICK_INTERVAL": "1s",
 }
 
 expect.set_options(timeout=15_000)
@@ -40,6 +43,7 @@ class Fleet:
     api: Api
     daemon_hostname: str
     daemon_node_id: int
+    simulated_group_id: int
 
     @property
     def url(self) -> str:
@@ -51,7 +55,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"the web console is not built in {STATIC_DIR}: run `make web`")
     root = tmp_path_factory.mktemp("web-e2e")
-    manager = Manager(root, ENV)
+    # The Manager signs uploaded packages with this key; the simulated nodes trust only it.
+    signing = generate_key()
+    (root / "signing.pem").write_bytes(private_pem(signing))
+    (root / "signing.pem").chmod(0o600)
+    (root / "trusted.pem").write_bytes(public_pem(signing.public_key()))
+    manager = Manager(root, ENV | {"OPS_STORAGE__SIGNING_KEY_FILE": str(root / "signing.pem")})
     manager.start()
     daemon = Daemon(manager, root / "node-web", ENROLLMENT_TOKEN, "--labels", DAEMON_LABELS)
     with (root / "fleet.log").open("ab") as log:
@@ -64,6 +73,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 "--ramp", "1",
                 "--heartbeat-interval", "1",
                 "--metric-interval", "1",
+                "--trusted-key", str(root / "trusted.pem"),
+                "--update-seconds", "2",
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -89,7 +100,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             {"username": VIEWER[0], "password": VIEWER[1], "role": "viewer", "status": 1},
         )
         api.send("POST", "/groups", {"name": "web-frontends"})
-        yield Fleet(manager, api, node["hostname"], node["id"])
+        group = api.send("POST", "/groups", {"name": SIMULATED_GROUP})
+        for simulated_node in api.get("/nodes", page_size=100)["items"]:
+            if simulated_node["id"] != node["id"]:
+                api.send("PUT", f"/nodes/{simulated_node['id']}", {"group_id": group["id"]})
+        yield Fleet(manager, api, node["hostname"], node["id"], group["id"])
     finally:
         simulated.terminate()
         try:

@@ -23,7 +23,7 @@ const AUTH_PATHS = ['/api/v1/auth/login', '/api/v1/auth/refresh'];
 let refreshing: Promise<string | null> | null = null;
 
 /** One refresh for every request that got a 401 at the same time (the token rotates). */
-function refreshOnce(origin: string): Promise<string | null> {
+export function refreshOnce(origin: string): Promise<string | null> {
   refreshing ??= (async () => {
     const { refreshToken, setTokens, signOut } = useAuthStore.getState();
     if (!refreshToken) return null;

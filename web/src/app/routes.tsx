@@ -37,6 +37,14 @@ export const routes: RouteObject[] = [
         lazy: async () => ({ Component: (await import('@/features/versions/components/VersionsPage')).VersionsPage }),
       },
       {
+        path: 'rollouts',
+        lazy: async () => ({ Component: (await import('@/features/rollouts/components/RolloutsPage')).RolloutsPage }),
+      },
+      {
+        path: 'rollouts/:batchId',
+        lazy: async () => ({ Component: (await import('@/features/rollouts/components/RolloutDetailPage')).RolloutDetailPage }),
+      },
+      {
         path: 'users',
         lazy: async () => ({ Component: (await import('@/features/users/components/UsersPage')).UsersPage }),
       },

@@ -47,6 +47,8 @@ const abilities = {
   'group.manage': ['admin', 'operator'],
   'version.upload': ['admin', 'operator'],
   'version.delete': ['admin'],
+  'rollout.deploy': ['admin', 'operator'],
+  'rollout.control': ['admin', 'operator'],
   'user.manage': ['admin'],
   'audit.read': ['admin'],
   'enrollment.manage': ['admin'],

@@ -5,6 +5,7 @@ import InventoryIcon from '@mui/icons-material/Inventory2';
 import PeopleIcon from '@mui/icons-material/People';
 import HistoryIcon from '@mui/icons-material/History';
 import KeyIcon from '@mui/icons-material/VpnKey';
+import RocketLaunchIcon from '@mui/icons-material/RocketLaunch';
 import { Drawer, List, ListItemButton, ListItemIcon, ListItemText, Toolbar } from '@mui/material';
 import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -44,6 +45,7 @@ export function Sidebar({ open }: { open: boolean }) {
         <Item to="/nodes" icon={<DnsIcon />} label={t('nav.nodes')} />
         <Item to="/groups" icon={<AccountTreeIcon />} label={t('nav.groups')} />
         <Item to="/versions" icon={<InventoryIcon />} label={t('nav.versions')} />
+        <Item to="/rollouts" icon={<RocketLaunchIcon />} label={t('nav.rollouts')} />
         {admin ? <Item to="/users" icon={<PeopleIcon />} label={t('nav.users')} /> : null}
         {audit ? <Item to="/audit-logs" icon={<HistoryIcon />} label={t('nav.auditLogs')} /> : null}
         {enrollment ? (

@@ -1,7 +1,9 @@
 import {
   Box,
   Card,
+  CardActionArea,
   CardContent,
+  Link,
   Paper,
   Table,
   TableBody,
@@ -13,30 +15,46 @@ import {
 import Grid from '@mui/material/Grid';
 import { LineChart } from '@mui/x-charts/LineChart';
 import { PieChart } from '@mui/x-charts/PieChart';
+import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link as RouterLink } from 'react-router';
 
 import { formatDateTime } from '@/components/format';
 import { PageHeader } from '@/components/PageHeader';
 import { Empty, ErrorState, Loading } from '@/components/PageState';
+import { SeverityChip } from '@/components/StatusChip';
 import { useDashboard, type DashboardData } from '@/features/dashboard/api/useDashboard';
 
-function StatCard({ title, value, to, testId }: { title: string; value: number; to: string; testId: string }) {
+function StatCard({ title, value, to, testId, detail }: { title: string; value: number; to?: string; testId: string; detail?: ReactNode }) {
+  const content = (
+    <CardContent>
+      <Typography color="text.secondary" gutterBottom>
+        {title}
+      </Typography>
+      <Typography variant="h4" data-testid={testId}>
+        {value}
+      </Typography>
+      {detail ? (
+        <Typography variant="body2" color="text.secondary">
+          {detail}
+        </Typography>
+      ) : null}
+    </CardContent>
+  );
   return (
-    <Card component={RouterLink} to={to} sx={{ textDecoration: 'none', display: 'block' }}>
-      <CardContent>
-        <Typography color="text.secondary" gutterBottom>
-          {title}
-        </Typography>
-        <Typography variant="h4" data-testid={testId}>
-          {value}
-        </Typography>
-      </CardContent>
+    <Card sx={{ height: '100%' }}>
+      {to ? (
+        <CardActionArea component={RouterLink} to={to} sx={{ height: '100%' }}>
+          {content}
+        </CardActionArea>
+      ) : (
+        content
+      )}
     </Card>
   );
 }
 
-function Trend({ data }: { data: DashboardData['trend'] }) {
+function Trend({ data }: { data: DashboardData['resource_trend'] }) {
   const { t, i18n } = useTranslation();
   const points = data.filter((point) => point.timestamp);
   if (points.length === 0) return <Empty message={t('dashboard.noTrend')} />;
@@ -61,89 +79,169 @@ function Trend({ data }: { data: DashboardData['trend'] }) {
   );
 }
 
+type Slice = { id: string; value: number; label: string; color?: string };
+
+function Distribution({ title, slices, empty, testId }: { title: string; slices: Slice[]; empty: string; testId: string }) {
+  return (
+    <Paper sx={{ p: 2, height: '100%' }} data-testid={testId}>
+      <Typography variant="h6" gutterBottom>
+        {title}
+      </Typography>
+      {slices.every((slice) => slice.value === 0) ? (
+        <Empty message={empty} />
+      ) : (
+        <PieChart height={220} series={[{ innerRadius: 45, data: slices }]} />
+      )}
+    </Paper>
+  );
+}
+
+function RecentAlerts({ alerts }: { alerts: DashboardData['recent_alerts'] }) {
+  const { t, i18n } = useTranslation();
+  if (alerts.length === 0) return <Empty message={t('dashboard.noAlerts')} />;
+  const statuses: Record<string, string> = { firing: t('alertStatus.firing'), resolved: t('alertStatus.resolved') };
+  return (
+    <Table size="small" data-testid="recent-alerts">
+      <TableHead>
+        <TableRow>
+          <TableCell>{t('dashboard.alertFiredAt')}</TableCell>
+          <TableCell>{t('dashboard.alertSeverity')}</TableCell>
+          <TableCell>{t('dashboard.alertRule')}</TableCell>
+          <TableCell>{t('dashboard.alertNode')}</TableCell>
+          <TableCell>{t('dashboard.alertValue')}</TableCell>
+          <TableCell>{t('dashboard.alertStatus')}</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {alerts.map((alert) => (
+          <TableRow key={alert.id}>
+            <TableCell>{formatDateTime(alert.fired_at, i18n.language)}</TableCell>
+            <TableCell>
+              <SeverityChip severity={alert.severity} />
+            </TableCell>
+            <TableCell>{alert.rule_name ?? t('dashboard.deletedRule')}</TableCell>
+            <TableCell>
+              {alert.node_name ? (
+                <Link component={RouterLink} to={`/nodes/${alert.node_id}`}>
+                  {alert.node_name}
+                </Link>
+              ) : (
+                t('dashboard.deletedNode')
+              )}
+            </TableCell>
+            <TableCell>{`${alert.metric} ${alert.current_value} / ${alert.threshold}`}</TableCell>
+            <TableCell>
+              {statuses[alert.status] ?? alert.status}
+              {alert.acknowledged ? ` · ${t('dashboard.acknowledged')}` : ''}
+            </TableCell>
+          </TableRow>
+        ))}
+      </TableBody>
+    </Table>
+  );
+}
+
+function versionSlices(shares: DashboardData['agent_version_distribution'], unknown: string): Slice[] {
+  return shares.map((share) => ({
+    id: share.value,
+    value: share.count,
+    label: share.value === 'unknown' ? unknown : share.value,
+  }));
+}
+
 export function DashboardPage() {
   const { t, i18n } = useTranslation();
   const query = useDashboard();
+  const data = query.data;
+  const statusLabels: Record<string, [string, string]> = {
+    online: [t('status.node.online'), '#2e7d32'],
+    offline: [t('status.node.offline'), '#d32f2f'],
+    unknown: [t('status.node.unknown'), '#9e9e9e'],
+  };
   return (
     <Box>
-      <PageHeader title={t('dashboard.title')} />
+      <PageHeader
+        title={t('dashboard.title')}
+        actions={
+          data?.generated_at ? (
+            <Typography color="text.secondary" variant="body2" data-testid="generated-at">
+              {t('dashboard.asOf', { time: formatDateTime(data.generated_at, i18n.language) })}
+            </Typography>
+          ) : null
+        }
+      />
       {query.isPending ? <Loading /> : null}
       {query.isError ? <ErrorState error={query.error} onRetry={() => void query.refetch()} /> : null}
-      {query.data ? (
+      {data ? (
         <Grid container spacing={2}>
           <Grid size={{ xs: 12, sm: 6, md: 3 }}>
-            <StatCard title={t('dashboard.totalNodes')} value={query.data.nodes.total} to="/nodes" testId="count-total" />
+            <StatCard title={t('dashboard.totalNodes')} value={data.total_nodes} to="/nodes" testId="count-total" />
           </Grid>
           <Grid size={{ xs: 12, sm: 6, md: 3 }}>
-            <StatCard title={t('dashboard.onlineNodes')} value={query.data.nodes.online} to="/nodes?status=online" testId="count-online" />
+            <StatCard
+              title={t('dashboard.onlineNodes')}
+              value={data.online_nodes}
+              to="/nodes?status=online"
+              testId="count-online"
+              detail={t('dashboard.notOnline', { number: data.offline_nodes })}
+            />
           </Grid>
           <Grid size={{ xs: 12, sm: 6, md: 3 }}>
-            <StatCard title={t('dashboard.offlineNodes')} value={query.data.nodes.offline} to="/nodes?status=offline" testId="count-offline" />
+            <StatCard title={t('dashboard.runningAgents')} value={data.running_agents} testId="count-agents" />
           </Grid>
           <Grid size={{ xs: 12, sm: 6, md: 3 }}>
-            <StatCard title={t('dashboard.unknownNodes')} value={query.data.nodes.unknown} to="/nodes?status=unknown" testId="count-unknown" />
+            <StatCard
+              title={t('dashboard.activeAlerts')}
+              value={data.active_alerts}
+              testId="count-alerts"
+              detail={t('dashboard.bySeverity', {
+                critical: data.active_alerts_by_severity.critical ?? 0,
+                warning: data.active_alerts_by_severity.warning ?? 0,
+                info: data.active_alerts_by_severity.info ?? 0,
+              })}
+            />
           </Grid>
-          <Grid size={{ xs: 12, md: 5 }}>
-            <Paper sx={{ p: 2, height: '100%' }}>
-              <Typography variant="h6" gutterBottom>
-                {t('dashboard.statusDistribution')}
-              </Typography>
-              {query.data.nodes.total === 0 ? (
-                <Empty message={t('dashboard.noNodes')} />
-              ) : (
-                <PieChart
-                  height={240}
-                  series={[
-                    {
-                      innerRadius: 50,
-                      data: [
-                        { id: 'online', value: query.data.nodes.online, label: t('status.node.online'), color: '#2e7d32' },
-                        { id: 'offline', value: query.data.nodes.offline, label: t('status.node.offline'), color: '#d32f2f' },
-                        { id: 'unknown', value: query.data.nodes.unknown, label: t('status.node.unknown'), color: '#9e9e9e' },
-                      ],
-                    },
-                  ]}
-                />
-              )}
-            </Paper>
+          <Grid size={{ xs: 12, md: 4 }}>
+            <Distribution
+              title={t('dashboard.statusDistribution')}
+              testId="status-distribution"
+              empty={t('dashboard.noNodes')}
+              slices={data.node_status_distribution.map((share) => {
+                const [label, color] = statusLabels[share.value] ?? [share.value, '#607d8b'];
+                return { id: share.value, value: share.count, label, color };
+              })}
+            />
           </Grid>
-          <Grid size={{ xs: 12, md: 7 }}>
-            <Paper sx={{ p: 2, height: '100%' }}>
-              <Typography variant="h6" gutterBottom>
-                {t('dashboard.latestVersions')}
-              </Typography>
-              {query.data.latestVersions.length === 0 ? (
-                <Empty message={t('dashboard.noVersions')} />
-              ) : (
-                <Table size="small">
-                  <TableHead>
-                    <TableRow>
-                      <TableCell>{t('versions.component')}</TableCell>
-                      <TableCell>{t('versions.version')}</TableCell>
-                      <TableCell>{t('versions.platform')}</TableCell>
-                      <TableCell>{t('versions.createdAt')}</TableCell>
-                    </TableRow>
-                  </TableHead>
-                  <TableBody>
-                    {query.data.latestVersions.map((version) => (
-                      <TableRow key={version.id}>
-                        <TableCell>{version.component}</TableCell>
-                        <TableCell>{version.version}</TableCell>
-                        <TableCell>{`${version.os}/${version.arch}`}</TableCell>
-                        <TableCell>{formatDateTime(version.created_at, i18n.language)}</TableCell>
-                      </TableRow>
-                    ))}
-                  </TableBody>
-                </Table>
-              )}
-            </Paper>
+          <Grid size={{ xs: 12, md: 4 }}>
+            <Distribution
+              title={t('dashboard.agentVersions')}
+              testId="agent-versions"
+              empty={t('dashboard.noAgents')}
+              slices={versionSlices(data.agent_version_distribution, t('dashboard.unknownVersion'))}
+            />
+          </Grid>
+          <Grid size={{ xs: 12, md: 4 }}>
+            <Distribution
+              title={t('dashboard.daemonVersions')}
+              testId="daemon-versions"
+              empty={t('dashboard.noNodes')}
+              slices={versionSlices(data.daemon_version_distribution, t('dashboard.unknownVersion'))}
+            />
           </Grid>
           <Grid size={12}>
             <Paper sx={{ p: 2 }}>
               <Typography variant="h6" gutterBottom>
                 {t('dashboard.trend')}
               </Typography>
-              <Trend data={query.data.trend} />
+              <Trend data={data.resource_trend} />
+            </Paper>
+          </Grid>
+          <Grid size={12}>
+            <Paper sx={{ p: 2 }}>
+              <Typography variant="h6" gutterBottom>
+                {t('dashboard.recentAlerts')}
+              </Typography>
+              <RecentAlerts alerts={data.recent_alerts} />
             </Paper>
           </Grid>
         </Grid>

@@ -46,11 +46,21 @@ export const nodeMetricsQuery = (id: number, range: MetricRange) =>
     refetchInterval: 60_000,
   });
 
-export const nodeEventsQuery = (id: number) =>
+export type TimelineEvent = Schemas['Timeline']['events'][number];
+export type UpdateEvent = Extract<TimelineEvent, { kind: 'update' }>;
+
+/** How far back the update history reaches (the timeline allows 31 days). */
+export const UPDATE_HISTORY_SECONDS = 30 * 86400;
+
+/** What happened to a node over the last `seconds`: status changes, alerts, updates, task runs. */
+export const nodeTimelineQuery = (id: number, seconds: number) =>
   queryOptions({
-    queryKey: keys.nodeEvents(id),
-    queryFn: () =>
-      unwrap(api.GET('/api/v1/nodes/{id}/events', { params: { path: { id }, query: { page: 1, page_size: 20 } } })),
+    queryKey: keys.nodeTimeline(id, String(seconds)),
+    queryFn: () => {
+      const start = new Date(Date.now() - seconds * 1000).toISOString();
+      return unwrap(api.GET('/api/v1/nodes/{id}/timeline', { params: { path: { id }, query: { start, limit: 500 } } }));
+    },
+    refetchInterval: 60_000,
   });
 
 export type CommandType = 'ping' | 'restart';

@@ -1,4 +1,4 @@
-import { screen, waitFor } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 
@@ -16,13 +16,37 @@ const node = {
     cpu_usage: 1.5, memory_usage: 1024, start_time: null, restart_count: 0, last_error: null, updated_at: null },
 };
 
-function renderDetail(role: Role, path = '/nodes/5') {
+const BATCH = '0c1d2e3f-0000-4000-8000-000000000001';
+const events = [
+  { kind: 'status', at: '2026-12-01T10:00:00Z', event: 'online', from_status: 'unknown', to_status: 'online' },
+  {
+    kind: 'alert', at: '2026-12-01T10:05:00Z', alert_id: 3, rule_name: 'cpu high', metric: 'cpu_usage', severity: 'critical',
+    status: 'firing', current_value: 97, threshold: 90, resolved_at: null,
+  },
+  {
+    kind: 'update', at: '2026-12-01T10:10:00Z', record_id: 9, batch_id: BATCH, component: 'agent', from_version: '1.1.0',
+    to_version: '1.2.0', status: 'success', finished_at: '2026-12-01T10:11:00Z',
+  },
+  {
+    kind: 'task', at: '2026-12-01T10:20:00Z', execution_id: 'e-1', task_id: 4, task_name: 'disk cleanup', status: 'success',
+    exit_code: 0, finished_at: null,
+  },
+];
+
+/** The timeline the API would give for the asked range: the chart's range, or 30 days for updates. */
+function timeline(url: URL) {
+  const start = new Date(url.searchParams.get('start') ?? 0).getTime();
+  const days = (Date.now() - start) / 86_400_000;
+  return { start: null, end: null, events: days > 20 ? events.filter((e) => e.kind === 'update') : events, truncated: false };
+}
+
+function renderDetail(role: Role, path = '/nodes/5', metrics: object[] = []) {
   signInAs(role);
   const stub = stubFetch(
     route('GET', '/api/v1/nodes/5', () => envelope(node)),
     route('GET', '/api/v1/nodes/404', () => failure(404, 2001, 'node not found')),
-    route('GET', '/api/v1/nodes/5/metrics', () => envelope([])),
-    route('GET', '/api/v1/nodes/5/events', () => envelope({ total: 0, items: [], page: 1, page_size: 20 })),
+    route('GET', '/api/v1/nodes/5/metrics', () => envelope(metrics)),
+    route('GET', '/api/v1/nodes/5/timeline', (_r, url) => envelope(timeline(url))),
     route('GET', '/api/v1/groups', () => envelope([{ id: 3, name: 'payments', description: null, parent_id: null, sort_order: 0, created_at: null, updated_at: null }])),
     route('PUT', '/api/v1/nodes/5', () => envelope(node)),
   );
@@ -74,6 +98,48 @@ describe('NodeDetailPage', () => {
     await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
     const put = calls.find((c) => c.method === 'PUT');
     expect(await put?.json()).toEqual({ group_id: null, tags: ['pay'], labels: { env: 'staging', team: 'pay' } });
+  });
+
+  it("lists the node's timeline over the charts' range, newest first, with links", async () => {
+    const { calls } = renderDetail('viewer');
+    const table = await screen.findByTestId('node-timeline');
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows.map((row) => within(row).getAllByRole('cell')[1]?.textContent)).toEqual(['任务', '更新', '告警', '状态']);
+    expect(rows[0]).toHaveTextContent('disk cleanup：success（退出码 0）');
+    expect(within(rows[1] as HTMLElement).getByRole('link', { name: 'agent 1.1.0 → 1.2.0' })).toHaveAttribute('href', `/rollouts/${BATCH}`);
+    expect(rows[2]).toHaveTextContent('cpu high: cpu_usage 97 / 90 · 告警中');
+    expect(rows[3]).toHaveTextContent('online (unknown → online)');
+    // Another chart range asks the timeline of that range.
+    const asked = () => calls.filter((c) => c.url.includes('/timeline')).map((c) => new URL(c.url).searchParams.get('start'));
+    const before = asked().length;
+    await userEvent.click(screen.getByRole('button', { name: '6小时' }));
+    await waitFor(() => expect(asked().length).toBeGreaterThan(before));
+    const start = new Date(asked().at(-1) ?? 0).getTime();
+    expect(Math.round((Date.now() - start) / 3_600_000)).toBe(6);
+  });
+
+  it('marks the events inside the drawn span on the usage chart', async () => {
+    const sample = (minute: number) => ({
+      timestamp: `2026-12-01T10:${String(minute).padStart(2, '0')}:00Z`, cpu_usage: 10, memory_usage: 20, disk_usage: 30,
+      load_avg_1: 0.1, load_avg_5: 0.1, load_avg_15: 0.1, network_rx: 1, network_tx: 1, process_count: 100, tcp_connections: 5,
+    });
+    // Samples from 10:02 to 10:12: the alert (10:05) and the update (10:10) are inside, the others outside.
+    renderDetail('viewer', '/nodes/5', [sample(2), sample(7), sample(12)]);
+    const markers = await screen.findByTestId('timeline-markers');
+    expect(markers).toHaveTextContent('图中竖线标出 2 个事件');
+    expect(markers).toHaveTextContent('告警');
+    expect(markers).toHaveTextContent('更新');
+    expect(markers).not.toHaveTextContent('任务');
+    expect(document.querySelectorAll('.MuiChartsReferenceLine-root')).toHaveLength(2);
+  });
+
+  it('shows the update history of 30 days from the timeline', async () => {
+    renderDetail('viewer');
+    const history = await screen.findByTestId('update-history');
+    const rows = within(history).getAllByRole('row').slice(1);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toHaveTextContent('agent1.1.0 → 1.2.0成功');
+    expect(within(rows[0] as HTMLElement).getByRole('link', { name: BATCH.slice(0, 8) })).toHaveAttribute('href', `/rollouts/${BATCH}`);
   });
 
   it('says when the node does not exist', async () => {

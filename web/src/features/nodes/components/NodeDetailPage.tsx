@@ -9,11 +9,6 @@ import {
   DialogContentText,
   DialogTitle,
   Paper,
-  Table,
-  TableBody,
-  TableCell,
-  TableHead,
-  TableRow,
   Typography,
 } from '@mui/material';
 import Grid from '@mui/material/Grid';
@@ -28,10 +23,11 @@ import { formatBytes, formatDateTime, formatPercent } from '@/components/format'
 import { PageHeader } from '@/components/PageHeader';
 import { Empty, ErrorState, Loading } from '@/components/PageState';
 import { AgentStatusChip, NodeStatusChip } from '@/components/StatusChip';
-import { deleteNode, nodeEventsQuery, nodeQuery, type Node } from '@/features/nodes/api/nodes';
+import { METRIC_RANGES, deleteNode, nodeQuery, type MetricRange, type Node } from '@/features/nodes/api/nodes';
 import { NodeCommands } from '@/features/nodes/components/NodeCommands';
 import { NodeEditDialog } from '@/features/nodes/components/NodeEditDialog';
 import { NodeMetricsCharts } from '@/features/nodes/components/NodeMetricsCharts';
+import { NodeTimeline, NodeUpdateHistory } from '@/features/nodes/components/NodeTimeline';
 import { useCan } from '@/stores/auth';
 
 function Facts({ rows }: { rows: [string, ReactNode][] }) {
@@ -132,41 +128,6 @@ function AgentFacts({ node }: { node: Node }) {
   );
 }
 
-function NodeEvents({ nodeId }: { nodeId: number }) {
-  const { t, i18n } = useTranslation();
-  const events = useQuery(nodeEventsQuery(nodeId));
-  return (
-    <Paper sx={{ p: 2 }}>
-      <Typography variant="h6" gutterBottom>
-        {t('nodeDetail.events')}
-      </Typography>
-      {events.isPending ? <Loading /> : null}
-      {events.isError ? <ErrorState error={events.error} onRetry={() => void events.refetch()} /> : null}
-      {events.data && events.data.items.length === 0 ? <Empty /> : null}
-      {events.data && events.data.items.length > 0 ? (
-        <Table size="small">
-          <TableHead>
-            <TableRow>
-              <TableCell>{t('nodeDetail.eventAt')}</TableCell>
-              <TableCell>{t('nodeDetail.event')}</TableCell>
-              <TableCell>{t('nodeDetail.transition')}</TableCell>
-            </TableRow>
-          </TableHead>
-          <TableBody>
-            {events.data.items.map((event) => (
-              <TableRow key={event.id}>
-                <TableCell>{formatDateTime(event.at, i18n.language)}</TableCell>
-                <TableCell>{event.event}</TableCell>
-                <TableCell>{event.from_status || event.to_status ? `${event.from_status ?? '-'} → ${event.to_status ?? '-'}` : '-'}</TableCell>
-              </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      ) : null}
-    </Paper>
-  );
-}
-
 export function NodeDetailPage() {
   const { t } = useTranslation();
   const params = useParams();
@@ -178,6 +139,7 @@ export function NodeDetailPage() {
   const canEdit = useCan('node.edit');
   const [confirming, setConfirming] = useState(false);
   const [editing, setEditing] = useState(false);
+  const [range, setRange] = useState<MetricRange>('1h');
   const valid = Number.isInteger(id) && id > 0;
   const node = useQuery({ ...nodeQuery(id), enabled: valid });
   const back = `/nodes${(location.state as { from?: string } | null)?.from ?? ''}`;
@@ -235,13 +197,16 @@ export function NodeDetailPage() {
             <AgentFacts node={node.data} />
           </Grid>
           <Grid size={12}>
-            <NodeMetricsCharts nodeId={id} />
+            <NodeMetricsCharts nodeId={id} range={range} onRangeChange={setRange} />
+          </Grid>
+          <Grid size={{ xs: 12, md: 7 }}>
+            <NodeTimeline nodeId={id} seconds={METRIC_RANGES[range]} />
           </Grid>
           <Grid size={{ xs: 12, md: 5 }}>
             <NodeCommands nodeId={id} />
           </Grid>
-          <Grid size={{ xs: 12, md: 7 }}>
-            <NodeEvents nodeId={id} />
+          <Grid size={12}>
+            <NodeUpdateHistory nodeId={id} />
           </Grid>
         </Grid>
       ) : null}

@@ -74,6 +74,17 @@ describe('NodeListPage', () => {
     expect(router.state.location.search).toBe('?status=offline');
   });
 
+  it('stays on the next page once its rows arrive', async () => {
+    const { router, requests } = renderList('/nodes?page_size=10');
+    await screen.findByText('web-1');
+    await userEvent.click(screen.getByRole('button', { name: /下一页|next page/i }));
+    await waitFor(() => expect(requests.at(-1)?.searchParams.get('page')).toBe('2'));
+    await screen.findByText('web-1');
+    // The grid settles (its page checks run after a tick) and the page is still 2.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(router.state.location.search).toBe('?page=2&page_size=10');
+  });
+
   it('opens a node on click', async () => {
     const { router } = renderList('/nodes');
     await userEvent.click(await screen.findByText('web-1'));

@@ -11,7 +11,7 @@ import {
 } from '@mui/material';
 import { DataGrid, type GridColDef, type GridSortModel } from '@mui/x-data-grid';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useLocation } from 'react-router';
 
@@ -105,9 +105,13 @@ export function NodeListPage() {
     },
   ];
 
-  const sortModel: GridSortModel = filters.sort
-    ? [{ field: filters.sort.replace(/^-/, ''), sort: filters.sort.startsWith('-') ? 'desc' : 'asc' }]
-    : [];
+  // The same model while the sort is the same: a new one tells the grid the sort changed,
+  // and the grid then goes back to the first page.
+  const sortModel: GridSortModel = useMemo(
+    () =>
+      filters.sort ? [{ field: filters.sort.replace(/^-/, ''), sort: filters.sort.startsWith('-') ? 'desc' : 'asc' }] : [],
+    [filters.sort],
+  );
 
   return (
     <Box>

@@ -1,19 +1,30 @@
 import { Box, Paper, ToggleButton, ToggleButtonGroup, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid';
+import { ChartsReferenceLine } from '@mui/x-charts/ChartsReferenceLine';
 import { LineChart } from '@mui/x-charts/LineChart';
 import { useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 
 import { Empty, ErrorState, Loading } from '@/components/PageState';
-import { METRIC_RANGES, nodeMetricsQuery, type MetricRange } from '@/features/nodes/api/nodes';
+import { METRIC_RANGES, nodeMetricsQuery, nodeTimelineQuery, type MetricRange } from '@/features/nodes/api/nodes';
+import { KIND_COLORS, useKindLabels, type TimelineKind } from '@/features/nodes/components/NodeTimeline';
 
-export function NodeMetricsCharts({ nodeId }: { nodeId: number }) {
+/** The node's charts over a range; the timeline's events of that range are marked on the usage chart. */
+export function NodeMetricsCharts({ nodeId, range, onRangeChange }: { nodeId: number; range: MetricRange; onRangeChange: (range: MetricRange) => void }) {
   const { t, i18n } = useTranslation();
-  const [range, setRange] = useState<MetricRange>('1h');
   const metrics = useQuery(nodeMetricsQuery(nodeId, range));
+  const timeline = useQuery(nodeTimelineQuery(nodeId, METRIC_RANGES[range]));
+  const kinds = useKindLabels();
   const points = (metrics.data ?? []).filter((point) => point.timestamp);
   const times = points.map((point) => new Date(point.timestamp as string));
+  const first = times[0]?.getTime() ?? 0;
+  const last = times[times.length - 1]?.getTime() ?? 0;
+  // Only events inside the drawn span: a line outside the axis would be drawn off the chart.
+  const markers = (timeline.data?.events ?? [])
+    .filter((event) => event.at)
+    .map((event) => ({ at: new Date(event.at as string), kind: event.kind }))
+    .filter((marker) => marker.at.getTime() >= first && marker.at.getTime() <= last);
+  const shownKinds = [...new Set(markers.map((marker) => marker.kind))] as TimelineKind[];
   const long = METRIC_RANGES[range] > 86400;
   const xAxis = [
     {
@@ -40,7 +51,7 @@ export function NodeMetricsCharts({ nodeId }: { nodeId: number }) {
           size="small"
           exclusive
           value={range}
-          onChange={(_event, value: MetricRange | null) => value && setRange(value)}
+          onChange={(_event, value: MetricRange | null) => value && onRangeChange(value)}
           aria-label={t('metrics.rangeLabel')}
         >
           {(Object.keys(METRIC_RANGES) as MetricRange[]).map((key) => (
@@ -66,7 +77,27 @@ export function NodeMetricsCharts({ nodeId }: { nodeId: number }) {
                 { label: t('metrics.memory'), data: points.map((p) => p.memory_usage), showMark: false },
                 { label: t('metrics.disk'), data: points.map((p) => p.disk_usage), showMark: false },
               ]}
-            />
+            >
+              {markers.map((marker, index) => (
+                <ChartsReferenceLine
+                  key={index}
+                  x={marker.at}
+                  lineStyle={{ stroke: KIND_COLORS[marker.kind], strokeDasharray: '4 3', strokeWidth: 1.5 }}
+                />
+              ))}
+            </LineChart>
+            {shownKinds.length > 0 ? (
+              <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }} data-testid="timeline-markers">
+                <Typography variant="caption" color="text.secondary">
+                  {t('timeline.markers', { number: markers.length })}
+                </Typography>
+                {shownKinds.map((kind) => (
+                  <Typography key={kind} variant="caption" sx={{ color: KIND_COLORS[kind] }}>
+                    {`┆ ${kinds[kind]}`}
+                  </Typography>
+                ))}
+              </Box>
+            ) : null}
           </Grid>
           <Grid size={{ xs: 12, lg: 6 }}>
             <Typography variant="subtitle2">{t('metrics.load')}</Typography>

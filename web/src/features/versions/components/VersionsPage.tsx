@@ -1,29 +1,61 @@
-import { Box, Chip, MenuItem, Paper, TextField } from '@mui/material';
+import DeleteIcon from '@mui/icons-material/Delete';
+import RocketLaunchIcon from '@mui/icons-material/RocketLaunch';
+import UploadIcon from '@mui/icons-material/Upload';
+import { Alert, Box, Button, Chip, IconButton, MenuItem, Paper, TextField, Tooltip } from '@mui/material';
 import { DataGrid, type GridColDef } from '@mui/x-data-grid';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useSearchParams } from 'react-router';
+import { useNavigate, useSearchParams } from 'react-router';
 
-import { api, unwrap, type Schemas } from '@/api/client';
+import { ApiError } from '@/api/client';
 import { keys } from '@/api/keys';
+import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { formatBytes, formatDateTime } from '@/components/format';
 import { PageHeader } from '@/components/PageHeader';
 import { Empty, ErrorState } from '@/components/PageState';
+import {
+  ARCH_CHOICES,
+  OS_CHOICES,
+  deleteVersion,
+  versionListQuery,
+  type Component,
+  type Version,
+} from '@/features/versions/api/versions';
+import { DeployDialog } from '@/features/versions/components/DeployDialog';
+import { UploadVersionDialog } from '@/features/versions/components/UploadVersionDialog';
+import { useCan } from '@/stores/auth';
 
-type Version = Schemas['VersionRead'];
-type Component = Version['component'];
+function oneOf<T extends string>(value: string | null, choices: readonly T[]): T | '' {
+  return choices.includes(value as T) ? (value as T) : '';
+}
 
 export function VersionsPage() {
   const { t, i18n } = useTranslation();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const canUpload = useCan('version.upload');
+  const canDelete = useCan('version.delete');
+  const canDeploy = useCan('rollout.deploy');
   const [params, setParams] = useSearchParams();
-  const component = (['daemon', 'agent'].includes(params.get('component') ?? '') ? params.get('component') : '') as Component | '';
+  const [uploading, setUploading] = useState(false);
+  const [uploaded, setUploaded] = useState<Version | null>(null);
+  const [deploying, setDeploying] = useState<Version | null>(null);
+  const [removing, setRemoving] = useState<Version | null>(null);
+  // Values the API would refuse are dropped, so a hand-edited URL still shows a list.
+  const component = oneOf(params.get('component'), ['daemon', 'agent'] as Component[]);
+  const os = oneOf(params.get('os'), OS_CHOICES);
+  const arch = oneOf(params.get('arch'), ARCH_CHOICES);
   const page = Math.max(1, Number(params.get('page')) || 1);
   const pageSize = [10, 20, 50, 100].includes(Number(params.get('page_size'))) ? Number(params.get('page_size')) : 20;
-  const query = { component: component || undefined, page, page_size: pageSize };
-  const versions = useQuery({
-    queryKey: keys.versions(query),
-    queryFn: () => unwrap(api.GET('/api/v1/versions', { params: { query } })),
-    placeholderData: keepPreviousData,
+  const query = { component: component || undefined, os: os || undefined, arch: arch || undefined, page, page_size: pageSize };
+  const versions = useQuery({ ...versionListQuery(query), placeholderData: keepPreviousData });
+  const removal = useMutation({
+    mutationFn: (id: number) => deleteVersion(id),
+    onSuccess: async () => {
+      setRemoving(null);
+      await queryClient.invalidateQueries({ queryKey: keys.allVersions });
+    },
   });
 
   function update(patch: Record<string, string>) {
@@ -40,7 +72,7 @@ export function VersionsPage() {
     {
       field: 'version',
       headerName: t('versions.version'),
-      width: 160,
+      width: 170,
       renderCell: (p) => (
         <Box sx={{ display: 'flex', gap: 1, alignItems: 'center', height: '100%' }}>
           {p.row.version}
@@ -50,15 +82,68 @@ export function VersionsPage() {
     },
     { field: 'platform', headerName: t('versions.platform'), width: 130, valueGetter: (_v, row) => `${row.os}/${row.arch}` },
     { field: 'file_size', headerName: t('versions.size'), width: 110, valueFormatter: (v: number) => formatBytes(v) },
-    { field: 'hash_sha256', headerName: t('versions.sha256'), flex: 1, minWidth: 200 },
+    { field: 'hash_sha256', headerName: t('versions.sha256'), flex: 1, minWidth: 180 },
     { field: 'release_notes', headerName: t('versions.notes'), flex: 1, minWidth: 160 },
-    { field: 'created_at', headerName: t('versions.createdAt'), width: 180, valueFormatter: (v: string | null) => formatDateTime(v, i18n.language) },
+    { field: 'created_at', headerName: t('versions.createdAt'), width: 170, valueFormatter: (v: string | null) => formatDateTime(v, i18n.language) },
+  ];
+  if (canDeploy || canDelete) {
+    columns.push({
+      field: 'actions',
+      headerName: t('common.actions'),
+      width: 110,
+      sortable: false,
+      renderCell: (p) => (
+        <Box sx={{ display: 'flex', height: '100%', alignItems: 'center' }}>
+          {canDeploy ? (
+            <Tooltip title={t('versions.deploy')}>
+              <IconButton size="small" aria-label={`${t('versions.deploy')} ${p.row.component} ${p.row.version}`} onClick={() => setDeploying(p.row)}>
+                <RocketLaunchIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          ) : null}
+          {canDelete ? (
+            <Tooltip title={t('versions.delete')}>
+              <IconButton
+                size="small"
+                color="error"
+                aria-label={`${t('versions.delete')} ${p.row.component} ${p.row.version}`}
+                onClick={() => {
+                  removal.reset();
+                  setRemoving(p.row);
+                }}
+              >
+                <DeleteIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          ) : null}
+        </Box>
+      ),
+    });
+  }
+
+  const filters: [string, string, readonly string[], string][] = [
+    ['os', os, OS_CHOICES, t('versions.os')],
+    ['arch', arch, ARCH_CHOICES, t('versions.arch')],
   ];
 
   return (
     <Box>
-      <PageHeader title={t('versions.title')} />
-      <Paper sx={{ p: 2, mb: 2 }}>
+      <PageHeader
+        title={t('versions.title')}
+        actions={
+          canUpload ? (
+            <Button variant="contained" startIcon={<UploadIcon />} onClick={() => setUploading(true)}>
+              {t('versions.upload.open')}
+            </Button>
+          ) : null
+        }
+      />
+      {uploaded ? (
+        <Alert severity="success" onClose={() => setUploaded(null)} sx={{ mb: 2 }}>
+          {t('versions.upload.done', { component: uploaded.component, version: uploaded.version })}
+        </Alert>
+      ) : null}
+      <Paper sx={{ p: 2, mb: 2, display: 'flex', gap: 2, flexWrap: 'wrap' }}>
         <TextField
           select
           size="small"
@@ -72,6 +157,25 @@ export function VersionsPage() {
           <MenuItem value="daemon">daemon</MenuItem>
           <MenuItem value="agent">agent</MenuItem>
         </TextField>
+        {filters.map(([key, value, choices, label]) => (
+          <TextField
+            key={key}
+            select
+            size="small"
+            label={label}
+            value={value}
+            onChange={(e) => update({ [key]: e.target.value, page: '' })}
+            sx={{ minWidth: 140 }}
+            slotProps={{ select: { displayEmpty: true }, inputLabel: { shrink: true } }}
+          >
+            <MenuItem value="">{t('versions.any')}</MenuItem>
+            {choices.map((choice) => (
+              <MenuItem key={choice} value={choice}>
+                {choice}
+              </MenuItem>
+            ))}
+          </TextField>
+        ))}
       </Paper>
       {versions.isError ? <ErrorState error={versions.error} onRetry={() => void versions.refetch()} /> : null}
       <Paper sx={{ height: 560 }}>
@@ -90,6 +194,32 @@ export function VersionsPage() {
           slots={{ noRowsOverlay: () => <Empty message={t('versions.empty')} /> }}
         />
       </Paper>
+      {uploading ? (
+        <UploadVersionDialog
+          open
+          onClose={() => setUploading(false)}
+          onUploaded={(version) => {
+            setUploading(false);
+            setUploaded(version);
+          }}
+        />
+      ) : null}
+      {deploying ? (
+        <DeployDialog version={deploying} onClose={() => setDeploying(null)} onStarted={(batchId) => void navigate(`/rollouts/${batchId}`)} />
+      ) : null}
+      <ConfirmDialog
+        open={removing !== null}
+        title={t('versions.delete')}
+        text={
+          removal.error instanceof ApiError
+            ? `${removal.error.message} (${removal.error.code})`
+            : t('versions.deleteText', { component: removing?.component ?? '', version: removing?.version ?? '' })
+        }
+        confirm={t('versions.delete')}
+        busy={removal.isPending}
+        onConfirm={() => removing && removal.mutate(removing.id)}
+        onClose={() => setRemoving(null)}
+      />
     </Box>
   );
 }
