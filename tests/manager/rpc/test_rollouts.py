@@ -356,9 +356,20 @@ async def test_an_agent_canary_whose_agent_stops_pauses_the_rollout(
     started = await client.post("/api/v1/updates/deploy", json=body, headers=fleet.headers)
     batch_id = started.json()["data"]["batch_id"]
     await fleet.report(n1, *SUCCESS)
-    async with stack.runtime.engine.begin() as conn:  # the new agent keeps exiting
-        await conn.execute(sa.update(Agent).where(Agent.node_id == n1).values(status="error"))
+    async with stack.runtime.engine.begin() as conn:  # reported while the agent restarted
+        await conn.execute(sa.update(Agent).where(Agent.node_id == n1).values(status="stopped"))
+    await tick(stack)  # the canary wave is done: the watch begins
+    await tick(stack)
+    assert (await rollout_of(stack, batch_id)).status == "running"  # that report is older
 
+    watch_began = (await rollout_of(stack, batch_id)).wave_done_at
+    assert watch_began is not None
+    async with stack.runtime.engine.begin() as conn:  # a later report: the agent keeps exiting
+        await conn.execute(
+            sa.update(Agent)
+            .where(Agent.node_id == n1)
+            .values(status="error", updated_at=watch_began + timedelta(seconds=1))
+        )
     await tick(stack)
 
     sick = await rollout_of(stack, batch_id)

@@ -72,8 +72,15 @@ async def _baked(session: AsyncSession, rollout: Rollout, now: datetime) -> bool
         return True
     if rollout.resumed_wave == rollout.current_wave:
         return True
+    # The watch begins on the first tick that finds the wave done: from then on the canary
+    # nodes must stay online, and their agents must report running (a report made while an
+    # agent restarted for its own update is older, and says nothing of the new one).
+    watch_began = rollout.wave_done_at or now
     agent = rollout.component == "agent"
-    if sick := await repository.unhealthy_in_wave(session, rollout.batch_id, 1, agent):
+    sick = await repository.unhealthy_in_wave(
+        session, rollout.batch_id, 1, agent, reported_after=watch_began
+    )
+    if sick:
         what = "offline or stopped running the agent" if agent else "offline"
         reason = f"{sick} canary node(s) went {what} after updating"
         await _stop(session, rollout, "paused", reason, now)

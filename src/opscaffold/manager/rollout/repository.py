@@ -264,12 +264,16 @@ async def failures(session: AsyncSession, batch_id: str) -> int:
     return int(await session.scalar(stmt) or 0)
 
 
-async def unhealthy_in_wave(session: AsyncSession, batch_id: str, wave: int, agent: bool) -> int:
+async def unhealthy_in_wave(
+    session: AsyncSession, batch_id: str, wave: int, agent: bool, reported_after: datetime
+) -> int:
     """Nodes of the wave updated successfully that are no longer online (or, for an agent
-    rollout, whose agent is not running)."""
-    healthy = Node.status == "online"
+    rollout, whose agent is missing or reported not running after `reported_after`: a report
+    made while the agent restarted for its own update says nothing of the new one)."""
+    unhealthy = Node.status != "online"
     if agent:
-        healthy = sa.and_(healthy, Agent.status == "running")
+        stopped = sa.and_(Agent.status != "running", Agent.updated_at > reported_after)
+        unhealthy = sa.or_(unhealthy, Agent.node_id.is_(None), stopped)
     stmt = (
         sa.select(sa.func.count())
         .select_from(UpdateRecord)
@@ -279,7 +283,7 @@ async def unhealthy_in_wave(session: AsyncSession, batch_id: str, wave: int, age
             UpdateRecord.batch_id == batch_id,
             UpdateRecord.wave == wave,
             UpdateRecord.status == "success",
-            sa.not_(sa.func.coalesce(healthy, False)),
+            unhealthy,
         )
     )
     return int(await session.scalar(stmt) or 0)
