@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,33 @@ def test_protected_operations_declare_bearer_auth(tmp_path: Path) -> None:
     paths = _document(tmp_path)["paths"]
     assert paths["/api/v1/system/users"]["get"]["security"] == [{"bearerAuth": []}]
     assert "security" not in paths["/api/v1/auth/login"]["post"]
+
+
+GENERATE = """
+import importlib, json, sys, tempfile
+importlib.import_module(sys.argv[1])
+from opscaffold.manager.app import create_app
+from opscaffold.manager.config import load_settings
+settings = load_settings(None, {"OPS_DATA_DIR": tempfile.mkdtemp()})
+print(json.dumps(create_app(settings, build_only=True).openapi()))
+"""
+
+
+def test_the_document_does_not_depend_on_which_module_is_imported_first() -> None:
+    """typing caches equal Literals: two spellings of one set in another order would make the
+    document (and `make check-generated`) depend on import order."""
+    documents = {
+        first: subprocess.run(
+            [sys.executable, "-c", GENERATE, first],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        for first in (
+            "opscaffold.manager.task.schemas",
+            "opscaffold.manager.alert.schemas",
+            "opscaffold.manager.node.states",
+        )
+    }
+    assert len(set(documents.values())) == 1, list(documents)

@@ -10,10 +10,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from opscaffold.manager.kit.clock import rfc3339
 from opscaffold.manager.kit.storable import StorableTime
 from opscaffold.manager.models.metric_fields import METRIC_COLUMNS
+from opscaffold.manager.node.schemas import TargetType
 
 Operator = Literal["gt", "gte", "lt", "lte", "eq", "ne"]
 Severity = Literal["critical", "warning", "info"]
-TargetType = Literal["all", "group", "tag", "node"]
+
 AlertStatus = Literal["firing", "resolved"]
 SilenceTarget = Literal["rule", "node", "group", "tag"]
 

@@ -20,9 +20,9 @@ from opscaffold.manager.node.schemas import (
     NodeEventRead,
     NodeRead,
     NodeSort,
-    NodeStatus,
     NodeUpdate,
 )
+from opscaffold.manager.node.states import NodeStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/nodes", tags=["nodes"])
 group_router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"])

@@ -10,8 +10,12 @@ from opscaffold.manager.agent.schemas import AgentRead
 from opscaffold.manager.errors import InvalidArgument
 from opscaffold.manager.kit.clock import rfc3339
 from opscaffold.manager.kit.storable import Id
+from opscaffold.manager.node.states import NodeStatus
 
-NodeStatus = Literal["online", "offline", "unknown"]
+# The targets tasks and alert rules name, resolved by node.service.resolve_target. One
+# definition: typing caches equal Literals, so two spellings in another order would make the
+# OpenAPI document depend on which module was imported first.
+TargetType = Literal["all", "group", "tag", "node"]
 MAX_TAGS = 32
 MAX_LABELS = 64
 MAX_CONFIG_KEYS = 100

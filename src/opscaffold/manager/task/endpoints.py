@@ -14,6 +14,7 @@ from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.kit.storable import IdPath
 from opscaffold.manager.limits import body_limit
+from opscaffold.manager.node.schemas import TargetType
 from opscaffold.manager.task import service
 from opscaffold.manager.task.schemas import (
     CancelResult,
@@ -22,7 +23,6 @@ from opscaffold.manager.task.schemas import (
     ExecutionDetail,
     ExecutionOutput,
     ExecutionSummary,
-    TargetType,
     TaskCreate,
     TaskRead,
     TaskStatus,

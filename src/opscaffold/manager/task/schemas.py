@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from opscaffold.manager.kit.clock import rfc3339
 from opscaffold.manager.kit.storable import Id
+from opscaffold.manager.node.schemas import TargetType
 from opscaffold.manager.task.states import ExecutionState
 from opscaffold.protocol.task import MAX_TIMEOUT, TaskType
 
-TargetType = Literal["node", "group", "tag", "all"]
 TaskStatus = Literal["enabled", "disabled"]
 Trigger = Literal["manual", "schedule", "api"]
 MAX_TARGET_VALUES = 10_000

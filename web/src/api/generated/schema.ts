@@ -3227,7 +3227,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "online" | "offline" | "unknown";
+            status: "unknown" | "online" | "offline";
             /** Last Heartbeat */
             last_heartbeat: string | null;
             /** Tags */
@@ -3595,7 +3595,7 @@ export interface components {
              * @default node
              * @enum {string}
              */
-            target_type: "node" | "group" | "tag" | "all";
+            target_type: "all" | "group" | "tag" | "node";
             /** Target Value */
             target_value?: string[];
             /** Description */
@@ -3668,7 +3668,7 @@ export interface components {
              * Target Type
              * @enum {string}
              */
-            target_type: "node" | "group" | "tag" | "all";
+            target_type: "all" | "group" | "tag" | "node";
             /** Target Value */
             target_value: string[] | null;
             /**
@@ -5780,7 +5780,7 @@ export interface operations {
             query?: {
                 /** @description the group and all its sub-groups */
                 group_id?: number | null;
-                status?: ("online" | "offline" | "unknown") | null;
+                status?: ("unknown" | "online" | "offline") | null;
                 /** @description substring of hostname or ip */
                 keyword?: string | null;
                 /** @description comma-separated; a node must have all */
