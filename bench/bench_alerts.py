@@ -255,10 +255,9 @@ def report(runs: list[dict[str, Any]], nodes: int) -> str:
         "Reading the figures: a steady evaluation is a fixed number of statements whatever the",
         "fleet (lock, rules, groups, one UNION over the rules, the open conditions); the time",
         "goes to the database evaluating each rule over the latest metrics and to reading back",
-        "the (rule, node) pairs that hold. The fleet is deliberately noisy (two thirds of the",
-        "(rule, node) pairs hold); an evaluation that fires or resolves twelve thousand alerts",
-        "writes them in batches of 500 rows, with the number of statements growing by batch.",
-        "The machine was shared with other runs while measuring.",
+        "the (rule, node) pairs that hold. The fleet is deliberately noisy (see `holding`); an",
+        "evaluation that fires or resolves tens of thousands of alerts at once writes them in",
+        "batches of 500 rows, with the number of statements growing by batch.",
         MARK_END,
     ]
     return "\n".join(lines) + "\n"
