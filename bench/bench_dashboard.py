@@ -241,7 +241,7 @@ def report(runs: list[dict[str, Any]], requests: int) -> str:
         "## Dashboard (`GET /api/v1/system/dashboard`), 50,000 nodes — `bench/bench_dashboard.py`",
         "",
         f"{datetime.now(UTC):%Y-%m-%d}, {machine()}; load average {LOAD} at the start",
-        "(other work shared the machine: compare the rows of one run, not runs).",
+        "(compare the rows of one run with each other rather than across runs).",
         f"Fleet: the node list's {NODES:,} nodes (agents, tags, labels, latest metrics), {RULES}",
         f"alert rules, {ALERTS:,} alerts over 30 days ({FIRING:.0%} firing), 24 h of fleet",
         f"rollups. {WARMUP} warm-up requests, then {requests} sequential requests through the",
