@@ -35,12 +35,50 @@ async def get_task(session: AsyncSession, task_id: int) -> Task | None:
     return (await session.scalars(stmt)).first()
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    name: str | None = None  # a substring of the name
+    type: str | None = None
+    status: str | None = None
+    target_type: str | None = None
+
+
+def _task_where(filters: TaskFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if filters.name:
+        escaped = filters.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(Task.name.like(f"%{escaped}%", escape="\\"))
+    for column, value in (
+        (Task.type, filters.type),
+        (Task.status, filters.status),
+        (Task.target_type, filters.target_type),
+    ):
+        if value is not None:
+            where.append(column == value)
+    return where
+
+
 async def page_tasks(
-    session: AsyncSession, offset: int, limit: int, where: Sequence[sa.ColumnElement[bool]]
+    session: AsyncSession, offset: int, limit: int, filters: TaskFilter
 ) -> tuple[int, Sequence[Task]]:
+    where = _task_where(filters)
     total = await session.scalar(sa.select(sa.func.count()).select_from(Task).where(*where))
     stmt = sa.select(Task).where(*where).order_by(Task.id.desc()).offset(offset).limit(limit)
     return int(total or 0), (await session.scalars(stmt)).all()
+
+
+async def delivered_pending(session: AsyncSession, execution_id: str) -> list[int]:
+    """Nodes whose envelope went out but that have not said they started."""
+    stmt = (
+        sa.select(TaskExecution.node_id)
+        .join(NodeCommand, NodeCommand.id == TaskExecution.command_id)
+        .where(
+            TaskExecution.execution_id == execution_id,
+            TaskExecution.status == "pending",
+            NodeCommand.state.in_(("sent", "done")),
+        )
+    )
+    return list(await session.scalars(stmt))
 
 
 async def update_task(session: AsyncSession, task_id: int, values: dict[str, Any]) -> None:

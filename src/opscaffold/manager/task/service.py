@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.command import service as command_service
@@ -27,7 +26,7 @@ from opscaffold.manager.errors import (
     TaskBusy,
     TaskNotFound,
 )
-from opscaffold.manager.models import NodeCommand, Task, TaskExecution
+from opscaffold.manager.models import Task
 from opscaffold.manager.node import service as node_service
 from opscaffold.manager.task import repository
 from opscaffold.manager.task.keys import TaskKey
@@ -130,17 +129,8 @@ async def list_tasks(
     status: str | None = None,
     target_type: str | None = None,
 ) -> tuple[int, list[TaskRead]]:
-    where: list[sa.ColumnElement[bool]] = []
-    if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(Task.name.like(f"%{escaped}%", escape="\\"))
-    if type is not None:
-        where.append(Task.type == type)
-    if status is not None:
-        where.append(Task.status == status)
-    if target_type is not None:
-        where.append(Task.target_type == target_type)
-    total, tasks = await repository.page_tasks(session, offset, limit, where)
+    filters = repository.TaskFilter(name, type, status, target_type)
+    total, tasks = await repository.page_tasks(session, offset, limit, filters)
     return total, [read(t) for t in tasks]
 
 
@@ -377,7 +367,9 @@ async def cancel(
     if not await repository.execution_exists(session, execution_id):
         raise ExecutionNotFound(f"no execution {execution_id}")
     delivered = await repository.nodes_in_state(session, execution_id, ("running",))
-    started = await _delivered_pending(session, execution_id)
+    # Their envelope went out but they have not said they started: they may be starting it
+    # right now, so they are told to stop too.
+    started = await repository.delivered_pending(session, execution_id)
     cancelled = await repository.cancel_pending(session, execution_id, now)
     signal = sorted(set(delivered) | set(started))
     if signal:
@@ -393,21 +385,6 @@ async def cancel(
             now=now,
         )
     return CancelResult(execution_id=execution_id, cancelled=cancelled, signalled=len(signal))
-
-
-async def _delivered_pending(session: AsyncSession, execution_id: str) -> list[int]:
-    """Nodes whose envelope went out but that have not said they started: they may be
-    starting it right now, so they are told to stop too."""
-    stmt = (
-        sa.select(TaskExecution.node_id)
-        .join(NodeCommand, NodeCommand.id == TaskExecution.command_id)
-        .where(
-            TaskExecution.execution_id == execution_id,
-            TaskExecution.status == "pending",
-            NodeCommand.state.in_(("sent", "done")),
-        )
-    )
-    return list(await session.scalars(stmt))
 
 
 # -- what nodes report ----------------------------------------------------------------------
