@@ -48,7 +48,8 @@ describe('RolloutDetailPage', () => {
     expect(screen.getByText('50%')).toBeInTheDocument();
     // The next poll (2 s) brings the end.
     await waitFor(() => expect(screen.getByTestId('rollout-status')).toHaveTextContent('已完成'), { timeout: 5000 });
-    expect(screen.getByText('simulated: the download was cut 3 times')).toBeInTheDocument();
+    // The grid lays out its rows after the header has changed: wait for them too.
+    expect(await screen.findByText('simulated: the download was cut 3 times')).toBeInTheDocument();
     expect(screen.getByTestId('rollout-progress')).toHaveTextContent('成功 2 · 失败 1 · 未完成 0 / 共 3');
   });
 
