@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.db import transaction
-from opscaffold.manager.errors import IngestBusy, InvalidArgument, NodeGone
+from opscaffold.manager.errors import IngestBusy, NodeGone
 from opscaffold.manager.ingest import repository
 from opscaffold.manager.ingest.validation import AgentRow, MetricRow
-from opscaffold.manager.kit.batching import GroupCommit, isolate
+from opscaffold.manager.kit.batching import GroupCommit, answer_failure, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.metric import rollup
@@ -116,13 +116,5 @@ class Flusher:
 
 
 def _fail(batch: list[Report], error: Exception, refused: bool) -> None:
-    """Answer the reports that could not be stored. The daemons keep them and send them again,
-    unless one failed alone while its batch was stored: that one the database refuses."""
-    log.error("ingest batch failed", size=len(batch), refused=refused, exc_info=error)
-    for report in batch:
-        if report.done.done():
-            continue
-        if refused:
-            report.done.set_exception(InvalidArgument("the Manager cannot store this report"))
-        else:
-            report.done.set_exception(IngestBusy("could not store the report; retry"))
+    """The daemons keep what was not stored and send it again."""
+    answer_failure(batch, error, refused, what="report", busy="could not store the report; retry")

@@ -13,10 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import sqlalchemy.exc
 
 from opscaffold.manager.db import is_unavailable
+from opscaffold.manager.errors import (
+    DatabaseError,
+    DomainError,
+    IngestBusy,
+    InternalError,
+    InvalidArgument,
+)
 from opscaffold.manager.logging import get_logger
 
 T = TypeVar("T")
@@ -40,6 +49,46 @@ async def isolate(
     await splitting.run(items)
     for failed, error in splitting.failures:
         fail(failed, error, splitting.committed_any and len(failed) == 1)
+
+
+class Waiting(Protocol):
+    """A queued item whose caller waits on `done`."""
+
+    @property
+    def done(self) -> asyncio.Future[Any]: ...
+
+
+def answer_failure(
+    waiting: Sequence[Waiting],
+    error: Exception,
+    refused: bool,
+    *,
+    what: str,
+    races: tuple[type[Exception], ...] = (),
+    busy: str | None = None,
+) -> None:
+    """Answer every caller of items that could not be committed (the `fail` of `isolate`).
+
+    A refused item (it failed alone while others of its batch were committed) is one the
+    database will never take: InvalidArgument. Otherwise the callers may retry: IngestBusy
+    with the `busy` message when given, else DatabaseError for a database error or a lost
+    race (`races`), and InternalError for a bug, which is logged with its traceback."""
+    database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, *races))
+    if database:
+        log.warning(f"{what} batch failed", size=len(waiting), error=type(error).__name__)
+    else:
+        log.error(f"{what} batch failed", size=len(waiting), exc_info=error)
+
+    def answer() -> DomainError:  # one each: an exception raised in several tasks gets tangled
+        if refused:
+            return InvalidArgument(f"the Manager cannot store this {what}")
+        if busy is not None:
+            return IngestBusy(busy)
+        return DatabaseError("database busy; retry") if database else InternalError()
+
+    for item in waiting:
+        if not item.done.done():
+            item.done.set_exception(answer())
 
 
 class _Splitting(Generic[T]):

@@ -44,14 +44,11 @@ from opscaffold.manager.enrollment.service import (
     digest,
 )
 from opscaffold.manager.errors import (
-    DatabaseError,
     DomainError,
     IngestBusy,
-    InternalError,
-    InvalidArgument,
     NodeNotFound,
 )
-from opscaffold.manager.kit.batching import GroupCommit, isolate
+from opscaffold.manager.kit.batching import GroupCommit, answer_failure, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.rpc.identity import Caller, IdentityResolver, NodeIdentity
@@ -236,21 +233,4 @@ def rounds(batch: list[Pending]) -> list[list[Pending]]:
 
 
 def _fail(requests: list[Pending], error: Exception, refused: bool) -> None:
-    """Answer every caller of a round that could not be written. A request that failed alone
-    while the rest of its round was written is one the database refuses: retrying cannot help."""
-    database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, EnrollmentRaced))
-    if database:
-        log.warning("registration batch failed", size=len(requests), error=type(error).__name__)
-    else:
-        log.error("registration batch failed", size=len(requests), exc_info=error)
-    answer: DomainError
-    for pending in requests:
-        if pending.done.done():
-            continue
-        if refused:
-            answer = InvalidArgument("the Manager cannot store this registration")
-        elif database:
-            answer = DatabaseError("database busy; retry")
-        else:
-            answer = InternalError()
-        pending.done.set_exception(answer)
+    answer_failure(requests, error, refused, what="registration", races=(EnrollmentRaced,))

@@ -19,18 +19,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opscaffold.manager.db import transaction
 from opscaffold.manager.errors import (
-    DatabaseError,
     DomainError,
     IngestBusy,
-    InternalError,
-    InvalidArgument,
 )
-from opscaffold.manager.kit.batching import GroupCommit, isolate
+from opscaffold.manager.kit.batching import GroupCommit, answer_failure, isolate
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.rollout import service as rollout_service
@@ -110,21 +106,4 @@ class UpdateReports:
 
 
 def _fail(reports: list[Pending], error: Exception, refused: bool) -> None:
-    """Answer every caller of reports that could not be applied. A report that failed alone
-    while the rest of its batch was committed is one the database refuses."""
-    database = isinstance(error, (sqlalchemy.exc.SQLAlchemyError, RecordsRaced))
-    if database:
-        log.warning("update report batch failed", size=len(reports), error=type(error).__name__)
-    else:
-        log.error("update report batch failed", size=len(reports), exc_info=error)
-    answer: DomainError
-    for pending in reports:
-        if pending.done.done():
-            continue
-        if refused:
-            answer = InvalidArgument("the Manager cannot store this update report")
-        elif database:
-            answer = DatabaseError("database busy; retry")
-        else:
-            answer = InternalError()
-        pending.done.set_exception(answer)
+    answer_failure(reports, error, refused, what="update report", races=(RecordsRaced,))
