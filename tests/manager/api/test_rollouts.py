@@ -249,6 +249,51 @@ async def test_operators_deploy_and_viewers_read(
         assert denied.status_code == 403
 
 
+async def test_status_pages_and_filters_records_while_counting_the_whole_rollout(
+    stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    version_id = await daemon_version(client, admin_headers)
+    await fleet(stack, 5)
+    started = await client.post(
+        DEPLOY, json=request(version_id) | {"strategy": "all"}, headers=admin_headers
+    )
+    batch_id = started.json()["data"]["batch_id"]
+    async with stack.runtime.sessions() as session, session.begin():
+        ids = await session.scalars(
+            sa.select(UpdateRecord.id)
+            .where(UpdateRecord.batch_id == batch_id)
+            .order_by(UpdateRecord.wave, UpdateRecord.id)
+        )
+        listed = list(ids)
+        await session.execute(
+            sa.update(UpdateRecord)
+            .where(UpdateRecord.id.in_([listed[0], listed[3]]))
+            .values(status="failed", error_message="disk full")
+        )
+
+    async def status(**query: Any) -> dict[str, Any]:
+        response = await client.get(
+            f"{UPDATES}/{batch_id}/status", params=query, headers=admin_headers
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
+    whole = await status()
+    assert (whole["total"], whole["failed"], whole["pending"]) == (5, 2, 3)
+    assert whole["records_total"] == 5
+    assert [r["node_name"] for r in whole["records"]] == [f"web-{i}" for i in range(5)]
+    second = await status(page=2, page_size=2)
+    assert [r["node_name"] for r in second["records"]] == ["web-2", "web-3"]
+    assert (second["total"], second["records_total"]) == (5, 5)
+    failed = await status(record_status="failed", page_size=1)
+    assert [r["node_name"] for r in failed["records"]] == ["web-0"]
+    assert (failed["total"], failed["failed"], failed["records_total"]) == (5, 2, 2)
+    for query in ({"record_status": "exploded"}, {"page": 0}, {"page_size": 101}):
+        bad = await client.get(f"{UPDATES}/{batch_id}/status", params=query, headers=admin_headers)
+        assert (bad.status_code, bad.json()["code"]) == (400, 1001), query
+        assert next(iter(query)) in bad.text, query
+
+
 async def test_pause_resume_and_cancel_move_only_as_allowed(
     stack: Stack, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

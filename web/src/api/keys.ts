@@ -16,7 +16,7 @@ export const keys = {
   allVersions: ['versions'] as const,
   rollouts: ['rollouts'] as const,
   rolloutList: (params: object) => ['rollouts', 'list', params] as const,
-  rollout: (batchId: string) => ['rollouts', batchId] as const,
+  rollout: (batchId: string, records?: object) => ['rollouts', batchId, records] as const,
   users: (params: object) => ['users', params] as const,
   allUsers: ['users'] as const,
   auditLogs: (params: object) => ['audit-logs', params] as const,

@@ -31,20 +31,33 @@ export function AgentStatusChip({ status }: { status: AgentStatus | undefined })
   return <Chip size="small" variant="outlined" color={color} label={label} />;
 }
 
+/** The words for a node's update states, for chips and filters alike. */
+export function useUpdateStateLabels(): Record<string, string> {
+  const { t } = useTranslation();
+  return {
+    pending: t('status.update.pending'),
+    downloading: t('status.update.downloading'),
+    installing: t('status.update.installing'),
+    verifying: t('status.update.verifying'),
+    success: t('status.update.success'),
+    failed: t('status.update.failed'),
+    rollback: t('status.update.rollback'),
+  };
+}
+
+const UPDATE_STATE_COLORS: Record<string, ChipColor> = {
+  downloading: 'info',
+  installing: 'info',
+  verifying: 'info',
+  success: 'success',
+  failed: 'error',
+  rollback: 'warning',
+};
+
 /** A node's update record: pending … success, failed or rollback (unknown values as sent). */
 export function UpdateStatusChip({ status }: { status: string }) {
-  const { t } = useTranslation();
-  const known: Record<string, [string, ChipColor]> = {
-    pending: [t('status.update.pending'), 'default'],
-    downloading: [t('status.update.downloading'), 'info'],
-    installing: [t('status.update.installing'), 'info'],
-    verifying: [t('status.update.verifying'), 'info'],
-    success: [t('status.update.success'), 'success'],
-    failed: [t('status.update.failed'), 'error'],
-    rollback: [t('status.update.rollback'), 'warning'],
-  };
-  const [label, color] = known[status] ?? [status, 'default'];
-  return <Chip size="small" color={color} label={label} />;
+  const label = useUpdateStateLabels()[status] ?? status;
+  return <Chip size="small" color={UPDATE_STATE_COLORS[status] ?? 'default'} label={label} />;
 }
 
 export function RolloutStatusChip({ status }: { status: Schemas['RolloutRead']['status'] }) {

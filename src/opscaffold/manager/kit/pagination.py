@@ -25,3 +25,16 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def optional_page_params(
+    page: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+) -> PageParams | None:
+    """For a route that answers everything unless a page is asked for."""
+    if page is None and page_size is None:
+        return None
+    return PageParams(page=page or 1, page_size=page_size or 20)
+
+
+OptionalPageDep = Annotated[PageParams | None, Depends(optional_page_params)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from opscaffold.manager.deps import AuditDep, CommandBusDep, CurrentUser, RuntimeDep, SessionDep
 from opscaffold.manager.kit.clock import utcnow
 from opscaffold.manager.kit.envelope import Envelope, Page
-from opscaffold.manager.kit.pagination import PageDep
+from opscaffold.manager.kit.pagination import OptionalPageDep, PageDep
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.models import Rollout
@@ -24,6 +24,7 @@ from opscaffold.manager.rollout.schemas import (
     RolloutRead,
     RolloutStatus,
 )
+from opscaffold.manager.rollout.states import UpdateState
 
 router = APIRouter(prefix=f"{API_PREFIX}/updates", tags=["updates"])
 BatchId = Annotated[
@@ -70,9 +71,15 @@ async def list_rollouts(
 
 
 @router.get("/{batch_id}/status", response_model=Envelope[DeployStatus])
-async def get_deploy_status(batch_id: BatchId, session: SessionDep) -> Envelope[DeployStatus]:
-    """A rollout's progress and each node's record."""
-    return ok(await service.status_of(session, batch_id))
+async def get_deploy_status(
+    batch_id: BatchId,
+    session: SessionDep,
+    page: OptionalPageDep,
+    record_status: UpdateState | None = None,
+) -> Envelope[DeployStatus]:
+    """A rollout's progress and each node's record; `record_status` and `page`/`page_size`
+    narrow the records (the counts stay the rollout's)."""
+    return ok(await service.status_of(session, batch_id, record_status, page))
 
 
 @router.post("/{batch_id}/pause", response_model=Envelope[RolloutRead])

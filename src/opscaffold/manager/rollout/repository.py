@@ -162,14 +162,24 @@ async def state_counts(
 
 
 async def records_with_names(
-    session: AsyncSession, batch_id: str
+    session: AsyncSession,
+    batch_id: str,
+    state: UpdateState | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[tuple[UpdateRecord, str | None]]:
+    """A rollout's records in wave order with their node's name; optionally of one state
+    and one page."""
     stmt = (
         sa.select(UpdateRecord, Node.hostname)
         .outerjoin(Node, Node.id == UpdateRecord.node_id)
         .where(UpdateRecord.batch_id == batch_id)
         .order_by(UpdateRecord.wave, UpdateRecord.id)
+        .offset(offset)
+        .limit(limit)
     )
+    if state is not None:
+        stmt = stmt.where(UpdateRecord.status == state)
     return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 

@@ -151,4 +151,5 @@ class DeployStatus(BaseModel):
     success: int
     failed: int = Field(description="failed or rolled back")
     pending: int = Field(description="not final yet")
-    records: list[UpdateRecordRead]
+    records_total: int = Field(description="records of the asked state (all when none asked)")
+    records: list[UpdateRecordRead] = Field(description="all of them, or the asked page")

@@ -17,6 +17,7 @@ from opscaffold.manager.errors import (
     UpdateRecordNotFound,
     UpdateTransitionRefused,
 )
+from opscaffold.manager.kit.pagination import PageParams
 from opscaffold.manager.models import Rollout
 from opscaffold.manager.models.release import ACTIVE_ROLLOUT_STATUSES
 from opscaffold.manager.rollout import repository
@@ -171,26 +172,44 @@ async def get_rollout(session: AsyncSession, batch_id: str, *, locked: bool = Fa
     return rollout
 
 
-async def status_of(session: AsyncSession, batch_id: str) -> DeployStatus:
+async def status_of(
+    session: AsyncSession,
+    batch_id: str,
+    state: UpdateState | None = None,
+    page: PageParams | None = None,
+) -> DeployStatus:
+    """A rollout's counts (one grouped query) and its records: all of them, as the spec
+    has it, or those of one state and one page, which is what a console of a 50,000-node
+    rollout asks for every few seconds."""
     rollout = await get_rollout(session, batch_id)
+    counts = (await repository.state_counts(session, [batch_id])).get(batch_id, {})
+    rows = await repository.records_with_names(
+        session,
+        batch_id,
+        state,
+        page.offset if page else 0,
+        page.page_size if page else None,
+    )
     records = [
         UpdateRecordRead.model_validate(
             {**{c: getattr(r, c) for c in RECORD_FIELDS}, "node_name": name}
         )
-        for r, name in await repository.records_with_names(session, batch_id)
+        for r, name in rows
     ]
-    success = sum(r.status == "success" for r in records)
-    failed = sum(r.status in ("failed", "rollback") for r in records)
+    total = sum(counts.values())
+    success = counts.get("success", 0)
+    failed = counts.get("failed", 0) + counts.get("rollback", 0)
     return DeployStatus(
         batch_id=rollout.batch_id,
         status=rollout.status,
         reason=rollout.reason,
         current_wave=rollout.current_wave,
         total_waves=rollout.total_waves,
-        total=len(records),
+        total=total,
         success=success,
         failed=failed,
-        pending=len(records) - success - failed,
+        pending=total - success - failed,
+        records_total=counts.get(state, 0) if state else total,
         records=records,
     )
 

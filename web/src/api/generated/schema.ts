@@ -584,7 +584,8 @@ export interface paths {
         };
         /**
          * Get Deploy Status
-         * @description A rollout's progress and each node's record.
+         * @description A rollout's progress and each node's record; `record_status` and `page`/`page_size`
+         *     narrow the records (the counts stay the rollout's).
          */
         get: operations["get_deploy_status"];
         put?: never;
@@ -2283,7 +2284,15 @@ export interface components {
              * @description not final yet
              */
             pending: number;
-            /** Records */
+            /**
+             * Records Total
+             * @description records of the asked state (all when none asked)
+             */
+            records_total: number;
+            /**
+             * Records
+             * @description all of them, or the asked page
+             */
             records: components["schemas"]["UpdateRecordRead"][];
         };
         /** DeployStatusEnvelope */
@@ -8232,7 +8241,11 @@ export interface operations {
     };
     get_deploy_status: {
         parameters: {
-            query?: never;
+            query?: {
+                record_status?: ("pending" | "downloading" | "installing" | "verifying" | "success" | "failed" | "rollback") | null;
+                page?: number | null;
+                page_size?: number | null;
+            };
             header?: never;
             path: {
                 batch_id: string;

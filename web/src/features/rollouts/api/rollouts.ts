@@ -1,6 +1,7 @@
 import { queryOptions } from '@tanstack/react-query';
 
 import { api, unwrap, type Schemas } from '@/api/client';
+import type { paths } from '@/api/generated/schema';
 import { keys } from '@/api/keys';
 
 export type Rollout = Schemas['RolloutRead'];
@@ -30,12 +31,23 @@ export const rolloutListQuery = (params: RolloutListParams) =>
     refetchInterval: (query) => (query.state.data?.items.some((r) => isActive(r.status)) ? 5000 : false),
   });
 
+export type UpdateState = NonNullable<NonNullable<NonNullable<paths['/api/v1/updates/{batch_id}/status']['get']['parameters']['query']>['record_status']>>;
+export const UPDATE_STATES: UpdateState[] = ['pending', 'downloading', 'installing', 'verifying', 'success', 'failed', 'rollback'];
+
+export interface RecordPage {
+  page: number;
+  page_size: number;
+  record_status?: UpdateState;
+}
+
 /** A rollout's progress, polled every 2 s while it can still change (running or paused:
- * orders already sent are carried out during a pause). */
-export const rolloutStatusQuery = (batchId: string) =>
+ * orders already sent are carried out during a pause). One page of its records: a rollout
+ * may hold tens of thousands. */
+export const rolloutStatusQuery = (batchId: string, records: RecordPage = { page: 1, page_size: 50 }) =>
   queryOptions({
-    queryKey: keys.rollout(batchId),
-    queryFn: () => unwrap(api.GET('/api/v1/updates/{batch_id}/status', { params: { path: { batch_id: batchId } } })),
+    queryKey: keys.rollout(batchId, records),
+    queryFn: () =>
+      unwrap(api.GET('/api/v1/updates/{batch_id}/status', { params: { path: { batch_id: batchId }, query: records } })),
     refetchInterval: (query) => (query.state.data && !isActive(query.state.data.status) ? false : POLL_MS),
   });
 

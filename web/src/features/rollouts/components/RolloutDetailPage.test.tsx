@@ -15,7 +15,7 @@ const record = (id: number, status: string, progress: number, error: string | nu
   error_message: error, started_at: null, finished_at: null,
 });
 const running: DeployStatus = {
-  batch_id: BATCH, status: 'running', reason: null, current_wave: 1, total_waves: 2, total: 3, success: 1, failed: 0, pending: 2,
+  batch_id: BATCH, status: 'running', reason: null, current_wave: 1, total_waves: 2, total: 3, success: 1, failed: 0, pending: 2, records_total: 3,
   records: [record(1, 'success', 100), record(2, 'downloading', 50), record(3, 'pending', 0)],
 };
 const completed: DeployStatus = {
@@ -23,14 +23,22 @@ const completed: DeployStatus = {
   records: [record(1, 'success', 100), record(2, 'success', 100), record(3, 'failed', 0, 'simulated: the download was cut 3 times')],
 };
 
-function renderDetail(role: Role, answers: DeployStatus[], path = `/rollouts/${BATCH}`) {
+/** `answers`: what each poll gets in turn (the last one again after), or a function of
+ * whether the rollout was paused through the page. */
+function renderDetail(role: Role, answers: DeployStatus[] | ((paused: boolean) => DeployStatus), path = `/rollouts/${BATCH}`) {
   signInAs(role);
   let asked = 0;
+  let paused = false;
+  const answer = () =>
+    typeof answers === 'function' ? answers(paused) : answers[Math.min(asked++, answers.length - 1)];
   const stub = stubFetch(
-    route('GET', `/api/v1/updates/${BATCH}/status`, () => envelope(answers[Math.min(asked++, answers.length - 1)])),
+    route('GET', `/api/v1/updates/${BATCH}/status`, () => envelope(answer())),
     route('GET', `/api/v1/updates/${BACK}/status`, () => envelope({ ...completed, batch_id: BACK })),
     route('GET', /\/api\/v1\/updates\/[0-9a-f-]+\/status$/, () => failure(404, 4005, 'rollout not found')),
-    route('POST', `/api/v1/updates/${BATCH}/pause`, () => envelope({})),
+    route('POST', `/api/v1/updates/${BATCH}/pause`, () => {
+      paused = true;
+      return envelope({});
+    }),
     route('POST', `/api/v1/updates/${BATCH}/rollback`, () => envelope({ batch_ids: [BACK], total_nodes: 2, ineligible: [] })),
   );
   const view = renderRoutes([{ path: '/rollouts/:batchId', element: <RolloutDetailPage /> }], path);
@@ -62,6 +70,19 @@ describe('RolloutDetailPage', () => {
     expect(interval({ state: { data: { ...running, status: 'cancelled' } } })).toBe(false);
   });
 
+  it('asks the server for one page of records, of the chosen state', async () => {
+    const { calls } = renderDetail('viewer', [running]);
+    await screen.findByText('第 1 / 2 批');
+    const asked = () => new URL(calls[calls.length - 1]!.url).searchParams;
+    expect(asked().get('page')).toBe('1');
+    expect(asked().get('page_size')).toBe('50');
+    expect(asked().get('record_status')).toBeNull();
+    await userEvent.click(screen.getByRole('combobox', { name: '节点状态' }));
+    await userEvent.click(await screen.findByRole('option', { name: '失败' }));
+    await waitFor(() => expect(asked().get('record_status')).toBe('failed'));
+    expect(asked().get('page')).toBe('1');
+  });
+
   it('shows a viewer no controls', async () => {
     renderDetail('viewer', [running]);
     await screen.findByText('第 1 / 2 批');
@@ -71,7 +92,8 @@ describe('RolloutDetailPage', () => {
   });
 
   it('lets an operator pause a running rollout', async () => {
-    const { calls } = renderDetail('operator', [running, { ...running, status: 'paused' }]);
+    // Paused only by the click: a poll must not take the button away before it is pressed.
+    const { calls } = renderDetail('operator', (paused) => (paused ? { ...running, status: 'paused' } : running));
     await userEvent.click(await screen.findByRole('button', { name: '暂停' }));
     await waitFor(() => expect(calls.some((c) => c.method === 'POST' && c.url.endsWith('/pause'))).toBe(true));
     expect(await screen.findByRole('button', { name: '继续' })).toBeInTheDocument();

@@ -1,8 +1,8 @@
 import ArrowBackIcon from '@mui/icons-material/ArrowBack';
-import { Alert, Box, Button, LinearProgress, Link, Paper, Typography } from '@mui/material';
+import { Alert, Box, Button, LinearProgress, Link, MenuItem, Paper, TextField, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid';
 import { DataGrid, type GridColDef } from '@mui/x-data-grid';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link as RouterLink, useNavigate, useParams } from 'react-router';
@@ -13,13 +13,16 @@ import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { formatDateTime } from '@/components/format';
 import { PageHeader } from '@/components/PageHeader';
 import { Empty, ErrorState, Loading } from '@/components/PageState';
-import { RolloutStatusChip, UpdateStatusChip } from '@/components/StatusChip';
+import { RolloutStatusChip, UpdateStatusChip, useUpdateStateLabels } from '@/components/StatusChip';
 import {
   controlRollout,
   rollbackRollout,
   rolloutStatusQuery,
+  UPDATE_STATES,
+  type RecordPage,
   type RolloutAction,
   type UpdateRecord,
+  type UpdateState,
 } from '@/features/rollouts/api/rollouts';
 import { RolloutProgress } from '@/features/rollouts/components/RolloutProgress';
 import { useCan } from '@/stores/auth';
@@ -33,8 +36,10 @@ export function RolloutDetailPage() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const canControl = useCan('rollout.control');
+  const stateLabels = useUpdateStateLabels();
   const valid = BATCH_ID.test(batchId);
-  const status = useQuery({ ...rolloutStatusQuery(batchId), enabled: valid });
+  const [records, setRecords] = useState<RecordPage>({ page: 1, page_size: 50 });
+  const status = useQuery({ ...rolloutStatusQuery(batchId, records), enabled: valid, placeholderData: keepPreviousData });
   const [confirming, setConfirming] = useState<Confirming>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const refresh = () => queryClient.invalidateQueries({ queryKey: keys.rollouts });
@@ -166,13 +171,40 @@ export function RolloutDetailPage() {
             </Paper>
           </Grid>
           <Grid size={12}>
+            <Paper sx={{ p: 2, mb: 2 }}>
+              <TextField
+                select
+                size="small"
+                label={t('rollouts.recordStatus')}
+                value={records.record_status ?? ''}
+                onChange={(e) => {
+                  const value = e.target.value as UpdateState | '';
+                  setRecords({ page: 1, page_size: records.page_size, ...(value ? { record_status: value } : {}) });
+                }}
+                sx={{ minWidth: 180 }}
+                slotProps={{ select: { displayEmpty: true }, inputLabel: { shrink: true } }}
+              >
+                <MenuItem value="">{t('rollouts.allStatuses')}</MenuItem>
+                {UPDATE_STATES.map((value) => (
+                  <MenuItem key={value} value={value}>
+                    {stateLabels[value]}
+                  </MenuItem>
+                ))}
+              </TextField>
+            </Paper>
             <Paper sx={{ height: 520 }}>
               <DataGrid
                 rows={data.records}
                 columns={columns}
+                rowCount={data.records_total}
+                paginationMode="server"
+                paginationModel={{ page: records.page - 1, pageSize: records.page_size }}
+                onPaginationModelChange={(m) => setRecords({ ...records, page: m.page + 1, page_size: m.pageSize })}
+                loading={status.isFetching && status.isPlaceholderData}
                 disableRowSelectionOnClick
+                disableColumnFilter
+                disableColumnSorting
                 pageSizeOptions={[25, 50, 100]}
-                initialState={{ pagination: { paginationModel: { pageSize: 50 } } }}
                 slots={{ noRowsOverlay: () => <Empty /> }}
               />
             </Paper>
