@@ -175,3 +175,18 @@ def test_the_renderer_refuses_what_it_does_not_know(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("commonLabels: {a: b}\nresources: []\n")
     with pytest.raises(kustomize.Unsupported, match="commonLabels"):
         kustomize.render(tmp_path)
+
+
+def test_the_documented_selectors_split_migration_from_the_rollout() -> None:
+    """docs/deployment.md applies `-l app.kubernetes.io/component!=server` (all but the
+    Deployment: config, volumes, the Job), waits for the Job, then applies the rest."""
+
+    def component(resource: Resource) -> str | None:
+        labels: dict[str, str] = resource["metadata"].get("labels", {})
+        return labels.get("app.kubernetes.io/component")
+
+    resources = rendered()
+    first = [r for r in resources if component(r) != "server"]
+    assert [r["kind"] for r in resources if component(r) == "server"] == ["Deployment"]
+    assert {"Namespace", "ConfigMap", "PersistentVolumeClaim", "Job"} <= {r["kind"] for r in first}
+    assert [r["kind"] for r in resources if component(r) == "migrate"] == ["Job"]
