@@ -4,24 +4,25 @@ services start in the right order, and nginx itself accepts its config (`nginx -
 
 from __future__ import annotations
 
-import datetime
 import re
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from opscaffold.manager.config import CipherSuite, split_addr
 from tests.deploy.conftest import ROOT
-from tests.deploy.helpers import GRPC_SERVICES, image_environment, load, setting_of
+from tests.deploy.helpers import (
+    GRPC_SERVICES,
+    image_environment,
+    load,
+    nginx_binary,
+    self_signed,
+    setting_of,
+)
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 NGINX_CONF = ROOT / "deploy/nginx/nginx.conf"
@@ -165,44 +166,16 @@ def test_nginx_offers_only_the_suites_the_manager_allows() -> None:
     assert set(ciphers.split(":")) <= set(get_args(CipherSuite))
 
 
-def _certificate(directory: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ops.example.com")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 @pytest.mark.timeout(30)
 def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     """`nginx -t` on a copy where only what belongs to the Compose network changes: the
     upstream host `manager` (which resolves only there) becomes 127.0.0.1, and the
     certificate directory one with a test certificate. No root needed: prefix, pid and
     error log are in tmp_path."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        pytest.fail(
-            "nginx is not installed: `make install` installs it (scripts/install-system-deps.sh)"
-        )
+    nginx = nginx_binary()
     certs = tmp_path / "certs"
     certs.mkdir()
-    _certificate(certs)
+    self_signed(certs)
     text = nginx_text()
     assert text.count("server manager:") == 2
     assert text.count("/etc/nginx/certs/") == 2

@@ -165,7 +165,11 @@ def config_reference(
     variable, type, default and description, from the Settings object."""
     from opscaffold.manager.configref import reference
 
-    text = reference()
+    try:
+        text = reference()
+    except FileNotFoundError as exc:  # an installed Manager has no configs/ beside it
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
     if output is None:
         sys.stdout.write(text)
     else:
