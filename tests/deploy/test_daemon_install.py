@@ -173,8 +173,8 @@ def test_without_protect_system_the_unit_leaves_the_file_system_writable(tmp_pat
     ("arguments", "message"),
     [
         (["--manager", "no port here"], "the daemon would refuse these settings"),
-        (["--manager", "m:9090", "--trusted-key", "/nonexistent.pem"], "trusted key"),
-        (["--manager", "m:9090", "--tls-cert", "/c.pem", "--tls-key", "/k.pem"], "tls"),
+        (["--manager", "m:9090", "--trusted-key", "/nonexistent.pem"], "--trusted-key"),
+        (["--manager", "m:9090", "--tls-cert", "/c.pem"], "--tls-cert: cannot read /c.pem"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(
@@ -183,7 +183,7 @@ def test_bad_settings_are_refused_before_anything_is_written(
     result = runner.invoke(daemon_cli, ["install", "--root", str(tmp_path), *arguments])
     assert result.exit_code == 1
     assert message in result.output
-    assert not (tmp_path / "etc/systemd").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_relative_state_dir_is_refused(tmp_path: Path) -> None:
@@ -236,6 +236,9 @@ def test_on_a_live_host_systemd_is_told(tmp_path: Path) -> None:
     calls.clear()
     installer.uninstall(tmp_path, systemctl)
     assert calls == [["disable", "--now", unit], ["daemon-reload"]]
+    calls.clear()
+    installer.uninstall(tmp_path, systemctl)  # nothing left: systemd is not asked
+    assert calls == []
 
 
 def _as_nobody() -> list[str]:
@@ -334,3 +337,21 @@ def test_state_dir_is_as_the_host_sees_it(tmp_path: Path) -> None:
     values = unit_values(tmp_path / "etc/systemd/system/ops-daemon.service")
     assert values["ReadWritePaths"] == ["/srv/ops-daemon"]
     assert PurePosixPath("/var/lib/ops-daemon") == installer.STATE_DIR
+
+
+def test_tls_settings_the_daemon_refuses_are_refused(tmp_path: Path) -> None:
+    """A client certificate without the CA is no mTLS the daemon can use: refused, nothing
+    written, though the files themselves are readable."""
+    files = tmp_path / "files"
+    files.mkdir()
+    for name in ("cert", "key"):
+        (files / f"{name}.pem").write_text(f"{name}\n")
+    root = tmp_path / "root"
+    result = runner.invoke(
+        daemon_cli,
+        ["install", "--root", str(root), "--manager", "m:9090",
+         "--tls-cert", str(files / "cert.pem"), "--tls-key", str(files / "key.pem")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "mTLS needs tls.ca" in result.output
+    assert not root.exists()

@@ -97,14 +97,20 @@ def default_command() -> list[str]:
 
 def install(plan: InstallPlan, root: Path, systemctl: Systemctl | None = None) -> Report:
     """Write the unit, the config and the state directory under `root`; with `systemctl`
-    (a live host), reload systemd, enable the service and (re)start it."""
+    (a live host), reload systemd, enable the service and (re)start it. Every file given is
+    read and the settings are checked before anything is written."""
+    tls = {name: _read(path, f"--tls-{name}") for name, path in _tls_files(plan).items()}
+    for key_file in plan.trusted_keys:
+        _read(key_file, "--trusted-key")
+    manager_key = _read(plan.manager_key, "--manager-key") if plan.manager_key else None
+    config = _config_document(plan)
     report = Report()
-    config_dir = _under(root, CONFIG_DIR)
-    private_dir(config_dir)
-    config = _config_document(plan, config_dir, report)
     state_dir = _under(root, plan.state_dir)
     private_dir(state_dir)
-    _install_keys(plan, state_dir, report)
+    _install_keys(plan.trusted_keys, manager_key, state_dir, report)
+    config_dir = _under(root, CONFIG_DIR)
+    private_dir(config_dir)
+    _install_tls(tls, config_dir, report)
     _write(config_dir / CONFIG_FILE, config.encode(), 0o600, report)
     unit = unit_text(plan)
     _write(_under(root, UNIT_DIR) / UNIT_NAME, unit.encode(), 0o644, report)
@@ -124,11 +130,11 @@ def uninstall(
 ) -> list[str]:
     """Stop and remove the service and its config; with `purge`, the state directory too
     (the node's identity: enrolling again makes a new node). Nothing there is fine."""
-    if systemctl is not None:
-        systemctl(["disable", "--now", UNIT_NAME])
     removed = []
     unit = _under(root, UNIT_DIR) / UNIT_NAME
     if unit.exists():
+        if systemctl is not None:  # systemctl refuses a unit it does not know
+            systemctl(["disable", "--now", UNIT_NAME])
         unit.unlink()
         removed.append(str(unit))
     targets = [_under(root, CONFIG_DIR)] + ([_under(root, state_dir)] if purge else [])
@@ -136,7 +142,7 @@ def uninstall(
         if directory.exists():
             shutil.rmtree(directory)
             removed.append(str(directory))
-    if systemctl is not None:
+    if systemctl is not None and removed:
         systemctl(["daemon-reload"])
     return removed
 
@@ -186,8 +192,17 @@ def _extra_writable(plan: InstallPlan) -> list[PurePosixPath]:
     return seen
 
 
-def _config_document(plan: InstallPlan, config_dir: Path, report: Report) -> str:
-    """daemon.yaml, checked by the daemon's own settings model before anything is written."""
+def _tls_files(plan: InstallPlan) -> dict[str, Path]:
+    files = {"ca": plan.tls_ca, "cert": plan.tls_cert, "key": plan.tls_key}
+    return {name: path for name, path in files.items() if path is not None}
+
+
+def _tls_target(name: str) -> PurePosixPath:
+    return CONFIG_DIR / "tls" / f"{name}.pem"
+
+
+def _config_document(plan: InstallPlan) -> str:
+    """daemon.yaml, checked by the daemon's own settings model."""
     data: dict[str, object] = {"manager": plan.manager, "state_dir": str(plan.state_dir)}
     if plan.enrollment_token:
         data["enrollment_token"] = plan.enrollment_token
@@ -197,7 +212,7 @@ def _config_document(plan: InstallPlan, config_dir: Path, report: Report) -> str
         data["labels"] = dict(plan.labels)
     if plan.task_file_dirs:
         data["task_file_dirs"] = [str(path) for path in plan.task_file_dirs]
-    tls = _install_tls(plan, config_dir, report)
+    tls = {name: str(_tls_target(name)) for name in _tls_files(plan)}
     if tls:
         data["tls"] = tls
     try:
@@ -208,43 +223,38 @@ def _config_document(plan: InstallPlan, config_dir: Path, report: Report) -> str
     return header + yaml.safe_dump(data, sort_keys=False)
 
 
-def _install_tls(plan: InstallPlan, config_dir: Path, report: Report) -> dict[str, str]:
-    """Copy the TLS files next to the config (the key 0600), so the originals can go."""
-    files = {"ca": plan.tls_ca, "cert": plan.tls_cert, "key": plan.tls_key}
-    given = {name: path for name, path in files.items() if path is not None}
-    if not given:
-        return {}
-    tls_dir = config_dir / "tls"
-    private_dir(tls_dir)
-    copied = {}
-    for name, source in given.items():
-        target = tls_dir / f"{name}.pem"
-        _write(target, _read(source, f"--tls-{name}"), 0o600 if name == "key" else 0o644, report)
-        copied[name] = str(CONFIG_DIR / "tls" / target.name)
-    return copied
+def _install_tls(files: dict[str, bytes], config_dir: Path, report: Report) -> None:
+    """Copies of the TLS files next to the config (the key 0600), so the originals can go."""
+    if not files:
+        return
+    private_dir(config_dir / "tls")
+    for name, data in files.items():
+        target = config_dir / _tls_target(name).relative_to(CONFIG_DIR)
+        _write(target, data, 0o600 if name == "key" else 0o644, report)
 
 
-def _install_keys(plan: InstallPlan, state_dir: Path, report: Report) -> None:
+def _install_keys(
+    trusted_keys: Sequence[Path], manager_key: bytes | None, state_dir: Path, report: Report
+) -> None:
     """The package keys into the trust store and the task key pinned, as the daemon keeps
     them: it reads them from the state directory only."""
     trust = TrustStore(state_dir)
     trusted_before = set(trust.directory.glob("*.pem")) if trust.directory.is_dir() else set()
     try:
-        fingerprints = trust.install(plan.trusted_keys)
+        fingerprints = trust.install(trusted_keys)
     except TrustedKeyError as exc:
         raise InstallError(str(exc)) from None
     for fingerprint in fingerprints:
         path = trust.directory / f"{fingerprint}.pem"
         report.note(path, path not in trusted_before, "a trusted package key")
-    if plan.manager_key is not None:
+    if manager_key is not None:
         store = TaskKeyStore(state_dir / AGENT_DIR)
-        pem = _read(plan.manager_key, "--manager-key")
         before = store.pinned()
         try:
-            store.pin(pem)
+            store.pin(manager_key)
         except TaskKeyError as exc:
             raise InstallError(str(exc)) from None
-        report.note(store.path, before != pem, "the Manager's task key")
+        report.note(store.path, before != manager_key, "the Manager's task key")
 
 
 def _write(path: Path, data: bytes, mode: int, report: Report) -> None:
