@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
+from opscaffold.daemon.app import AGENT_DIR
 from opscaffold.daemon.config import DaemonConfig
 from opscaffold.daemon.state import private_dir, write_private
 from opscaffold.daemon.taskrelay import TaskKeyError, TaskKeyStore
@@ -37,7 +38,6 @@ UNIT_DIR = PurePosixPath("/etc/systemd/system")
 CONFIG_DIR = PurePosixPath("/etc/ops-daemon")
 CONFIG_FILE = "daemon.yaml"
 STATE_DIR = PurePosixPath("/var/lib/ops-daemon")
-AGENT_DIR = "agent"  # as in app.py: where the Agent's pinned task key lives
 
 
 class InstallError(Exception):
