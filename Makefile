@@ -7,26 +7,28 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run demo test lint format typecheck proto openapi initdb migrate check-generated pytest package clean web web-test web-client
+.PHONY: install run demo test lint format typecheck proto openapi initdb migrate check-generated pytest package clean web web-test web-client config-reference daemon-requirements
 # The web console: built by Vite into the Python package, so the Manager needs no Node.js.
 WEB_DEPS := web/node_modules/.ci-installed
+# What a host needs beside the daemon's package (docs/deployment.md): pinned, with hashes.
+DAEMON_REQUIREMENTS := $(BIN)/uv export --quiet --frozen --no-dev --extra daemon --no-emit-project \
+  --no-header --format requirements-txt
 WEB_BUILD := src/opscaffold/manager/ui/static/index.html
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
   web/vite.config.ts web/tsconfig.json web/package.json
 
-$(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh
+# The build steps are scripts/build.sh's, which the Dockerfile runs too.
+$(STAMP): pyproject.toml uv.lock scripts/install-system-deps.sh scripts/build.sh
 	bash scripts/install-system-deps.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv>=0.5,<1"
-	$(BIN)/uv sync --frozen --all-extras --python $(BIN)/python
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/build.sh python
 	touch $(STAMP)
 
-$(WEB_DEPS): web/package-lock.json scripts/install-system-deps.sh | $(STAMP)
-	cd web && npm ci --no-audit --no-fund
+$(WEB_DEPS): web/package-lock.json scripts/install-system-deps.sh scripts/build.sh | $(STAMP)
+	bash scripts/build.sh web-deps
 	touch $(WEB_DEPS)
 
 $(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
-	cd web && npm run build
+	bash scripts/build.sh web
 
 install: $(STAMP) $(WEB_BUILD)  ## create .venv with everything the project needs, build the web console
 
@@ -65,6 +67,12 @@ web-client: $(WEB_DEPS)  ## regenerate web/src/api/generated/ from api/openapi.y
 initdb: install  ## regenerate scripts/init_db.sql (MySQL DDL of the migrations)
 	$(BIN)/ops-manager migrate --sql > scripts/init_db.sql
 
+config-reference: install  ## regenerate docs/configuration.md from the Settings object
+	$(BIN)/ops-manager config-reference --output docs/configuration.md
+
+daemon-requirements: install  ## regenerate deploy/daemon/requirements.txt (the daemon's libraries, from uv.lock)
+	$(DAEMON_REQUIREMENTS) > deploy/daemon/requirements.txt
+
 migrate: install  ## migrate the configured database (OPS_CONFIG or --config via ARGS)
 	$(BIN)/ops-manager migrate $(ARGS)
 
@@ -74,10 +82,14 @@ check-generated: install $(WEB_DEPS)  ## generated files must match what the sou
 	$(BIN)/ops-manager migrate --sql > $$tmp/init_db.sql; \
 	mkdir -p $$tmp/protocol && $(BIN)/python scripts/gen_proto.py $$tmp/protocol >/dev/null 2>&1; \
 	(cd web && npx --no-install openapi-typescript $$tmp/openapi.yaml -o $$tmp/schema.ts >/dev/null 2>&1); \
+	$(BIN)/ops-manager config-reference --output $$tmp/configuration.md; \
+	$(DAEMON_REQUIREMENTS) > $$tmp/requirements.txt; \
 	diff -u api/openapi.yaml $$tmp/openapi.yaml && diff -u scripts/init_db.sql $$tmp/init_db.sql \
 	  && diff -ru -x __pycache__ src/opscaffold/protocol/ops $$tmp/protocol/ops \
 	  && diff -u web/src/api/generated/schema.ts $$tmp/schema.ts \
-	  || { echo "generated files are stale: run 'make proto openapi initdb web-client'"; exit 1; }
+	  && diff -u docs/configuration.md $$tmp/configuration.md \
+	  && diff -u deploy/daemon/requirements.txt $$tmp/requirements.txt \
+	  || { echo "generated files are stale: run 'make proto openapi initdb web-client config-reference daemon-requirements'"; exit 1; }
 
 package: install  ## dist/packages/{agent,daemon}-VERSION-OS-ARCH.tar.gz (VERSION=x.y.z, default the project's)
 	$(BIN)/python scripts/package.py $(if $(VERSION),--version $(VERSION),--version $$($(BIN)/python -c 'from importlib.metadata import version; print(version("opscaffold"))'))

@@ -1,4 +1,5 @@
-"""ops-manager: serve, migrate, run-job, user, enrollment-token, keys, openapi."""
+"""ops-manager: serve, migrate, run-job, user, enrollment-token, keys, openapi,
+config-reference."""
 
 from __future__ import annotations
 
@@ -150,6 +151,25 @@ def openapi(
         if fmt == "json"
         else yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     )
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command("config-reference")
+def config_reference(
+    output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Print the configuration reference (Markdown): every setting, its environment
+    variable, type, default and description, from the Settings object."""
+    from opscaffold.manager.configref import reference
+
+    try:
+        text = reference()
+    except FileNotFoundError as exc:  # an installed Manager has no configs/ beside it
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
     if output is None:
         sys.stdout.write(text)
     else:
