@@ -118,3 +118,9 @@ def test_the_cron_time_zone_setting_must_name_a_zone() -> None:
     for bad in ("Mars/Olympus", "../etc/passwd", ""):
         with pytest.raises(ConfigError, match=r"task\.cron_timezone"):
             load_settings(None, {"OPS_TASK__CRON_TIMEZONE": bad})
+
+
+def test_passes_further_apart_than_the_misfire_grace_are_refused() -> None:
+    env = {"OPS_TASK__SCHEDULE_INTERVAL": "2m", "OPS_TASK__MISFIRE_GRACE": "1m"}
+    with pytest.raises(ConfigError, match=r"task\.misfire_grace: must be at least"):
+        load_settings(None, env)

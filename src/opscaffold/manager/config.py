@@ -532,6 +532,23 @@ class TaskSettings(_Section):
     misfire_grace: Duration = timedelta(seconds=60)
     # The zone cron expressions are read in ("0 3 * * *": 03:00 there); times stay UTC.
     cron_timezone: TimeZoneName = "UTC"
+
+    @model_validator(mode="after")
+    def _fires_can_be_on_time(self) -> Self:
+        # A fire is on time when a pass starts within the grace; passes further apart than
+        # that would count every fire as missed.
+        if self.misfire_grace < self.schedule_interval:
+            _raise_if_any(
+                [
+                    (
+                        "misfire_grace",
+                        "must be at least task.schedule_interval, or every "
+                        "scheduled fire would count as missed",
+                    )
+                ]
+            )
+        return self
+
     # Each node's envelope carries the whole content: an execution whose envelopes would
     # together exceed this many bytes in the outbox is refused (split the target).
     max_dispatch_bytes: PositiveInt = 512 * 1024 * 1024
