@@ -760,7 +760,7 @@ ALTER TABLE tasks ADD COLUMN next_run_at DATETIME;
 
 ALTER TABLE tasks ADD COLUMN misfire ENUM('skip','run_once') NOT NULL DEFAULT 'skip';
 
-CREATE INDEX idx_tasks_next_run_at ON tasks (next_run_at);
+CREATE INDEX idx_tasks_status_next_run_at ON tasks (status, next_run_at);
 
 UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
 

@@ -344,3 +344,39 @@ async def test_the_job_fires_due_tasks_through_the_runner(
     later = await next_run(stack, task_id)
     assert later is not None
     assert later > due
+
+
+async def test_a_pass_reads_the_due_tasks_with_one_query_however_many_are_scheduled(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    await f.add_node(stack, "web-1", status="online")
+    now = utcnow()
+    later = now + timedelta(hours=1)
+    rows = [
+        {
+            "name": f"t{i}",
+            "type": "custom",
+            "content": {"handler": "system.info", "params": {}},
+            "cron_expr": "0 * * * *",
+            "target_type": "all",
+            "target_value": [],
+            "status": "enabled",
+            "created_by": 1,
+            "next_run_at": later,  # scheduled, not due
+        }
+        for i in range(300)
+    ]
+    async with stack.runtime.engine.begin() as conn:
+        await conn.execute(sa.insert(Task), rows)
+
+    with f.counting_statements(stack) as idle:
+        assert await fire(stack, now) == 0
+    task_id = await create(client, admin_headers, cron_expr="* * * * *")
+    due = await next_run(stack, task_id)
+    assert due is not None
+    with f.counting_statements(stack) as busy:
+        assert await fire(stack, due) == 1
+
+    reads = [s for s in idle if "FROM tasks" in s]
+    assert len(reads) == 1, idle  # one range read of the next_run_at index, not 300
+    assert sum("FROM tasks" in s and "next_run_at <=" in s for s in busy) == 1

@@ -31,7 +31,7 @@ class Task(Base):
     __table_args__ = (
         sa.Index("idx_type", "type"),
         sa.Index("idx_status", "status"),
-        sa.Index("idx_tasks_next_run_at", "next_run_at"),
+        sa.Index("idx_tasks_status_next_run_at", "status", "next_run_at"),
         {"comment": "tasks", **TABLE_OPTS},
     )
 

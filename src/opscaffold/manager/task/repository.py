@@ -76,8 +76,8 @@ class DueTask:
 
 
 async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> list[DueTask]:
-    """Enabled scheduled tasks due by `now`, earliest first: one range scan of the
-    next_run_at index (a disabled or unscheduled task has none), however many tasks exist."""
+    """Enabled scheduled tasks due by `now`, earliest first: one range read of the
+    (status, next_run_at) index, in its order, however many tasks exist."""
     rows = await session.execute(
         sa.select(Task.id, Task.cron_expr, Task.misfire, Task.next_run_at)
         .where(

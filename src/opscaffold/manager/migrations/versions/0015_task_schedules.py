@@ -4,8 +4,9 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06 09:00:00
 
-The scheduler finds due tasks with one indexed query (`next_run_at <= now`) instead of reading
-every cron expression each tick; `misfire` says whether a fire missed while no Manager ran
+The scheduler finds due tasks with one range read of the (status, next_run_at) index
+(`status = 'enabled' AND next_run_at <= now`, in due order) instead of reading every cron
+expression each tick; `misfire` says whether a fire missed while no Manager ran
 runs once late (`run_once`) or is skipped (`skip`, the default). Tasks that already have a
 schedule are marked due now: the scheduler's first pass sets their real next time without
 firing them (a due time that is no scheduled time never fires).
@@ -26,7 +27,7 @@ down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEX = "idx_tasks_next_run_at"
+INDEX = "idx_tasks_status_next_run_at"
 # The models' naming convention names the enum's CHECK (PostgreSQL and SQLite) like this.
 MISFIRE_CHECK = "ck_tasks_task_misfire"
 
@@ -42,7 +43,7 @@ def upgrade() -> None:
                 nullable=False,
             )
         )
-    op.create_index(INDEX, "tasks", ["next_run_at"])
+    op.create_index(INDEX, "tasks", ["status", "next_run_at"])
     if not context.is_offline_mode():  # the generated DDL makes an empty database
         tasks = sa.table(
             "tasks",
