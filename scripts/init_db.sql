@@ -754,3 +754,13 @@ CREATE INDEX idx_task_executions_status_deadline ON task_executions (status, dea
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0014 -> 0015
+
+ALTER TABLE tasks ADD COLUMN next_run_at DATETIME;
+
+ALTER TABLE tasks ADD COLUMN misfire ENUM('skip','run_once') NOT NULL DEFAULT 'skip';
+
+CREATE INDEX idx_tasks_status_next_run_at ON tasks (status, next_run_at);
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+

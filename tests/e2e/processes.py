@@ -38,7 +38,9 @@ class Manager:
         scheme = "https" if self.ca else "http"
         return f"{scheme}://127.0.0.1:{self.http_port}"
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30.0) -> None:
+        """Start and wait until it answers `/livez` (`timeout`: on a busy machine the
+        imports alone may take tens of seconds)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "ops-manager"), "serve"],
@@ -46,7 +48,7 @@ class Manager:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        poll_until(self._live)
+        poll_until(self._live, timeout=timeout, what="the manager answers /livez")
 
     def _live(self) -> bool:
         assert self.proc is not None

@@ -30,6 +30,7 @@ EXPECTED = {
     "node.detect_offline",
     "notification.deliver",
     "rollout.advance",
+    "task.fire_schedules",
     "task.time_out",
     "version.sweep_files",
 }

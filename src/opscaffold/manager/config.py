@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Self, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from argon2.profiles import get_default_parameters
@@ -152,6 +153,14 @@ def _valid_network(value: str) -> str:
     return value
 
 
+def _valid_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"not an IANA time zone: {value!r} (e.g. UTC, Asia/Shanghai)") from None
+    return value
+
+
 def _number_to_text(value: object) -> object:
     # YAML reads an unquoted `1.2` as a float.
     return str(value) if isinstance(value, float) else value
@@ -169,6 +178,7 @@ CipherSuite = Literal[
 ]
 Addr = Annotated[str, AfterValidator(_valid_addr)]
 Network = Annotated[str, AfterValidator(_valid_network)]
+TimeZoneName = Annotated[str, AfterValidator(_valid_time_zone)]
 TlsVersion = Annotated[Literal["1.2", "1.3"], BeforeValidator(_number_to_text)]
 
 
@@ -515,6 +525,30 @@ class TaskSettings(_Section):
     # An execution with no final result this long after its deadline has timed out.
     timeout_grace: Duration = timedelta(seconds=30)
     check_interval: Duration = timedelta(seconds=5)  # how often deadlines are checked
+    # How often tasks whose cron schedule is due are looked for (one indexed query each time).
+    schedule_interval: Duration = timedelta(seconds=5)
+    # A scheduled fire not started within this long of its time was missed (no Manager ran):
+    # the task's `misfire` says whether it runs once late or waits for its next time.
+    misfire_grace: Duration = timedelta(seconds=60)
+    # The zone cron expressions are read in ("0 3 * * *": 03:00 there); times stay UTC.
+    cron_timezone: TimeZoneName = "UTC"
+
+    @model_validator(mode="after")
+    def _fires_can_be_on_time(self) -> Self:
+        # A fire is on time when a pass starts within the grace; passes further apart than
+        # that would count every fire as missed.
+        if self.misfire_grace < self.schedule_interval:
+            _raise_if_any(
+                [
+                    (
+                        "misfire_grace",
+                        "must be at least task.schedule_interval, or every "
+                        "scheduled fire would count as missed",
+                    )
+                ]
+            )
+        return self
+
     # Each node's envelope carries the whole content: an execution whose envelopes would
     # together exceed this many bytes in the outbox is refused (split the target).
     max_dispatch_bytes: PositiveInt = 512 * 1024 * 1024

@@ -146,6 +146,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     # deletes); outputs may hold what a viewer should not read, so editors only
     ("GET", f"{API}/tasks"): Rule(EVERYONE),
     ("POST", f"{API}/tasks"): Rule(EDITORS, "task.create", "task"),
+    ("GET", f"{API}/tasks/schedule/next"): Rule(EVERYONE),
     ("GET", f"{API}/tasks/{{id}}"): Rule(EVERYONE),
     ("PUT", f"{API}/tasks/{{id}}"): Rule(EDITORS, "task.update", "task"),
     ("DELETE", f"{API}/tasks/{{id}}"): Rule(ADMIN, "task.delete", "task"),

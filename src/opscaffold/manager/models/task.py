@@ -23,6 +23,7 @@ TASK_TYPES = ("script", "file", "service", "custom")
 TARGET_TYPES = ("node", "group", "tag", "all")
 EXECUTION_STATUSES = ("pending", "running", "success", "failed", "timeout", "cancelled")
 TRIGGERS = ("manual", "schedule", "api")
+MISFIRE_POLICIES = ("skip", "run_once")  # what a scheduled fire missed while no Manager ran does
 
 
 class Task(Base):
@@ -30,6 +31,7 @@ class Task(Base):
     __table_args__ = (
         sa.Index("idx_type", "type"),
         sa.Index("idx_status", "status"),
+        sa.Index("idx_tasks_status_next_run_at", "status", "next_run_at"),
         {"comment": "tasks", **TABLE_OPTS},
     )
 
@@ -55,6 +57,12 @@ class Task(Base):
     )
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime, server_default=now_default(), default=utcnow, onupdate=utcnow
+    )
+    # Ours: the cron schedule's next due time (null without a schedule or while disabled),
+    # found through its index by the scheduler, and what a fire missed while no Manager ran does.
+    next_run_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    misfire: Mapped[str] = mapped_column(
+        enum("task_misfire", *MISFIRE_POLICIES), server_default="skip", default="skip"
     )
 
 

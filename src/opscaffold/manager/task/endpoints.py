@@ -15,7 +15,7 @@ from opscaffold.manager.kit.routes import API_PREFIX
 from opscaffold.manager.kit.storable import IdPath
 from opscaffold.manager.limits import body_limit
 from opscaffold.manager.node.schemas import TargetType
-from opscaffold.manager.task import service
+from opscaffold.manager.task import schedule, service
 from opscaffold.manager.task.schemas import (
     CancelResult,
     ExecuteRequest,
@@ -23,6 +23,7 @@ from opscaffold.manager.task.schemas import (
     ExecutionDetail,
     ExecutionOutput,
     ExecutionSummary,
+    ScheduleRuns,
     TaskCreate,
     TaskRead,
     TaskStatus,
@@ -62,15 +63,33 @@ async def list_tasks(
 @router.post("", response_model=Envelope[TaskRead], status_code=201)
 @body_limit(MAX_ENVELOPE_BYTES)  # a 1 MiB script may take more once JSON-escaped
 async def create_task(
-    body: TaskCreate, session: SessionDep, principal: CurrentUser, audit: AuditDep
+    body: TaskCreate,
+    session: SessionDep,
+    principal: CurrentUser,
+    audit: AuditDep,
+    runtime: RuntimeDep,
 ) -> Envelope[TaskRead]:
     """Define a task. `content` by `type`: script {interpreter, script, args, env, workdir},
     file {content, dest, mode, owner, overwrite}, service {name, action}, custom {handler,
-    params}. `cron_expr` (5 fields) is stored; scheduling is not yet run."""
-    task = await service.create(session, body, principal.user_id, utcnow())
+    params}. With `cron_expr` (5 fields) an enabled task runs on that schedule, once per
+    fire across all Managers (`triggered_by=schedule`); `next_run_at` says when next."""
+    tz = schedule.zone(runtime.settings.task.cron_timezone)
+    task = await service.create(session, body, principal.user_id, utcnow(), tz)
     audit.resource_id = str(task.id)
     audit.detail = {"name": task.name, "type": task.type, "target_type": task.target_type}
     return ok(service.read(task))
+
+
+@router.get("/schedule/next", response_model=Envelope[ScheduleRuns])
+async def preview_schedule(
+    runtime: RuntimeDep,
+    cron_expr: Annotated[str, Query(max_length=64, description="5 fields")],
+    count: Annotated[int, Query(ge=1, le=schedule.MAX_PREVIEW)] = 5,
+) -> Envelope[ScheduleRuns]:
+    """The next times a cron expression fires, in UTC, read in the zone the scheduler uses
+    (`task.cron_timezone`); a bad expression is refused as a task's would be."""
+    tz = schedule.zone(runtime.settings.task.cron_timezone)
+    return ok(service.preview(cron_expr, count, utcnow(), tz))
 
 
 @router.get("/{id}", response_model=Envelope[TaskRead])
@@ -81,12 +100,13 @@ async def get_task(id: IdPath, session: SessionDep) -> Envelope[TaskRead]:
 @router.put("/{id}", response_model=Envelope[TaskRead])
 @body_limit(MAX_ENVELOPE_BYTES)
 async def update_task(
-    id: IdPath, body: TaskUpdate, session: SessionDep, audit: AuditDep
+    id: IdPath, body: TaskUpdate, session: SessionDep, audit: AuditDep, runtime: RuntimeDep
 ) -> Envelope[TaskRead]:
     """Change a task's fields. In a new content, a secret value sent back masked (as read)
-    keeps the value stored."""
+    keeps the value stored. A new `cron_expr` or `status` takes effect from now."""
     audit.detail = {"fields": sorted(body.model_dump(exclude_unset=True))}
-    return ok(service.read(await service.update(session, id, body, utcnow())))
+    tz = schedule.zone(runtime.settings.task.cron_timezone)
+    return ok(service.read(await service.update(session, id, body, utcnow(), tz)))
 
 
 @router.delete("/{id}", response_model=Envelope[TaskRead])

@@ -67,6 +67,45 @@ async def page_tasks(
     return int(total or 0), (await session.scalars(stmt)).all()
 
 
+@dataclass(frozen=True, slots=True)
+class DueTask:
+    id: int
+    cron_expr: str
+    misfire: str
+    next_run_at: datetime
+
+
+async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> list[DueTask]:
+    """Enabled scheduled tasks due by `now`, earliest first: one range read of the
+    (status, next_run_at) index, in its order, however many tasks exist."""
+    rows = await session.execute(
+        sa.select(Task.id, Task.cron_expr, Task.misfire, Task.next_run_at)
+        .where(
+            Task.next_run_at <= now,
+            Task.status == "enabled",
+            Task.cron_expr.is_not(None),
+        )
+        .order_by(Task.next_run_at, Task.id)
+        .limit(limit)
+    )
+    return [DueTask(r.id, r.cron_expr, r.misfire, r.next_run_at) for r in rows]
+
+
+async def advance_schedule(
+    session: AsyncSession, task_id: int, due: datetime, next_run_at: datetime | None
+) -> bool:
+    """Claim the task's fire due at `due` by moving its due time on: True for the one
+    transaction whose UPDATE still found `due` there (the row lock makes the others wait,
+    then find it moved). `updated_at` stays: the definition did not change."""
+    result = await session.execute(
+        sa.update(Task)
+        .where(Task.id == task_id, Task.next_run_at == due, Task.status == "enabled")
+        .values(next_run_at=next_run_at, updated_at=Task.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def delivered_pending(session: AsyncSession, execution_id: str) -> list[int]:
     """Nodes whose envelope went out but that have not said they started."""
     stmt = (

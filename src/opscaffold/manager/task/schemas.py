@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from opscaffold.manager.kit.clock import rfc3339
 from opscaffold.manager.kit.storable import Id
 from opscaffold.manager.node.schemas import TargetType
+from opscaffold.manager.task import schedule
 from opscaffold.manager.task.states import ExecutionState
 from opscaffold.protocol.task import MAX_TIMEOUT, TaskType
 
 TaskStatus = Literal["enabled", "disabled"]
 Trigger = Literal["manual", "schedule", "api"]
+# A scheduled fire missed while no Manager ran: run once when one is back, or wait for the next.
+Misfire = Literal["skip", "run_once"]
 MAX_TARGET_VALUES = 10_000
 
 
@@ -23,12 +25,7 @@ def check_cron(value: str | None) -> str | None:
     """Five fields (minute hour day month weekday), as croniter reads them; none: no schedule."""
     if value is None or not value.strip():
         return None
-    value = " ".join(value.split())
-    if len(value.split(" ")) != 5:
-        raise ValueError("must have 5 fields: minute hour day-of-month month day-of-week")
-    if not croniter.is_valid(value):
-        raise ValueError(f"{value!r} is not a valid cron expression")
-    return value
+    return schedule.normalize(value)
 
 
 class _TaskFields(BaseModel):
@@ -44,7 +41,15 @@ class TaskCreate(_TaskFields):
     name: str = Field(min_length=1, max_length=128)
     type: TaskType
     content: dict[str, Any] = Field(description="by type: script, file, service or custom")
-    cron_expr: str | None = Field(None, max_length=64, description="5 fields; stored only")
+    cron_expr: str | None = Field(
+        None,
+        max_length=64,
+        description="5 fields (minute hour day-of-month month day-of-week), read in "
+        "task.cron_timezone; the task then runs on that schedule while enabled",
+    )
+    misfire: Misfire = Field(
+        "skip", description="a scheduled fire missed while no Manager ran: run once, or skip"
+    )
     timeout: int = Field(300, ge=1, le=MAX_TIMEOUT, description="seconds")
     retry_count: int = Field(0, ge=0, le=10)
     retry_interval: int = Field(60, ge=0, le=86_400, description="seconds")
@@ -60,7 +65,8 @@ class TaskUpdate(_TaskFields):
     name: str | None = Field(None, min_length=1, max_length=128)
     type: TaskType | None = None
     content: dict[str, Any] | None = None
-    cron_expr: str | None = Field(None, max_length=64)
+    cron_expr: str | None = Field(None, max_length=64, description="null or empty: none")
+    misfire: Misfire | None = None
     timeout: int | None = Field(None, ge=1, le=MAX_TIMEOUT)
     retry_count: int | None = Field(None, ge=0, le=10)
     retry_interval: int | None = Field(None, ge=0, le=86_400)
@@ -78,6 +84,10 @@ class TaskRead(BaseModel):
     type: TaskType
     content: dict[str, Any] = Field(description="secret environment values are masked")
     cron_expr: str | None
+    misfire: Misfire
+    next_run_at: datetime | None = Field(
+        description="when the schedule fires next; null without cron_expr or while disabled"
+    )
     timeout: int
     retry_count: int
     retry_interval: int
@@ -89,9 +99,20 @@ class TaskRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @field_serializer("created_at", "updated_at")
+    @field_serializer("created_at", "updated_at", "next_run_at")
     def _times(self, value: datetime | None) -> str | None:
         return rfc3339(value)
+
+
+class ScheduleRuns(BaseModel):
+    """A cron expression's next times, as the scheduler would fire it."""
+
+    cron_expr: str
+    next_runs: list[datetime] = Field(description="UTC, earliest first")
+
+    @field_serializer("next_runs")
+    def _times(self, values: list[datetime]) -> list[str | None]:
+        return [rfc3339(v) for v in values]
 
 
 class ExecuteRequest(BaseModel):

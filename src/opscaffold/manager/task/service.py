@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
+from opscaffold.manager.config import TaskSettings
 from opscaffold.manager.errors import (
+    DomainError,
     ExecutionNotFound,
     ExecutionTransitionRefused,
     InvalidArgument,
@@ -26,9 +29,10 @@ from opscaffold.manager.errors import (
     TaskBusy,
     TaskNotFound,
 )
+from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import Task
 from opscaffold.manager.node import service as node_service
-from opscaffold.manager.task import repository
+from opscaffold.manager.task import repository, schedule
 from opscaffold.manager.task.keys import TaskKey
 from opscaffold.manager.task.repository import NodeRef
 from opscaffold.manager.task.schemas import (
@@ -39,6 +43,7 @@ from opscaffold.manager.task.schemas import (
     ExecutionOutput,
     ExecutionRow,
     ExecutionSummary,
+    ScheduleRuns,
     StateCounts,
     TaskCreate,
     TaskRead,
@@ -61,6 +66,8 @@ MAX_ERROR = 4000  # characters of a node's reason kept
 MAX_OUTPUT = 16 * 1024 * 1024  # characters of output stored, whatever an Agent was set to send
 REPORTED: frozenset[str] = FINAL_RESULTS | {"running"}
 ENVELOPE_OVERHEAD = 600  # bytes of an envelope besides its content (ids, times, signature)
+SCHEDULE_BATCH = 500  # due tasks one scheduler pass fires at most; the rest go next pass
+log = get_logger("opscaffold.task")
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -87,7 +94,10 @@ def _check_target(target_type: str, values: Sequence[str]) -> list[str]:
     return [] if target_type == "all" else cleaned
 
 
-async def create(session: AsyncSession, body: TaskCreate, created_by: int, now: datetime) -> Task:
+async def create(
+    session: AsyncSession, body: TaskCreate, created_by: int, now: datetime, tz: ZoneInfo
+) -> Task:
+    """Define a task; with a `cron_expr` (read in `tz`) and enabled, it is scheduled from now."""
     task = Task(
         name=body.name.strip() or body.name,
         type=body.type,
@@ -103,6 +113,8 @@ async def create(session: AsyncSession, body: TaskCreate, created_by: int, now: 
         created_by=created_by,
         created_at=now,
         updated_at=now,
+        misfire=body.misfire,
+        next_run_at=schedule.first_run(body.cron_expr, body.status == "enabled", now, tz),
     )
     return await repository.add_task(session, task)
 
@@ -134,9 +146,12 @@ async def list_tasks(
     return total, [read(t) for t in tasks]
 
 
-async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: datetime) -> Task:
+async def update(
+    session: AsyncSession, task_id: int, body: TaskUpdate, now: datetime, tz: ZoneInfo
+) -> Task:
     """Change the fields given. A new `content` is checked against the (new or current)
-    type; a new type needs its content. A secret value sent back masked keeps the stored one."""
+    type; a new type needs its content. A secret value sent back masked keeps the stored one.
+    A new schedule, or the task enabled or disabled, counts its next fire from now."""
     task = await get(session, task_id)
     changes = body.model_dump(exclude_unset=True)
     if (
@@ -145,7 +160,7 @@ async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: dat
         and "content" not in changes
     ):
         raise InvalidArgument("content: a new type needs its content")
-    for key in ("name", "type", "content", "timeout", "retry_count", "retry_interval"):
+    for key in ("name", "type", "content", "timeout", "retry_count", "retry_interval", "misfire"):
         if key in changes and changes[key] is None:
             raise InvalidArgument(f"{key}: may not be null")
     values: dict[str, Any] = {k: v for k, v in changes.items() if k not in ("content",)}
@@ -162,9 +177,22 @@ async def update(session: AsyncSession, task_id: int, body: TaskUpdate, now: dat
         )
     if "status" in changes and changes["status"] is None:
         raise InvalidArgument("status: may not be null")
+    values |= _rescheduled(task, changes, now, tz)
     values["updated_at"] = now
     await repository.update_task(session, task_id, values)
     return await get(session, task_id)
+
+
+def _rescheduled(
+    task: Task, changes: dict[str, Any], now: datetime, tz: ZoneInfo
+) -> dict[str, Any]:
+    """The next due time when the schedule or the status changes (from now: fires passed
+    while disabled are not made up); otherwise the one set keeps counting."""
+    cron_expr = changes.get("cron_expr", task.cron_expr)
+    status = changes.get("status") or task.status
+    if cron_expr == task.cron_expr and status == task.status:
+        return {}
+    return {"next_run_at": schedule.first_run(cron_expr, status == "enabled", now, tz)}
 
 
 def _keep_secrets(task: Task, new_type: str, content: Any) -> Any:
@@ -385,6 +413,90 @@ async def cancel(
             now=now,
         )
     return CancelResult(execution_id=execution_id, cancelled=cancelled, signalled=len(signal))
+
+
+# -- schedules ------------------------------------------------------------------------------
+def preview(cron_expr: str, count: int, now: datetime, tz: ZoneInfo) -> ScheduleRuns:
+    """The next `count` times an expression fires after `now`, checked as a task's is."""
+    try:
+        if not cron_expr.strip():
+            raise schedule.CronInvalid("is required")
+        expr = schedule.normalize(cron_expr)
+    except schedule.CronInvalid as exc:
+        raise InvalidArgument(
+            f"cron_expr: {exc}", data={"errors": [{"field": "cron_expr", "message": str(exc)}]}
+        ) from exc
+    return ScheduleRuns(cron_expr=expr, next_runs=schedule.next_runs(expr, now, tz, count))
+
+
+async def fire_due(
+    session: AsyncSession,
+    bus: CommandBus,
+    key: Callable[[], TaskKey],
+    settings: TaskSettings,
+    now: datetime,
+) -> int:
+    """Fire the tasks whose schedule is due, found with one indexed query: each fire runs
+    as `POST /tasks/{id}/execute` does, with `triggered_by=schedule`. A fire is claimed by
+    moving the task's due time on in the same transaction as its execution, so however many
+    replicas look at once, one fires it. Answers how many fired."""
+    due = await repository.due_tasks(session, now, SCHEDULE_BATCH)
+    if not due:
+        return 0
+    tz = schedule.zone(settings.cron_timezone)
+    signer = key()
+    fired = 0
+    for task in due:
+        decision = schedule.decide(
+            task.cron_expr, task.misfire, task.next_run_at, now, tz, settings.misfire_grace
+        )
+        fired += await _fire(session, bus, signer, settings, task, decision, now)
+    return fired
+
+
+async def _fire(
+    session: AsyncSession,
+    bus: CommandBus,
+    key: TaskKey,
+    settings: TaskSettings,
+    task: repository.DueTask,
+    decision: schedule.Decision,
+    now: datetime,
+) -> int:
+    """One due task: claim its due time, then execute it or let the time pass (missed, or
+    refused: no nodes, too big). A refused fire is logged and not retried before the next."""
+    try:
+        async with session.begin_nested():
+            if not await repository.advance_schedule(
+                session, task.id, task.next_run_at, decision.next_run_at
+            ):
+                return 0  # another replica has fired it, or it was changed meanwhile
+            if decision.fire_for is None:
+                if decision.missed:
+                    log.info("missed scheduled fire skipped", task_id=task.id)
+                return 0
+            await execute(
+                session,
+                bus,
+                key,
+                task.id,
+                ExecuteRequest(),
+                created_by=None,
+                dispatch_ttl=settings.dispatch_ttl,
+                now=now,
+                max_bytes=settings.max_dispatch_bytes,
+                triggered_by="schedule",
+            )
+            return 1
+    except DomainError as exc:
+        log.warning(
+            "scheduled fire refused",
+            task_id=task.id,
+            scheduled_for=decision.fire_for.isoformat() if decision.fire_for else None,
+            reason=exc.message,
+        )
+    await repository.advance_schedule(session, task.id, task.next_run_at, decision.next_run_at)
+    return 0
 
 
 # -- what nodes report ----------------------------------------------------------------------

@@ -975,9 +975,31 @@ export interface paths {
          * Create Task
          * @description Define a task. `content` by `type`: script {interpreter, script, args, env, workdir},
          *     file {content, dest, mode, owner, overwrite}, service {name, action}, custom {handler,
-         *     params}. `cron_expr` (5 fields) is stored; scheduling is not yet run.
+         *     params}. With `cron_expr` (5 fields) an enabled task runs on that schedule, once per
+         *     fire across all Managers (`triggered_by=schedule`); `next_run_at` says when next.
          */
         post: operations["create_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/schedule/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Schedule
+         * @description The next times a cron expression fires, in UTC, read in the zone the scheduler uses
+         *     (`task.cron_timezone`); a bad expression is refused as a task's would be.
+         */
+        get: operations["preview_schedule"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -996,7 +1018,7 @@ export interface paths {
         /**
          * Update Task
          * @description Change a task's fields. In a new content, a secret value sent back masked (as read)
-         *     keeps the value stored.
+         *     keeps the value stored. A new `cron_expr` or `status` takes effect from now.
          */
         put: operations["update_task"];
         post?: never;
@@ -3527,6 +3549,38 @@ export interface components {
             request_id: string;
         };
         /**
+         * ScheduleRuns
+         * @description A cron expression's next times, as the scheduler would fire it.
+         */
+        ScheduleRuns: {
+            /** Cron Expr */
+            cron_expr: string;
+            /**
+             * Next Runs
+             * @description UTC, earliest first
+             */
+            next_runs: (string | null)[];
+        };
+        /** ScheduleRunsEnvelope */
+        ScheduleRunsEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["ScheduleRuns"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
+        };
+        /**
          * Share
          * @description One slice of a distribution: a value and how many have it.
          */
@@ -3579,9 +3633,16 @@ export interface components {
             };
             /**
              * Cron Expr
-             * @description 5 fields; stored only
+             * @description 5 fields (minute hour day-of-month month day-of-week), read in task.cron_timezone; the task then runs on that schedule while enabled
              */
             cron_expr?: string | null;
+            /**
+             * Misfire
+             * @description a scheduled fire missed while no Manager ran: run once, or skip
+             * @default skip
+             * @enum {string}
+             */
+            misfire: "skip" | "run_once";
             /**
              * Timeout
              * @description seconds
@@ -3667,6 +3728,16 @@ export interface components {
             };
             /** Cron Expr */
             cron_expr: string | null;
+            /**
+             * Misfire
+             * @enum {string}
+             */
+            misfire: "skip" | "run_once";
+            /**
+             * Next Run At
+             * @description when the schedule fires next; null without cron_expr or while disabled
+             */
+            next_run_at: string | null;
             /** Timeout */
             timeout: number;
             /** Retry Count */
@@ -3756,8 +3827,13 @@ export interface components {
             content?: {
                 [key: string]: unknown;
             } | null;
-            /** Cron Expr */
+            /**
+             * Cron Expr
+             * @description null or empty: none
+             */
             cron_expr?: string | null;
+            /** Misfire */
+            misfire?: ("skip" | "run_once") | null;
             /** Timeout */
             timeout?: number | null;
             /** Retry Count */
@@ -10939,6 +11015,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskReadEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    preview_schedule: {
+        parameters: {
+            query: {
+                /** @description 5 fields */
+                cron_expr: string;
+                count?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRunsEnvelope"];
                 };
             };
             /** @description Invalid argument (1001) or a domain rule refused the input */
