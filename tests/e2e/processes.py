@@ -46,7 +46,8 @@ class Manager:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        poll_until(self._live)
+        # Generous: on a loaded machine, imports and migrations alone can take half a minute.
+        poll_until(self._live, timeout=90, what="the Manager answers /livez")
 
     def _live(self) -> bool:
         assert self.proc is not None

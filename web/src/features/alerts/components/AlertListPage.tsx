@@ -1,4 +1,4 @@
-import { Autocomplete, Box, Button, Link, MenuItem, Paper, TextField } from '@mui/material';
+import { Autocomplete, Box, Button, Link, MenuItem, Paper, TextField, Typography } from '@mui/material';
 import { DataGrid, type GridColDef } from '@mui/x-data-grid';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
@@ -105,16 +105,41 @@ export function AlertListPage() {
     setParams(next);
   }
 
+  // Severity and state share a column, and the value sits under the rule, so the list and its
+  // actions fit a 1024 px screen; rows grow when the chips wrap.
   const columns: GridColDef<Alert>[] = [
-    { field: 'fired_at', headerName: t('alerts.firedAt'), width: 170, valueFormatter: (v: string) => formatDateTime(v, i18n.language) },
-    { field: 'severity', headerName: t('alerts.severity'), width: 100, renderCell: (p) => <SeverityChip severity={p.row.severity} /> },
-    { field: 'status', headerName: t('alerts.status'), width: 200, renderCell: (p) => <AlertStateChips alert={p.row} /> },
-    { field: 'rule_name', headerName: t('alerts.rule'), flex: 1, minWidth: 140, valueGetter: (v: string | null) => v ?? t('alerts.deletedRule') },
+    { field: 'fired_at', headerName: t('alerts.firedAt'), width: 150, valueFormatter: (v: string) => formatDateTime(v, i18n.language) },
+    {
+      field: 'status',
+      headerName: t('alerts.status'),
+      flex: 1,
+      minWidth: 180,
+      renderCell: (p) => (
+        <Box sx={{ display: 'flex', gap: 0.5, flexWrap: 'wrap', alignItems: 'center' }}>
+          <SeverityChip severity={p.row.severity} />
+          <AlertStateChips alert={p.row} />
+        </Box>
+      ),
+    },
+    {
+      field: 'rule_name',
+      headerName: t('alerts.rule'),
+      flex: 1.2,
+      minWidth: 160,
+      renderCell: (p) => (
+        <Box sx={{ lineHeight: 1.4 }}>
+          <Typography variant="body2">{p.row.rule_name ?? t('alerts.deletedRule')}</Typography>
+          <Typography variant="caption" color="text.secondary">
+            {alertValue(p.row)}
+          </Typography>
+        </Box>
+      ),
+    },
     {
       field: 'hostname',
       headerName: t('alerts.node'),
       flex: 1,
-      minWidth: 140,
+      minWidth: 100,
       renderCell: (p) =>
         p.row.hostname ? (
           <Link component={RouterLink} to={`/nodes/${p.row.node_id}`} onClick={(e) => e.stopPropagation()}>
@@ -124,13 +149,12 @@ export function AlertListPage() {
           t('alerts.deletedNode')
         ),
     },
-    { field: 'current_value', headerName: t('alerts.value'), width: 200, valueGetter: (_v, row) => alertValue(row) },
   ];
   if (canAck || canSilence) {
     columns.push({
       field: 'actions',
       headerName: t('common.actions'),
-      width: 180,
+      width: 150,
       sortable: false,
       renderCell: (p) => (
         <Box sx={{ display: 'flex', gap: 1, alignItems: 'center', height: '100%' }} onClick={(e) => e.stopPropagation()}>
@@ -215,7 +239,11 @@ export function AlertListPage() {
           disableColumnFilter
           disableColumnSorting
           disableRowSelectionOnClick
-          sx={{ '& .MuiDataGrid-row': { cursor: 'pointer' } }}
+          getRowHeight={() => 'auto'}
+          sx={{
+            '& .MuiDataGrid-row': { cursor: 'pointer' },
+            '& .MuiDataGrid-cell': { py: 1, display: 'flex', alignItems: 'center' },
+          }}
           slots={{ noRowsOverlay: () => <Empty message={t('alerts.empty')} /> }}
         />
       </Paper>

@@ -149,7 +149,7 @@ describe('NodeDetailPage', () => {
     renderDetail('operator');
     const config = await screen.findByTestId('node-config');
     await waitFor(() => expect(config).toHaveTextContent('metric_interval60默认'));
-    expect(screen.getByRole('link', { name: '告警' })).toHaveAttribute('href', '/alerts?node_id=5');
+    expect(screen.getByRole('link', { name: '查看告警' })).toHaveAttribute('href', '/alerts?node_id=5');
   });
 
   it('shows a viewer no configuration (the API keeps it from viewers)', async () => {
