@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import httpx
 
+from opscaffold.manager.system import service
+from opscaffold.manager.version.keys import KeyRing
 from opscaffold.protocol import manifest, task
 from tests.manager.conftest import Stack, bearer, login, make_user
 
@@ -47,3 +52,24 @@ async def test_only_admins_read_the_settings(
         response = await client.get(SETTINGS, headers=headers)
         assert response.status_code == 403, response.text
         assert response.json()["code"] == 1003
+
+
+async def test_offline_signers_keys_are_listed_after_the_managers(
+    stack: Stack, tmp_path: Path
+) -> None:
+    offline = manifest.generate_key().public_key()
+    (tmp_path / "release.pub").write_bytes(manifest.public_pem(offline))
+    settings = stack.settings.model_copy(
+        update={
+            "storage": stack.settings.storage.model_copy(
+                update={"trusted_keys": [tmp_path / "release.pub"]}
+            )
+        }
+    )
+    runtime = replace(stack.runtime, settings=settings, keys=KeyRing.load(settings))
+    keys = service.summary(runtime).package_keys
+    assert [(k.fingerprint, k.own) for k in keys] == [
+        (runtime.keys.fingerprint, True),
+        (manifest.fingerprint(offline), False),
+    ]
+    assert keys[1].source == str(tmp_path / "release.pub")
