@@ -51,18 +51,26 @@ describe('RulesPage', () => {
     expect(screen.getByText('停用')).toBeInTheDocument();
   });
 
-  it('creates a rule and shows the server refusing a field beside it', async () => {
-    const { calls } = renderRules('admin');
+  it("shows the server's refusal of a field beside it", async () => {
+    renderRules('admin');
     await userEvent.click(await screen.findByRole('button', { name: '新建规则' }));
     const dialog = screen.getByRole('dialog', { name: '新建规则' });
     await userEvent.type(within(dialog).getByRole('textbox', { name: '名称' }), 'disk full');
     await userEvent.click(within(dialog).getByRole('button', { name: '保存' }));
-    // No threshold: the server says the field is required, shown under it.
+    // No threshold: the server says the field is required (in its message), shown under it.
     expect(await within(dialog).findByText('required for a rule on cpu_usage')).toBeInTheDocument();
     await userEvent.type(within(dialog).getByRole('spinbutton', { name: '阈值' }), '150');
     await userEvent.click(within(dialog).getByRole('button', { name: '保存' }));
+    // Refused by the request's validation: the envelope's errors name the field.
     expect(await within(dialog).findByText('Input should be less than 100')).toBeInTheDocument();
-    await userEvent.clear(within(dialog).getByRole('spinbutton', { name: '阈值' }));
+    expect(screen.getByRole('dialog')).toBeInTheDocument();
+  });
+
+  it('creates a rule on tags that notifies a channel', async () => {
+    const { calls } = renderRules('admin');
+    await userEvent.click(await screen.findByRole('button', { name: '新建规则' }));
+    const dialog = screen.getByRole('dialog', { name: '新建规则' });
+    await userEvent.type(within(dialog).getByRole('textbox', { name: '名称' }), 'disk full');
     await userEvent.type(within(dialog).getByRole('spinbutton', { name: '阈值' }), '95');
     await userEvent.click(within(dialog).getByRole('combobox', { name: '适用范围' }));
     await userEvent.click(await screen.findByRole('option', { name: '标签' }));
@@ -73,10 +81,12 @@ describe('RulesPage', () => {
     await userEvent.click(within(dialog).getByRole('button', { name: '保存' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     const sent = await bodies(calls, 'POST');
-    expect(sent.at(-1)).toEqual({
-      name: 'disk full', metric: 'cpu_usage', operator: 'gt', threshold: 95, duration: 60, keep_firing_for: 0,
-      severity: 'warning', target_type: 'tag', target_value: ['db', 'cache'], notification_channels: [4], enabled: true,
-    });
+    expect(sent).toEqual([
+      {
+        name: 'disk full', metric: 'cpu_usage', operator: 'gt', threshold: 95, duration: 60, keep_firing_for: 0,
+        severity: 'warning', target_type: 'tag', target_value: ['db', 'cache'], notification_channels: [4], enabled: true,
+      },
+    ]);
   });
 
   it('edits a rule; a state condition is sent without operator or threshold', async () => {
