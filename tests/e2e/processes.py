@@ -47,7 +47,11 @@ class Manager:
                 stderr=subprocess.STDOUT,
             )
         # Generous: on a loaded machine, imports and migrations alone can take half a minute.
-        poll_until(self._live, timeout=90, what="the Manager answers /livez")
+        try:
+            poll_until(self._live, timeout=90, what="the Manager answers /livez")
+        except AssertionError:
+            self.ensure_stopped()  # no fixture's teardown runs for a process never handed out
+            raise
 
     def _live(self) -> bool:
         assert self.proc is not None
