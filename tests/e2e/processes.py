@@ -38,9 +38,9 @@ class Manager:
         scheme = "https" if self.ca else "http"
         return f"{scheme}://127.0.0.1:{self.http_port}"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start and wait until it answers `/livez` (`timeout`: on a busy machine the
-        imports alone may take tens of seconds)."""
+    def start(self, timeout: float = 90.0) -> None:
+        """Start and wait until it answers `/livez` (`timeout`: generous, because on a busy
+        machine imports and migrations alone may take tens of seconds)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "ops-manager"), "serve"],
@@ -48,7 +48,11 @@ class Manager:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        poll_until(self._live, timeout=timeout, what="the manager answers /livez")
+        try:
+            poll_until(self._live, timeout=timeout, what="the Manager answers /livez")
+        except AssertionError:
+            self.ensure_stopped()  # no fixture's teardown runs for a process never handed out
+            raise
 
     def _live(self) -> bool:
         assert self.proc is not None

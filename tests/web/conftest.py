@@ -32,6 +32,9 @@ ENV = {
     "OPS_AUTH__PASSWORD__ARGON2_MEMORY_COST": "1024",
     "OPS_LOG__LEVEL": "warning",
     "OPS_ROLLOUT__TICK_INTERVAL": "1s",
+    "OPS_ALERT__EVALUATION_INTERVAL": "1s",
+    "OPS_ALERT__NOTIFY__INTERVAL": "1s",
+    "OPS_ALERT__NOTIFY__ALLOW_PRIVATE_NETWORKS": "true",  # the test's webhook receiver is local
 }
 
 expect.set_options(timeout=15_000)

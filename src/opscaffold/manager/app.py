@@ -71,6 +71,7 @@ from opscaffold.manager.rollout.endpoints import router as rollout_router
 from opscaffold.manager.rpc import server as rpc_server
 from opscaffold.manager.rpc.servicer import EffectiveConfig
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.system.endpoints import router as system_router
 from opscaffold.manager.task import jobs as task_jobs
 from opscaffold.manager.task.endpoints import execution_router
 from opscaffold.manager.task.endpoints import router as task_router
@@ -186,6 +187,7 @@ def create_app(
         version_router,
         rollout_router,
         dashboard_router,
+        system_router,
         timeline_router,
         # before any router with /alerts/{id}: /alerts/channels is not an alert id
         notification_router,

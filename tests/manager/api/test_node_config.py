@@ -64,7 +64,11 @@ async def test_defaults_come_from_settings(
 ) -> None:
     assert node_service.default_node_config(stack.settings) == DEFAULTS
     effective = await _effective(client, admin_headers, tree["in_child"])
-    assert effective == {"config": DEFAULTS, "sources": dict.fromkeys(DEFAULTS, "default")}
+    assert effective == {
+        "config": DEFAULTS,
+        "sources": dict.fromkeys(DEFAULTS, "default"),
+        "delivery": None,  # nothing sent since it enrolled
+    }
     own = await client.get(f"{NODES}/{tree['in_child']}/config", headers=admin_headers)
     assert own.json()["data"] == {"config": {}}
 

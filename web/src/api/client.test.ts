@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { api, ApiError, unwrap } from '@/api/client';
+import { api, ApiError, fieldErrors, unwrap } from '@/api/client';
 import { useAuthStore } from '@/stores/auth';
 import { envelope, failure, route, stubFetch } from '@/testing/fetch';
 import { signInAs } from '@/testing/render';
@@ -63,5 +63,31 @@ describe('authFetch', () => {
       unwrap(api.POST('/api/v1/auth/login', { body: { username: 'a', password: 'b' } })),
     ).rejects.toMatchObject({ status: 401, message: 'wrong password' });
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe('fieldErrors', () => {
+  it("names the fields of a refused request, from the envelope's errors or its message", () => {
+    const listed = new ApiError(400, 1001, 'invalid request: body.config.url, body.name', 't', [
+      { field: 'body.config.url', message: 'must be an http:// or https:// URL', type: 'value_error' },
+      { field: 'body.name', message: 'too long', type: 'string_too_long' },
+    ]);
+    expect(fieldErrors(listed)).toEqual({ 'config.url': 'must be an http:// or https:// URL', name: 'too long' });
+    const named = new ApiError(400, 1001, 'threshold: required for a rule on cpu_usage');
+    expect(fieldErrors(named)).toEqual({ threshold: 'required for a rule on cpu_usage' });
+    expect(fieldErrors(new ApiError(409, 3001, 'channel already exists'))).toEqual({});
+    expect(fieldErrors(new Error('network'))).toEqual({});
+  });
+
+  it('keeps the errors an API refusal carries', async () => {
+    signInAs('admin');
+    stubFetch(
+      route('GET', '/api/v1/auth/me', () =>
+        failure(400, 1001, 'invalid request: body.name'),
+      ),
+    );
+    const error = await unwrap(api.GET('/api/v1/auth/me')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).fields).toEqual([]);
   });
 });

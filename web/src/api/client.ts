@@ -5,18 +5,38 @@ import { useAuthStore } from '@/stores/auth';
 
 export type Schemas = components['schemas'];
 type ErrorEnvelope = Schemas['ErrorEnvelope'];
+export type FieldError = Schemas['FieldError'];
 
-/** Every failed call becomes one of these: the HTTP status and the API's error code. */
+/** Every failed call becomes one of these: the HTTP status, the API's error code and, for a
+ * refused input, the fields at fault. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: number,
     message: string,
     readonly requestId?: string,
+    readonly fields: FieldError[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/**
+ * The server's complaints by field, for a form to show beside its inputs: `body.threshold` and
+ * `threshold` both become `threshold`. A message that names its field first (`duration: must
+ * be …`) counts too. Anything else is left to the form's general error.
+ */
+export function fieldErrors(error: unknown): Record<string, string> {
+  if (!(error instanceof ApiError)) return {};
+  const found: Record<string, string> = {};
+  for (const item of error.fields) {
+    const field = item.field.replace(/^body\./, '');
+    found[field] ??= item.message;
+  }
+  const named = /^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.+)$/.exec(error.message);
+  if (error.fields.length === 0 && named?.[1] && named[2]) found[named[1]] = named[2];
+  return found;
 }
 
 const AUTH_PATHS = ['/api/v1/auth/login', '/api/v1/auth/refresh'];
@@ -89,5 +109,6 @@ export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
     envelope?.code ?? response.status * 10,
     envelope?.message ?? response.statusText,
     envelope?.request_id,
+    envelope?.data?.errors ?? [],
   );
 }

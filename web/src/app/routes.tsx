@@ -58,6 +58,31 @@ export const routes: RouteObject[] = [
           Component: (await import('@/features/enrollment/components/EnrollmentTokensPage')).EnrollmentTokensPage,
         }),
       },
+      // alerts, notification channels and the Manager's settings
+      {
+        path: 'alerts',
+        lazy: async () => ({ Component: (await import('@/features/alerts/components/AlertListPage')).AlertListPage }),
+      },
+      {
+        path: 'alerts/rules',
+        lazy: async () => ({ Component: (await import('@/features/alerts/components/RulesPage')).RulesPage }),
+      },
+      {
+        path: 'alerts/silences',
+        lazy: async () => ({ Component: (await import('@/features/alerts/components/SilencesPage')).SilencesPage }),
+      },
+      {
+        path: 'alerts/channels',
+        lazy: async () => ({ Component: (await import('@/features/alerts/components/ChannelsPage')).ChannelsPage }),
+      },
+      {
+        path: 'alerts/:id',
+        lazy: async () => ({ Component: (await import('@/features/alerts/components/AlertDetailPage')).AlertDetailPage }),
+      },
+      {
+        path: 'settings',
+        lazy: async () => ({ Component: (await import('@/features/settings/components/SettingsPage')).SettingsPage }),
+      },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

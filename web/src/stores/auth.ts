@@ -52,6 +52,11 @@ const abilities = {
   'user.manage': ['admin'],
   'audit.read': ['admin'],
   'enrollment.manage': ['admin'],
+  'alert.acknowledge': ['admin', 'operator'],
+  'alert.silence': ['admin', 'operator'],
+  'alert.manage': ['admin'],
+  'config.manage': ['admin', 'operator'],
+  'settings.read': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Ability = keyof typeof abilities;

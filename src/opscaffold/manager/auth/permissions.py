@@ -88,6 +88,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/nodes/{{id}}/metrics/latest"): Rule(EVERYONE),
     ("GET", f"{API}/metrics/trend"): Rule(EVERYONE),
     ("GET", f"{API}/system/dashboard"): Rule(EVERYONE),
+    ("GET", f"{API}/system/settings"): Rule(ADMIN),
     ("GET", f"{API}/nodes/{{id}}/timeline"): Rule(EVERYONE),
     ("GET", f"{API}/nodes/{{id}}/config"): Rule(EDITORS),
     ("PUT", f"{API}/nodes/{{id}}/config"): Rule(EDITORS, "node.set_config", "node"),

@@ -113,6 +113,19 @@ async def expire(session: AsyncSession, now: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def newest_of_type(
+    session: AsyncSession, node_id: int, type: str, limit: int
+) -> Sequence[NodeCommand]:
+    """A node's latest commands of one type, newest first (ties on created_at in any order)."""
+    stmt = (
+        sa.select(NodeCommand)
+        .where(NodeCommand.node_id == node_id, NodeCommand.type == type)
+        .order_by(NodeCommand.created_at.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 async def get(session: AsyncSession, command_id: str) -> NodeCommand | None:
     return await session.get(NodeCommand, command_id)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from opscaffold.manager.agent.schemas import AgentRead
+from opscaffold.manager.command.states import CommandState
 from opscaffold.manager.errors import InvalidArgument
 from opscaffold.manager.kit.clock import rfc3339
 from opscaffold.manager.kit.storable import Id
@@ -235,8 +236,34 @@ class NodeConfigBody(BaseModel):
     config: dict[ConfigKey, ConfigValue] = Field(max_length=MAX_CONFIG_KEYS)
 
 
+class ConfigDelivery(BaseModel):
+    """The latest `config` command sent to a node's daemon and what became of it."""
+
+    command_id: str
+    state: CommandState = Field(
+        description="done: the daemon applied it; sent: delivered, outcome awaited; pending: "
+        "not delivered yet; failed: the daemon refused it (see error); expired: never delivered"
+    )
+    current: bool = Field(
+        description="it carries the configuration shown; false when the effective "
+        "configuration changed since without a push (e.g. the Manager's defaults)"
+    )
+    error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+    @field_serializer("created_at", "done_at")
+    def _times(self, value: datetime | None) -> str | None:
+        return rfc3339(value)
+
+
 class EffectiveConfigRead(BaseModel):
     config: dict[str, str]
     sources: dict[str, str] = Field(
         description="where each key comes from: 'node', 'group:<id>' or 'default'"
+    )
+    delivery: ConfigDelivery | None = Field(
+        None,
+        description="the latest configuration sent to the daemon; none when none was sent "
+        "since the node enrolled (Register hands a daemon its configuration)",
     )

@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.agent import repository as agent_repository
 from opscaffold.manager.agent.schemas import AgentRead
+from opscaffold.manager.command import repository as command_repository
 from opscaffold.manager.command import service as command_service
 from opscaffold.manager.command.bus import CommandBus
+from opscaffold.manager.command.states import CommandState
 from opscaffold.manager.config import Settings
 from opscaffold.manager.errors import (
     GroupAlreadyExists,
@@ -37,6 +39,7 @@ from opscaffold.manager.node.repository import Condition, ConfigScope, chunks
 from opscaffold.manager.node.schemas import (
     MAX_LABELS,
     MAX_TAGS,
+    ConfigDelivery,
     EffectiveConfigRead,
     GroupCreate,
     GroupRead,
@@ -461,8 +464,35 @@ async def effective_configs(
 async def explain_config(
     session: AsyncSession, node_id: int, settings: Settings
 ) -> EffectiveConfigRead:
+    """The effective configuration, where each key comes from, and whether the daemon has
+    applied it (the latest `config` command and its state)."""
     merged = await _merged(session, node_id, settings)
-    return EffectiveConfigRead(config=merged.config, sources=merged.sources)
+    return EffectiveConfigRead(
+        config=merged.config,
+        sources=merged.sources,
+        delivery=await _latest_delivery(session, node_id, merged.config),
+    )
+
+
+async def _latest_delivery(
+    session: AsyncSession, node_id: int, effective: Mapping[str, str]
+) -> ConfigDelivery | None:
+    latest = await command_repository.newest_of_type(session, node_id, "config", 10)
+    if not latest:
+        return None
+    # Times are stored to the second: among commands queued in the same second, the one
+    # carrying the configuration now in force is the last change's.
+    tied = [c for c in latest if c.created_at == latest[0].created_at]
+    carries = [c for c in tied if c.payload.get("config") == effective]
+    command = (carries or tied)[0]
+    return ConfigDelivery(
+        command_id=command.id,
+        state=cast(CommandState, command.state),
+        current=command.payload.get("config") == effective,
+        error=command.error,
+        created_at=command.created_at,
+        done_at=command.done_at,
+    )
 
 
 async def get_config(session: AsyncSession, scope: ConfigScope, scope_id: int) -> dict[str, str]:

@@ -700,6 +700,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get System Settings
+         * @description What an administrator checks against the nodes: the fingerprints of the keys package
+         *     signatures are accepted from and of the task signing key, how long metrics are kept,
+         *     and the default node configuration. Read-only: these come from the Manager's settings.
+         */
+        get: operations["get_system_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{id}/timeline": {
         parameters: {
             query?: never;
@@ -2051,6 +2073,31 @@ export interface components {
              */
             request_id: string;
         };
+        /**
+         * ConfigDelivery
+         * @description The latest `config` command sent to a node's daemon and what became of it.
+         */
+        ConfigDelivery: {
+            /** Command Id */
+            command_id: string;
+            /**
+             * State
+             * @description done: the daemon applied it; sent: delivered, outcome awaited; pending: not delivered yet; failed: the daemon refused it (see error); expired: never delivered
+             * @enum {string}
+             */
+            state: "pending" | "sent" | "done" | "failed" | "expired";
+            /**
+             * Current
+             * @description it carries the configuration shown; false when the effective configuration changed since without a push (e.g. the Manager's defaults)
+             */
+            current: boolean;
+            /** Error */
+            error: string | null;
+            /** Created At */
+            created_at: string | null;
+            /** Done At */
+            done_at: string | null;
+        };
         /** Dashboard */
         Dashboard: {
             /**
@@ -2349,6 +2396,8 @@ export interface components {
             sources: {
                 [key: string]: string;
             };
+            /** @description the latest configuration sent to the daemon; none when none was sent since the node enrolled (Register hands a daemon its configuration) */
+            delivery?: components["schemas"]["ConfigDelivery"] | null;
         };
         /** EffectiveConfigReadEnvelope */
         EffectiveConfigReadEnvelope: {
@@ -3323,6 +3372,18 @@ export interface components {
              */
             request_id: string;
         };
+        /** NodeTimingRead */
+        NodeTimingRead: {
+            /**
+             * Heartbeat Timeout Seconds
+             * @description silent this long: the node is offline
+             */
+            heartbeat_timeout_seconds: number;
+            /** Offline Check Seconds */
+            offline_check_seconds: number;
+            /** Alert Evaluation Seconds */
+            alert_evaluation_seconds: number;
+        };
         /**
          * NodeUpdate
          * @description Only the fields given change; `null` ungroups, or clears tags or labels.
@@ -3401,6 +3462,19 @@ export interface components {
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** RetentionRead */
+        RetentionRead: {
+            /**
+             * Raw Metrics Days
+             * @description metrics.raw_retention_days: raw reports
+             */
+            raw_metrics_days: number;
+            /**
+             * Metric Rollups Days
+             * @description metrics.retention_days: 5-minute rollups
+             */
+            metric_rollups_days: number;
         };
         /** RollbackRequest */
         RollbackRequest: {
@@ -3593,6 +3667,24 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** SigningKeyRead */
+        SigningKeyRead: {
+            /**
+             * Fingerprint
+             * @description SHA-256 of the public key's DER SubjectPublicKeyInfo
+             */
+            fingerprint: string;
+            /**
+             * Source
+             * @description 'manager signing key', or the file it was configured from
+             */
+            source: string;
+            /**
+             * Own
+             * @description the Manager signs uploads with it (the others sign offline)
+             */
+            own: boolean;
+        };
         /** StatusChange */
         StatusChange: {
             /**
@@ -3614,6 +3706,47 @@ export interface components {
             from_status: string | null;
             /** To Status */
             to_status: string | null;
+        };
+        /** SystemSettingsRead */
+        SystemSettingsRead: {
+            /**
+             * Package Keys
+             * @description the keys whose package signatures the Manager accepts, its own first
+             */
+            package_keys: components["schemas"]["SigningKeyRead"][];
+            /**
+             * Task Key Fingerprint
+             * @description the Ed25519 key task envelopes are signed with; daemons pin it
+             */
+            task_key_fingerprint: string;
+            retention: components["schemas"]["RetentionRead"];
+            /**
+             * Node Defaults
+             * @description the default level of every node's configuration (from node.* settings)
+             */
+            node_defaults: {
+                [key: string]: string;
+            };
+            timing: components["schemas"]["NodeTimingRead"];
+        };
+        /** SystemSettingsReadEnvelope */
+        SystemSettingsReadEnvelope: {
+            /**
+             * Code
+             * @default 0
+             */
+            code: number;
+            /**
+             * Message
+             * @default ok
+             */
+            message: string;
+            data: components["schemas"]["SystemSettingsRead"];
+            /**
+             * Request Id
+             * @default
+             */
+            request_id: string;
         };
         /** TaskCreate */
         TaskCreate: {
@@ -8809,6 +8942,98 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DashboardEnvelope"];
+                };
+            };
+            /** @description Invalid argument (1001) or a domain rule refused the input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authentication failed (1002) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Permission denied (1003) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found (1004 or a domain code) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited (1005); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal, database (5001) or cache (5002) error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable (5001): it did not answer in time; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_system_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SystemSettingsReadEnvelope"];
                 };
             };
             /** @description Invalid argument (1001) or a domain rule refused the input */

@@ -6,6 +6,8 @@ import PeopleIcon from '@mui/icons-material/People';
 import HistoryIcon from '@mui/icons-material/History';
 import KeyIcon from '@mui/icons-material/VpnKey';
 import RocketLaunchIcon from '@mui/icons-material/RocketLaunch';
+import NotificationsIcon from '@mui/icons-material/NotificationsActive';
+import SettingsIcon from '@mui/icons-material/Settings';
 import { Drawer, List, ListItemButton, ListItemIcon, ListItemText, Toolbar } from '@mui/material';
 import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -29,6 +31,7 @@ export function Sidebar({ open }: { open: boolean }) {
   const admin = useCan('user.manage');
   const audit = useCan('audit.read');
   const enrollment = useCan('enrollment.manage');
+  const settings = useCan('settings.read');
   return (
     <Drawer
       variant="persistent"
@@ -46,11 +49,13 @@ export function Sidebar({ open }: { open: boolean }) {
         <Item to="/groups" icon={<AccountTreeIcon />} label={t('nav.groups')} />
         <Item to="/versions" icon={<InventoryIcon />} label={t('nav.versions')} />
         <Item to="/rollouts" icon={<RocketLaunchIcon />} label={t('nav.rollouts')} />
+        <Item to="/alerts" icon={<NotificationsIcon />} label={t('alerts.nav')} />
         {admin ? <Item to="/users" icon={<PeopleIcon />} label={t('nav.users')} /> : null}
         {audit ? <Item to="/audit-logs" icon={<HistoryIcon />} label={t('nav.auditLogs')} /> : null}
         {enrollment ? (
           <Item to="/enrollment-tokens" icon={<KeyIcon />} label={t('nav.enrollmentTokens')} />
         ) : null}
+        {settings ? <Item to="/settings" icon={<SettingsIcon />} label={t('settings.nav')} /> : null}
       </List>
     </Drawer>
   );

@@ -68,6 +68,10 @@ describe('DashboardPage', () => {
     expect(rows[1]).toHaveTextContent('cpu_usage 97.5 / 90');
     expect(rows[1]).toHaveTextContent('告警中');
     expect(within(rows[1] as HTMLElement).getByRole('link', { name: 'pay-1' })).toHaveAttribute('href', '/nodes/5');
+    // The alert itself opens from its rule (and its time); the header links to the firing alerts.
+    expect(within(rows[1] as HTMLElement).getByRole('link', { name: 'cpu high' })).toHaveAttribute('href', '/alerts/1');
+    expect(within(rows[2] as HTMLElement).getByRole('link', { name: '（规则已删除）' })).toHaveAttribute('href', '/alerts/2');
+    expect(screen.getByRole('link', { name: '全部未恢复告警' })).toHaveAttribute('href', '/alerts?status=firing');
     expect(rows[2]).toHaveTextContent('（规则已删除）');
     expect(rows[2]).toHaveTextContent('（节点已删除）');
     expect(rows[2]).toHaveTextContent('已恢复 · 已确认');

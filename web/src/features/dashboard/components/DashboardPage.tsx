@@ -115,11 +115,19 @@ function RecentAlerts({ alerts }: { alerts: DashboardData['recent_alerts'] }) {
       <TableBody>
         {alerts.map((alert) => (
           <TableRow key={alert.id}>
-            <TableCell>{formatDateTime(alert.fired_at, i18n.language)}</TableCell>
+            <TableCell>
+              <Link component={RouterLink} to={`/alerts/${alert.id}`}>
+                {formatDateTime(alert.fired_at, i18n.language)}
+              </Link>
+            </TableCell>
             <TableCell>
               <SeverityChip severity={alert.severity} />
             </TableCell>
-            <TableCell>{alert.rule_name ?? t('dashboard.deletedRule')}</TableCell>
+            <TableCell>
+              <Link component={RouterLink} to={`/alerts/${alert.id}`}>
+                {alert.rule_name ?? t('dashboard.deletedRule')}
+              </Link>
+            </TableCell>
             <TableCell>
               {alert.node_name ? (
                 <Link component={RouterLink} to={`/nodes/${alert.node_id}`}>
@@ -238,9 +246,14 @@ export function DashboardPage() {
           </Grid>
           <Grid size={12}>
             <Paper sx={{ p: 2 }}>
-              <Typography variant="h6" gutterBottom>
-                {t('dashboard.recentAlerts')}
-              </Typography>
+              <Box sx={{ display: 'flex', justifyContent: 'space-between', alignItems: 'baseline' }}>
+                <Typography variant="h6" gutterBottom>
+                  {t('dashboard.recentAlerts')}
+                </Typography>
+                <Link component={RouterLink} to="/alerts?status=firing">
+                  {t('alerts.viewAll')}
+                </Link>
+              </Box>
               <RecentAlerts alerts={data.recent_alerts} />
             </Paper>
           </Grid>

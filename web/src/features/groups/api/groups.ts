@@ -21,3 +21,13 @@ export function updateGroup(id: number, body: Schemas['GroupUpdate']) {
 export function deleteGroup(id: number) {
   return unwrap(api.DELETE('/api/v1/groups/{id}', { params: { path: { id } } }));
 }
+
+export const groupConfigQuery = (id: number) =>
+  queryOptions({
+    queryKey: keys.groupConfig(id),
+    queryFn: () => unwrap(api.GET('/api/v1/groups/{id}/config', { params: { path: { id } } })),
+  });
+
+export function setGroupConfig(id: number, config: Record<string, string>) {
+  return unwrap(api.PUT('/api/v1/groups/{id}/config', { params: { path: { id } }, body: { config } }));
+}

@@ -2,6 +2,7 @@ import AddIcon from '@mui/icons-material/Add';
 import DeleteIcon from '@mui/icons-material/Delete';
 import EditIcon from '@mui/icons-material/Edit';
 import FolderIcon from '@mui/icons-material/Folder';
+import TuneIcon from '@mui/icons-material/Tune';
 import {
   Alert,
   Box,
@@ -29,12 +30,15 @@ import { ApiError } from '@/api/client';
 import { groupsQuery } from '@/api/groups';
 import { keys } from '@/api/keys';
 import { ConfirmDialog } from '@/components/ConfirmDialog';
+import { ConfigEditorDialog } from '@/components/ConfigEditor';
 import { PageHeader } from '@/components/PageHeader';
 import { Empty, ErrorState, Loading } from '@/components/PageState';
 import {
   createGroup,
   deleteGroup,
+  groupConfigQuery,
   groupTreeQuery,
+  setGroupConfig,
   updateGroup,
   type GroupNode,
 } from '@/features/groups/api/groups';
@@ -65,12 +69,14 @@ function Tree({
   canManage,
   onEdit,
   onDelete,
+  onConfigure,
 }: {
   groups: GroupNode[];
   depth: number;
   canManage: boolean;
   onEdit: (group: GroupNode) => void;
   onDelete: (group: GroupNode) => void;
+  onConfigure: (group: GroupNode) => void;
 }) {
   const { t } = useTranslation();
   return (
@@ -82,6 +88,11 @@ function Tree({
             secondaryAction={
               canManage ? (
                 <>
+                  <Tooltip title={t('config.editGroup')}>
+                    <IconButton aria-label={`${t('config.editGroup')} ${group.name}`} onClick={() => onConfigure(group)}>
+                      <TuneIcon />
+                    </IconButton>
+                  </Tooltip>
                   <Tooltip title={t('groups.edit')}>
                     <IconButton aria-label={`${t('groups.edit')} ${group.name}`} onClick={() => onEdit(group)}>
                       <EditIcon />
@@ -108,10 +119,54 @@ function Tree({
               secondary={group.description}
             />
           </ListItem>
-          <Tree groups={group.children ?? []} depth={depth + 1} canManage={canManage} onEdit={onEdit} onDelete={onDelete} />
+          <Tree
+            groups={group.children ?? []}
+            depth={depth + 1}
+            canManage={canManage}
+            onEdit={onEdit}
+            onDelete={onDelete}
+            onConfigure={onConfigure}
+          />
         </Box>
       ))}
     </>
+  );
+}
+
+/** A group's own configuration: its nodes and sub-groups' nodes inherit it. */
+function GroupConfigDialog({ group, onClose }: { group: GroupNode; onClose: () => void }) {
+  const { t } = useTranslation();
+  const queryClient = useQueryClient();
+  const config = useQuery(groupConfigQuery(group.id));
+  const save = useMutation({
+    mutationFn: (values: Record<string, string>) => setGroupConfig(group.id, values),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: keys.groupConfig(group.id) });
+      // Every node below the group may now run with something else.
+      await queryClient.invalidateQueries({ queryKey: keys.nodes });
+      onClose();
+    },
+  });
+  if (config.isError) {
+    return (
+      <Dialog open onClose={onClose}>
+        <DialogContent>
+          <ErrorState error={config.error} onRetry={() => void config.refetch()} />
+        </DialogContent>
+      </Dialog>
+    );
+  }
+  if (!config.data) return null;
+  return (
+    <ConfigEditorDialog
+      title={t('config.groupTitle', { name: group.name })}
+      description={t('config.groupHint')}
+      config={config.data.config}
+      saving={save.isPending}
+      error={save.error}
+      onSave={(values) => save.mutate(values)}
+      onClose={onClose}
+    />
   );
 }
 
@@ -123,6 +178,7 @@ export function GroupsPage() {
   const flat = useQuery(groupsQuery);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [deleting, setDeleting] = useState<GroupNode | null>(null);
+  const [configuring, setConfiguring] = useState<GroupNode | null>(null);
 
   const invalidate = () => queryClient.invalidateQueries({ queryKey: keys.groups });
   const save = useMutation({
@@ -179,6 +235,7 @@ export function GroupsPage() {
               canManage={canManage}
               onEdit={(group) => setEditing({ id: group.id, name: group.name, parentId: group.parent_id ? String(group.parent_id) : '' })}
               onDelete={setDeleting}
+              onConfigure={setConfiguring}
             />
           </List>
         ) : null}
@@ -220,6 +277,7 @@ export function GroupsPage() {
           </Button>
         </DialogActions>
       </Dialog>
+      {configuring ? <GroupConfigDialog group={configuring} onClose={() => setConfiguring(null)} /> : null}
       <ConfirmDialog
         open={deleting !== null}
         title={t('groups.delete')}

@@ -85,3 +85,28 @@ export function deleteNode(id: number) {
 export function updateNode(id: number, body: Schemas['NodeUpdate']) {
   return unwrap(api.PUT('/api/v1/nodes/{id}', { params: { path: { id } }, body }));
 }
+
+export type EffectiveConfig = Schemas['EffectiveConfigRead'];
+export type ConfigDelivery = NonNullable<EffectiveConfig['delivery']>;
+const CONFIG_IN_FLIGHT = new Set<ConfigDelivery['state']>(['pending', 'sent']);
+
+export const nodeConfigQuery = (id: number) =>
+  queryOptions({
+    queryKey: keys.nodeConfig(id),
+    queryFn: () => unwrap(api.GET('/api/v1/nodes/{id}/config', { params: { path: { id } } })),
+  });
+
+/** What the node runs with and whether its daemon applied it: followed while on its way. */
+export const effectiveConfigQuery = (id: number) =>
+  queryOptions({
+    queryKey: keys.nodeEffectiveConfig(id),
+    queryFn: () => unwrap(api.GET('/api/v1/nodes/{id}/config/effective', { params: { path: { id } } })),
+    refetchInterval: (query) => {
+      const state = query.state.data?.delivery?.state;
+      return state && CONFIG_IN_FLIGHT.has(state) ? 2000 : false;
+    },
+  });
+
+export function setNodeConfig(id: number, config: Record<string, string>) {
+  return unwrap(api.PUT('/api/v1/nodes/{id}/config', { params: { path: { id } }, body: { config } }));
+}

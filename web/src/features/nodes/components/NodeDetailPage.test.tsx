@@ -49,6 +49,9 @@ function renderDetail(role: Role, path = '/nodes/5', metrics: object[] = []) {
     route('GET', '/api/v1/nodes/5/timeline', (_r, url) => envelope(timeline(url))),
     route('GET', '/api/v1/groups', () => envelope([{ id: 3, name: 'payments', description: null, parent_id: null, sort_order: 0, created_at: null, updated_at: null }])),
     route('PUT', '/api/v1/nodes/5', () => envelope(node)),
+    route('GET', '/api/v1/nodes/5/config/effective', () =>
+      envelope({ config: { metric_interval: '60' }, sources: { metric_interval: 'default' }, delivery: null }),
+    ),
   );
   renderRoutes([{ path: '/nodes/:id', element: <NodeDetailPage /> }], path);
   return stub;
@@ -140,6 +143,20 @@ describe('NodeDetailPage', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toHaveTextContent('agent1.1.0 → 1.2.0成功');
     expect(within(rows[0] as HTMLElement).getByRole('link', { name: BATCH.slice(0, 8) })).toHaveAttribute('href', `/rollouts/${BATCH}`);
+  });
+
+  it("shows the configuration to those who may change it, and links the node's alerts", async () => {
+    renderDetail('operator');
+    const config = await screen.findByTestId('node-config');
+    await waitFor(() => expect(config).toHaveTextContent('metric_interval60默认'));
+    expect(screen.getByRole('link', { name: '查看告警' })).toHaveAttribute('href', '/alerts?node_id=5');
+  });
+
+  it('shows a viewer no configuration (the API keeps it from viewers)', async () => {
+    const { calls } = renderDetail('viewer');
+    await screen.findByRole('heading', { name: 'pay-1' });
+    expect(screen.queryByTestId('node-config')).not.toBeInTheDocument();
+    expect(calls.some((c) => c.url.includes('/config'))).toBe(false);
   });
 
   it('says when the node does not exist', async () => {

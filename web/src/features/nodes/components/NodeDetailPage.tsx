@@ -15,7 +15,7 @@ import Grid from '@mui/material/Grid';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useLocation, useNavigate, useParams } from 'react-router';
+import { Link as RouterLink, useLocation, useNavigate, useParams } from 'react-router';
 
 import { ApiError } from '@/api/client';
 import { keys } from '@/api/keys';
@@ -25,6 +25,7 @@ import { Empty, ErrorState, Loading } from '@/components/PageState';
 import { AgentStatusChip, NodeStatusChip } from '@/components/StatusChip';
 import { METRIC_RANGES, deleteNode, nodeQuery, type MetricRange, type Node } from '@/features/nodes/api/nodes';
 import { NodeCommands } from '@/features/nodes/components/NodeCommands';
+import { NodeConfig } from '@/features/nodes/components/NodeConfig';
 import { NodeEditDialog } from '@/features/nodes/components/NodeEditDialog';
 import { NodeMetricsCharts } from '@/features/nodes/components/NodeMetricsCharts';
 import { NodeTimeline, NodeUpdateHistory } from '@/features/nodes/components/NodeTimeline';
@@ -137,6 +138,7 @@ export function NodeDetailPage() {
   const queryClient = useQueryClient();
   const canDelete = useCan('node.delete');
   const canEdit = useCan('node.edit');
+  const canConfigure = useCan('config.manage');
   const [confirming, setConfirming] = useState(false);
   const [editing, setEditing] = useState(false);
   const [range, setRange] = useState<MetricRange>('1h');
@@ -159,6 +161,11 @@ export function NodeDetailPage() {
           <Button startIcon={<ArrowBackIcon />} onClick={() => void navigate(back)}>
             {t('nodeDetail.back')}
           </Button>
+          {node.data ? (
+            <Button component={RouterLink} to={`/alerts?node_id=${id}`}>
+              {t('alerts.ofNode')}
+            </Button>
+          ) : null}
           {canEdit && node.data ? (
             <Button variant="outlined" onClick={() => setEditing(true)}>
               {t('nodeEdit.open')}
@@ -208,6 +215,11 @@ export function NodeDetailPage() {
           <Grid size={12}>
             <NodeUpdateHistory nodeId={id} />
           </Grid>
+          {canConfigure ? (
+            <Grid size={12}>
+              <NodeConfig nodeId={id} />
+            </Grid>
+          ) : null}
         </Grid>
       ) : null}
       {editing && node.data ? <NodeEditDialog node={node.data} open onClose={() => setEditing(false)} /> : null}
