@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import ssl
@@ -15,6 +16,14 @@ import httpx
 from tests.helpers import free_port, poll_until
 
 BIN = Path(sys.executable).parent
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGKILL when the test process ends however it ends
+    (a test run stopped by a timeout or a signal runs no teardown), so no Manager or daemon
+    is left running, ticking its jobs on a shared machine. Linux only, like the tests."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Manager:
@@ -45,6 +54,7 @@ class Manager:
             self.proc = subprocess.Popen(
                 [str(BIN / "ops-manager"), "serve"],
                 env=self.env,
+                preexec_fn=die_with_parent,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -128,7 +138,9 @@ class Daemon:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
 
     def kill(self) -> None:
         assert self.proc is not None
