@@ -14,6 +14,8 @@ SERVICES = {"mysql": 3306, "postgres": 5432, "redis": 6379}
 # Several checkouts may run their suites at once on one machine: each picks a slot
 # (OPS_TEST_SLOT, 0 by default), which gives it databases and Redis numbers of its own.
 TEST_SLOT = int(os.environ.get("OPS_TEST_SLOT", "0"))
+if not 0 <= TEST_SLOT <= 7:  # Redis has 16 databases and a slot takes two of them
+    raise SystemExit(f"OPS_TEST_SLOT must be 0..7, not {TEST_SLOT}")
 
 
 def slot_name(name: str) -> str:
