@@ -5,6 +5,7 @@ import { useAuthStore } from '@/stores/auth';
 
 export type Schemas = components['schemas'];
 type ErrorEnvelope = Schemas['ErrorEnvelope'];
+export type FieldError = Schemas['FieldError'];
 
 /** Every failed call becomes one of these: the HTTP status and the API's error code. */
 export class ApiError extends Error {
@@ -13,6 +14,8 @@ export class ApiError extends Error {
     readonly code: number,
     message: string,
     readonly requestId?: string,
+    /** Per-field problems of a refused input (400/1001), when the API names them. */
+    readonly fieldErrors: readonly FieldError[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -89,5 +92,6 @@ export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
     envelope?.code ?? response.status * 10,
     envelope?.message ?? response.statusText,
     envelope?.request_id,
+    envelope?.data?.errors ?? [],
   );
 }
