@@ -21,4 +21,11 @@ export const keys = {
   allUsers: ['users'] as const,
   auditLogs: (params: object) => ['audit-logs', params] as const,
   enrollmentTokens: ['enrollment-tokens'] as const,
+  // tasks and their executions
+  tasks: ['tasks'] as const,
+  taskList: (params: object) => ['tasks', 'list', params] as const,
+  task: (id: number) => ['tasks', id] as const,
+  taskExecutions: (id: number, params: object) => ['tasks', id, 'executions', params] as const,
+  taskSchedule: (cronExpr: string) => ['tasks', 'schedule', cronExpr] as const,
+  execution: (executionId: string) => ['executions', executionId] as const,
 };

@@ -6,6 +6,7 @@ import PeopleIcon from '@mui/icons-material/People';
 import HistoryIcon from '@mui/icons-material/History';
 import KeyIcon from '@mui/icons-material/VpnKey';
 import RocketLaunchIcon from '@mui/icons-material/RocketLaunch';
+import TerminalIcon from '@mui/icons-material/Terminal';
 import { Drawer, List, ListItemButton, ListItemIcon, ListItemText, Toolbar } from '@mui/material';
 import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -46,6 +47,7 @@ export function Sidebar({ open }: { open: boolean }) {
         <Item to="/groups" icon={<AccountTreeIcon />} label={t('nav.groups')} />
         <Item to="/versions" icon={<InventoryIcon />} label={t('nav.versions')} />
         <Item to="/rollouts" icon={<RocketLaunchIcon />} label={t('nav.rollouts')} />
+        <Item to="/tasks" icon={<TerminalIcon />} label={t('tasks.nav')} />
         {admin ? <Item to="/users" icon={<PeopleIcon />} label={t('nav.users')} /> : null}
         {audit ? <Item to="/audit-logs" icon={<HistoryIcon />} label={t('nav.auditLogs')} /> : null}
         {enrollment ? (
