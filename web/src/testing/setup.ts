@@ -6,6 +6,14 @@ import i18n from '@/i18n';
 import { resetAuthStore } from '@/stores/auth';
 import { resetUiStore } from '@/stores/ui';
 
+// CodeMirror measures text ranges, which jsdom (laying nothing out) does not implement.
+Range.prototype.getClientRects ??= function getClientRects() {
+  return Object.assign([], { item: () => null }) as unknown as DOMRectList;
+};
+Range.prototype.getBoundingClientRect ??= function getBoundingClientRect() {
+  return new DOMRect();
+};
+
 // Zustand stores are module singletons: every test starts signed out, in the default language.
 beforeEach(async () => {
   localStorage.clear();

@@ -29,7 +29,7 @@ export function EnvEditor({ rows, onChange, error }: { rows: EnvRow[]; onChange:
             onChange={(e) => change(index, { value: e.target.value })}
             autoComplete="off"
           />
-          <Tooltip title={t('tasks.form.secretHint')}>
+          <Tooltip title={t('tasks.form.secretHint')} describeChild>
             <FormControlLabel
               control={<Checkbox size="small" checked={row.secret} onChange={(e) => change(index, { secret: e.target.checked })} />}
               label={t('tasks.form.secret')}
