@@ -1,10 +1,13 @@
 import '@testing-library/jest-dom/vitest';
-import { cleanup } from '@testing-library/react';
+import { cleanup, configure } from '@testing-library/react';
 import { afterEach, beforeEach } from 'vitest';
 
 import i18n from '@/i18n';
 import { resetAuthStore } from '@/stores/auth';
 import { resetUiStore } from '@/stores/ui';
+
+// findBy… and waitFor give up after this long: a second is too short on a busy 2-core machine.
+configure({ asyncUtilTimeout: 5000 });
 
 // CodeMirror measures text ranges, which jsdom (laying nothing out) does not implement.
 Range.prototype.getClientRects ??= function getClientRects() {

@@ -19,7 +19,7 @@ function renderList(path = '/tasks') {
   );
 }
 
-describe('TasksPage', () => {
+describe('TasksPage', { timeout: 60_000 }, () => {
   it('lists tasks with their schedule, and keeps the filters in the URL and the request', async () => {
     signInAs('operator');
     const { calls } = stubFetch(route('GET', '/api/v1/tasks', () => envelope(page([aTask()], 41))));
