@@ -64,7 +64,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     (root / "signing.pem").chmod(0o600)
     (root / "trusted.pem").write_bytes(public_pem(signing.public_key()))
     manager = Manager(root, ENV | {"OPS_STORAGE__SIGNING_KEY_FILE": str(root / "signing.pem")})
-    manager.start()
+    try:
+        manager.start()
+    except BaseException:
+        manager.ensure_stopped()  # one that started too slowly would outlive the test run
+        raise
     daemon = Daemon(manager, root / "node-web", ENROLLMENT_TOKEN, "--labels", DAEMON_LABELS)
     with (root / "fleet.log").open("ab") as log:
         simulated = subprocess.Popen(

@@ -144,7 +144,7 @@ def test_a_viewer_sees_no_admin_actions(page: Page, fleet: Fleet) -> None:
     settled(page)
     menu = page.get_by_role("navigation")
     expect(menu.get_by_role("link")).to_have_text(
-        ["仪表盘", "节点管理", "节点分组", "版本管理", "发布记录", "告警中心"]
+        ["仪表盘", "节点管理", "节点分组", "版本管理", "发布记录", "任务", "告警中心"]
     )
     page.goto(f"{fleet.url}/nodes/{fleet.daemon_node_id}")
     expect(page.get_by_test_id("metric-charts")).to_be_visible()

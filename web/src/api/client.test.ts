@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { api, ApiError, fieldErrors, unwrap } from '@/api/client';
 import { useAuthStore } from '@/stores/auth';
-import { envelope, failure, route, stubFetch } from '@/testing/fetch';
+import { envelope, failure, json, route, stubFetch } from '@/testing/fetch';
 import { signInAs } from '@/testing/render';
 
 const me = { id: 1, username: 'tester', role: 'admin' };
@@ -63,6 +63,19 @@ describe('authFetch', () => {
       unwrap(api.POST('/api/v1/auth/login', { body: { username: 'a', password: 'b' } })),
     ).rejects.toMatchObject({ status: 401, message: 'wrong password' });
     expect(calls).toHaveLength(1);
+  });
+
+  it("keeps the fields a refused input names", async () => {
+    signInAs('admin');
+    const problem = { field: 'body.timeout', message: 'Input should be less than or equal to 86400', type: 'less_than_equal' };
+    stubFetch(
+      route('POST', '/api/v1/tasks', () =>
+        json({ code: 1001, message: 'invalid request: body.timeout', data: { errors: [problem] }, request_id: 'r' }, 400),
+      ),
+    );
+    const body = { name: 'a', type: 'script', content: {}, timeout: 0, retry_count: 0, retry_interval: 0, target_type: 'all', status: 'enabled', misfire: 'skip' } as const;
+    const error = await unwrap(api.POST('/api/v1/tasks', { body })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, code: 1001, fields: [problem] });
   });
 });
 

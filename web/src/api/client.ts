@@ -32,7 +32,8 @@ export function fieldErrors(error: unknown): Record<string, string> {
   const found: Record<string, string> = {};
   for (const item of error.fields) {
     const field = item.field.replace(/^body\./, '');
-    found[field] ??= item.message;
+    // Some messages repeat their field (`timeout: must be …`): shown beside it, once is enough.
+    found[field] ??= item.message.startsWith(`${field}:`) ? item.message.slice(field.length + 1).trim() : item.message;
   }
   const named = /^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.+)$/.exec(error.message);
   if (error.fields.length === 0 && named?.[1] && named[2]) found[named[1]] = named[2];
@@ -103,8 +104,12 @@ interface Result<T> {
 export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
   const { data, error, response } = await call;
   if (data !== undefined && response.ok) return data.data;
-  const envelope = error as Partial<ErrorEnvelope> | undefined;
-  throw new ApiError(
+  throw apiError(response, error as Partial<ErrorEnvelope> | undefined);
+}
+
+/** The ApiError of a refused response, from its error envelope when it has one. */
+export function apiError(response: Response, envelope: Partial<ErrorEnvelope> | undefined): ApiError {
+  return new ApiError(
     response.status,
     envelope?.code ?? response.status * 10,
     envelope?.message ?? response.statusText,

@@ -36,4 +36,11 @@ export const keys = {
   nodeEffectiveConfig: (id: number) => ['nodes', id, 'config', 'effective'] as const,
   groupConfig: (id: number) => ['groups', id, 'config'] as const,
   systemSettings: ['system-settings'] as const,
+  // tasks and their executions
+  tasks: ['tasks'] as const,
+  taskList: (params: object) => ['tasks', 'list', params] as const,
+  task: (id: number) => ['tasks', id] as const,
+  taskExecutions: (id: number, params: object) => ['tasks', id, 'executions', params] as const,
+  taskSchedule: (cronExpr: string) => ['tasks', 'schedule', cronExpr] as const,
+  execution: (executionId: string) => ['executions', executionId] as const,
 };

@@ -44,6 +44,27 @@ export const routes: RouteObject[] = [
         path: 'rollouts/:batchId',
         lazy: async () => ({ Component: (await import('@/features/rollouts/components/RolloutDetailPage')).RolloutDetailPage }),
       },
+      // tasks and their executions
+      {
+        path: 'tasks',
+        lazy: async () => ({ Component: (await import('@/features/tasks/components/TasksPage')).TasksPage }),
+      },
+      {
+        path: 'tasks/new',
+        lazy: async () => ({ Component: (await import('@/features/tasks/components/TaskFormPage')).TaskFormPage }),
+      },
+      {
+        path: 'tasks/:id',
+        lazy: async () => ({ Component: (await import('@/features/tasks/components/TaskDetailPage')).TaskDetailPage }),
+      },
+      {
+        path: 'tasks/:id/edit',
+        lazy: async () => ({ Component: (await import('@/features/tasks/components/TaskFormPage')).TaskFormPage }),
+      },
+      {
+        path: 'executions/:executionId',
+        lazy: async () => ({ Component: (await import('@/features/tasks/components/ExecutionPage')).ExecutionPage }),
+      },
       {
         path: 'users',
         lazy: async () => ({ Component: (await import('@/features/users/components/UsersPage')).UsersPage }),

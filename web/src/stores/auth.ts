@@ -49,6 +49,11 @@ const abilities = {
   'version.delete': ['admin'],
   'rollout.deploy': ['admin', 'operator'],
   'rollout.control': ['admin', 'operator'],
+  // tasks: everyone reads; editors create, change, run and cancel, and read output; admin deletes
+  'task.edit': ['admin', 'operator'],
+  'task.execute': ['admin', 'operator'],
+  'task.output': ['admin', 'operator'],
+  'task.delete': ['admin'],
   'user.manage': ['admin'],
   'audit.read': ['admin'],
   'enrollment.manage': ['admin'],

@@ -6,9 +6,16 @@ import i18n from '@/i18n';
 import { resetAuthStore } from '@/stores/auth';
 import { resetUiStore } from '@/stores/ui';
 
-// findBy… and waitFor wait on a condition; 1 s (the default) is too short for a loaded CI
-// machine rendering a data grid, and a condition met early costs nothing.
+// findBy… and waitFor give up after this long: a second is too short on a busy 2-core machine.
 configure({ asyncUtilTimeout: 5000 });
+
+// CodeMirror measures text ranges, which jsdom (laying nothing out) does not implement.
+Range.prototype.getClientRects ??= function getClientRects() {
+  return Object.assign([], { item: () => null }) as unknown as DOMRectList;
+};
+Range.prototype.getBoundingClientRect ??= function getBoundingClientRect() {
+  return new DOMRect();
+};
 
 // Zustand stores are module singletons: every test starts signed out, in the default language.
 beforeEach(async () => {

@@ -8,6 +8,7 @@ import KeyIcon from '@mui/icons-material/VpnKey';
 import RocketLaunchIcon from '@mui/icons-material/RocketLaunch';
 import NotificationsIcon from '@mui/icons-material/NotificationsActive';
 import SettingsIcon from '@mui/icons-material/Settings';
+import TerminalIcon from '@mui/icons-material/Terminal';
 import { Drawer, List, ListItemButton, ListItemIcon, ListItemText, Toolbar } from '@mui/material';
 import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -49,6 +50,7 @@ export function Sidebar({ open }: { open: boolean }) {
         <Item to="/groups" icon={<AccountTreeIcon />} label={t('nav.groups')} />
         <Item to="/versions" icon={<InventoryIcon />} label={t('nav.versions')} />
         <Item to="/rollouts" icon={<RocketLaunchIcon />} label={t('nav.rollouts')} />
+        <Item to="/tasks" icon={<TerminalIcon />} label={t('tasks.nav')} />
         <Item to="/alerts" icon={<NotificationsIcon />} label={t('alerts.nav')} />
         {admin ? <Item to="/users" icon={<PeopleIcon />} label={t('nav.users')} /> : null}
         {audit ? <Item to="/audit-logs" icon={<HistoryIcon />} label={t('nav.auditLogs')} /> : null}
