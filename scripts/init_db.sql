@@ -754,3 +754,19 @@ CREATE INDEX idx_task_executions_status_deadline ON task_executions (status, dea
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0014 -> 0015
+
+CREATE TABLE task_output_chunks (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    execution_id VARCHAR(36) NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    start_offset BIGINT NOT NULL, 
+    end_offset BIGINT NOT NULL, 
+    data MEDIUMTEXT NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_task_output_chunks PRIMARY KEY (id), 
+    CONSTRAINT uk_task_output_chunks_part UNIQUE (execution_id, node_id, start_offset)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='task output while the execution runs';
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+
