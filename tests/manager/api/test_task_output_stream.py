@@ -3,12 +3,18 @@ then the end with the final state; errors before any event; who may read it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import MutableMapping
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from opscaffold.manager.app import create_app
+from opscaffold.manager.limits import ResponseTimeout
 from opscaffold.manager.models import TaskExecution
 from tests.manager.conftest import Stack, bearer, login, make_user
 from tests.manager.sse import read_all
@@ -138,3 +144,49 @@ async def test_editors_read_the_stream_and_viewers_do_not_like_the_output_itself
             f"/api/v1/executions/{execution_id}/nodes/7/output", headers=bearer(token)
         )
         assert plain.status_code == status, role
+
+
+async def test_a_reader_that_stops_reading_is_dropped_and_forgotten(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], stack: Stack
+) -> None:
+    execution_id = await finished(stack)
+    http = stack.settings.server.http.model_copy(
+        update={"write_timeout": timedelta(milliseconds=200)}
+    )
+    server = stack.settings.server.model_copy(update={"http": http})
+    app = create_app(stack.settings.model_copy(update={"server": server}), runtime=stack.runtime)
+    started: list[int] = []
+    requested: list[bool] = []
+
+    async def receive() -> dict[str, object]:
+        if not requested:
+            requested.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # never disconnects either
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.append(message["status"])
+            return
+        await asyncio.Event().wait()  # the client's window stays full: no event is taken
+
+    authorization = admin_headers["Authorization"].encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": stream_url(execution_id),
+        "raw_path": stream_url(execution_id).encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"manager"), (b"authorization", authorization)],
+        "client": ("203.0.113.7", 50000),
+        "server": ("manager", 80),
+    }
+    with pytest.raises(ResponseTimeout):
+        async with asyncio.timeout(10):
+            await app(scope, receive, send)
+    assert started == [200]
+    assert stack.runtime.output_bus.readers == 0  # nothing kept for it

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
@@ -198,24 +199,25 @@ async def stream_execution_output(
 
 async def _output_events(
     runtime: Runtime, execution_id: str, node_id: int, offset: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     poll_s = min(runtime.settings.task.output_poll_interval.total_seconds(), KEEP_ALIVE_S)
     quiet_since = time.monotonic()
     with runtime.output_bus.watch(execution_id, node_id) as wake:
-        events = output.follow(runtime.sessions, execution_id, node_id, offset, wake, poll_s)
-        async for found in events:
-            if found is None:
-                if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
-                    quiet_since = time.monotonic()
-                    yield KEEP_ALIVE
-                continue
-            quiet_since = time.monotonic()
-            if isinstance(found, EndEvent):
-                end = {"status": found.status, "exit_code": found.exit_code}
-                yield event("end", end | {"truncated": found.truncated})
-            else:
-                part = {"offset": found.start, "data": found.data}
-                yield event("output", part, found.end)
+        follow = output.follow(runtime.sessions, execution_id, node_id, offset, wake, poll_s)
+        async with contextlib.aclosing(follow) as events:
+            async for found in events:
+                if found is None:
+                    if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
+                        quiet_since = time.monotonic()
+                        yield KEEP_ALIVE
+                    continue
+                quiet_since = time.monotonic()
+                if isinstance(found, EndEvent):
+                    end = {"status": found.status, "exit_code": found.exit_code}
+                    yield event("end", end | {"truncated": found.truncated})
+                else:
+                    part = {"offset": found.start, "data": found.data}
+                    yield event("output", part, found.end)
 
 
 @execution_router.post("/{execution_id}/cancel", response_model=Envelope[CancelResult])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,7 +146,7 @@ async def follow(
     offset: int,
     wake: asyncio.Event,
     poll_s: float,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event]:
     """The output from byte `offset`: what is stored, then each new part as it comes (on
     `wake`, or every `poll_s` whatever the wake-ups say), then the end once the execution
     is final. The state is read before the parts: a final state read means every part

@@ -31,6 +31,11 @@ class OutputBus:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
 
+    @property
+    def readers(self) -> int:
+        """Readers waiting on this replica."""
+        return sum(len(waiters) for waiters in self._waiters.values())
+
     @contextlib.contextmanager
     def watch(self, execution_id: str, node_id: int) -> Iterator[asyncio.Event]:
         """An event set whenever new output of the execution on the node is stored."""
