@@ -247,6 +247,7 @@ class TaskRunner:
         self._store(result, body.not_after)
         log.info("task %s: %s", body.execution_id, result.status)
         self._running.pop(body.execution_id, None)
+        running.output.end()  # readers of a task without live output stop waiting too
         running.done.set()
 
     async def _carry_out(self, body: EnvelopeBody, cancel: Cancel, live: LiveOutput) -> Outcome:
