@@ -90,7 +90,8 @@ def test_output_of_an_execution_that_ended_or_never_came(tmp_path: Path) -> None
         agent.run(task)
         agent.final(task.execution_id)
         ended = output_part(agent, task.execution_id, 0)
-        assert (ended["running"], ended["data"]) == (False, "")  # its result has it all
+        assert (ended["running"], ended["data"], ended["more"]) == (False, "done\n", False)
+        assert output_part(agent, task.execution_id, 2)["data"] == "ne\n"
         unknown = httpx.get(
             f"{agent.url}/tasks/{body().execution_id}/output",
             headers={"Authorization": f"Bearer {agent.token}"},

@@ -4,8 +4,8 @@ stack, and a handful of routes do not need one. Each connection serves one reque
 Routes: `GET /health`; `POST /tasks` takes a signed task envelope (the daemon relays those the
 Manager queues for this node; a direct call from the Manager will use the same route);
 `GET /tasks/{id}?wait=S` answers an execution's result (waiting up to S seconds for a final
-one), `GET /tasks/{id}/output?offset=N&wait=S` its output from byte N while it runs (waiting up
-to S seconds for some), and `POST /tasks/{id}/cancel` stops it, all only for the local token's
+one), `GET /tasks/{id}/output?offset=N&wait=S` its output from byte N (while it runs, waiting
+up to S seconds for some), and `POST /tasks/{id}/cancel` stops it, all only for the local token's
 holder."""
 
 from __future__ import annotations

@@ -310,16 +310,20 @@ class TaskRunner:
     async def output(
         self, execution_id: str, offset: int, wait: float, limit: int = MAX_PART
     ) -> OutputPart | None:
-        """A running execution's output from `offset` (bytes), waiting up to `wait` seconds
-        for some. Of an execution that is not running any more, no part (`running` false):
-        its result holds all of its output. None for an execution never received."""
+        """An execution's output from `offset` (bytes), waiting up to `wait` seconds for some
+        while it runs; of one that ended, from its result's output (the same text). None for
+        an execution never received."""
         running = self._running.get(execution_id)
-        if running is None:
-            if not _EXECUTION_ID.match(execution_id) or not self._path(execution_id).exists():
-                return None
-            return OutputPart(offset=offset, data="", next=offset, more=False, running=False)
-        await running.output.wait_beyond(offset, wait)
-        return running.output.read(offset, limit)
+        if running is not None:
+            await running.output.wait_beyond(offset, wait)
+            return running.output.read(offset, limit)
+        result = await self.result(execution_id, 0)
+        if result is None:
+            return None
+        ended = LiveOutput()
+        ended.append(result.output)
+        ended.end()
+        return ended.read(offset, limit)
 
     def cancel(self, execution_id: str) -> bool:
         """Stop a running execution (its process group is killed). One not received yet is
