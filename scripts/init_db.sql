@@ -764,3 +764,19 @@ CREATE INDEX idx_tasks_status_next_run_at ON tasks (status, next_run_at);
 
 UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
 
+-- Running upgrade 0015 -> 0016
+
+CREATE TABLE task_output_chunks (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, 
+    execution_id VARCHAR(36) NOT NULL, 
+    node_id BIGINT UNSIGNED NOT NULL, 
+    start_offset BIGINT NOT NULL, 
+    end_offset BIGINT NOT NULL, 
+    data MEDIUMTEXT NOT NULL, 
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, 
+    CONSTRAINT pk_task_output_chunks PRIMARY KEY (id), 
+    CONSTRAINT uk_task_output_chunks_part UNIQUE (execution_id, node_id, start_offset)
+)CHARSET=utf8mb4 ENGINE=InnoDB COMMENT='task output while the execution runs';
+
+UPDATE alembic_version SET version_num='0016' WHERE alembic_version.version_num = '0015';
+

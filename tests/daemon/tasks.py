@@ -127,3 +127,15 @@ def journal(agent: Agent, execution_id: str) -> dict[str, Any]:
         (agent.task_dir / "executions" / f"{execution_id}.json").read_text()
     )
     return found
+
+
+def output_part(agent: Agent, execution_id: str, offset: int, wait: float = 0) -> dict[str, Any]:
+    response = httpx.get(
+        f"{agent.url}/tasks/{execution_id}/output",
+        params={"offset": offset, "wait": wait},
+        headers={"Authorization": f"Bearer {agent.token}"},
+        timeout=wait + 10,
+    )
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from opscaffold.protocol import task as protocol
+from opscaffold.protocol.task import MASK
 from tests.daemon.helpers import gone
-from tests.daemon.tasks import body, journal, running_agent
+from tests.daemon.tasks import body, journal, output_part, running_agent
 from tests.helpers import poll_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -53,6 +54,51 @@ def test_secret_values_are_masked_in_the_output(tmp_path: Path) -> None:
         )
         agent.run(task)
         assert agent.final(task.execution_id)["output"] == f"token={protocol.MASK}\n"
+
+
+def test_output_is_read_while_the_script_runs_masked_and_equal_to_the_result(
+    tmp_path: Path,
+) -> None:
+    script = (
+        'for i in 1 2 3; do echo "line $i"; sleep 0.3; done; '
+        "printf 'key=hun'; sleep 0.3; printf 'ter2\\n'; echo last"
+    )
+    content = {"script": script, "env": {"K": {"value": "hunter2", "secret": True}}}
+    with running_agent(tmp_path) as agent:
+        task = body(content=content)
+        agent.run(task)
+        first = output_part(agent, task.execution_id, 0, wait=10)
+        assert first["running"] is True
+        assert first["data"].startswith("line 1\n")  # before the script has ended
+        parts, offset = [first], first["next"]
+        while parts[-1]["running"] or parts[-1]["more"]:
+            part = output_part(agent, task.execution_id, offset, wait=10)
+            assert part["offset"] == offset
+            parts.append(part)
+            offset = part["next"]
+        result = agent.final(task.execution_id)
+    published = "".join(p["data"] for p in parts)
+    assert all("hun" not in p["data"] or MASK in p["data"] for p in parts)
+    assert published == result["output"]
+    assert result["output"] == f"line 1\nline 2\nline 3\nkey={MASK}\nlast\n"
+    assert offset == len(result["output"].encode())
+
+
+def test_output_of_an_execution_that_ended_or_never_came(tmp_path: Path) -> None:
+    with running_agent(tmp_path) as agent:
+        task = body(content={"script": "echo done"})
+        agent.run(task)
+        agent.final(task.execution_id)
+        ended = output_part(agent, task.execution_id, 0)
+        assert (ended["running"], ended["data"], ended["more"]) == (False, "done\n", False)
+        assert output_part(agent, task.execution_id, 2)["data"] == "ne\n"
+        unknown = httpx.get(
+            f"{agent.url}/tasks/{body().execution_id}/output",
+            headers={"Authorization": f"Bearer {agent.token}"},
+        )
+        assert unknown.status_code == 404
+        anonymous = httpx.get(f"{agent.url}/tasks/{task.execution_id}/output")
+        assert anonymous.status_code == 401
 
 
 def test_a_forged_expired_foreign_or_replayed_envelope_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from opscaffold.daemon.outbox import Outbox
+from opscaffold.daemon.outbox import MAX_OUTPUT_MESSAGE, Outbox
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
 
@@ -295,3 +295,52 @@ def test_task_results_go_one_at_a_time_in_order_and_come_back_after_a_reconnect(
     outcome = outbox.acknowledge(refusal(last[0].seq, "UNAVAILABLE"))
     assert [(r.kind, r.kept) for r in outcome.refused] == [("task_result", True)]
     assert outbox.pending_task_results() == [task_result("a", "success")]
+
+
+def task_output(execution_id: str, offset: int, data: str) -> pb.TaskOutputReport:
+    return pb.TaskOutputReport(execution_id=execution_id, offset=offset, data=data)
+
+
+def test_output_parts_go_in_the_task_line_merged_while_they_wait() -> None:
+    outbox = Outbox()
+    outbox.put_task_result(task_result("a", "running"))
+    outbox.put_task_output(task_output("a", 0, "line 1\n"))
+    outbox.put_task_output(task_output("a", 7, "é\n"))  # follows: merged
+    outbox.put_task_output(task_output("b", 0, "other\n"))  # another execution: its own
+    outbox.put_task_output(task_output("b", 50, "gap\n"))  # does not follow: its own
+    outbox.put_task_result(task_result("a", "success"))
+    assert outbox.pending_task_output() == [
+        task_output("a", 0, "line 1\né\n"),
+        task_output("b", 0, "other\n"),
+        task_output("b", 50, "gap\n"),
+    ]
+    line: list[str] = []
+    while (message := outbox.next_message()) is not None:
+        body = message.WhichOneof("body")
+        line.append(body or "")
+        outcome = outbox.acknowledge(pb.StreamAck(seq=message.seq))
+        assert outcome.refused == []
+    assert line == ["task_result", "task_output", "task_output", "task_output", "task_result"]
+
+
+def test_an_output_part_refused_for_now_is_resent_before_what_follows_it() -> None:
+    outbox = Outbox()
+    outbox.put_task_output(task_output("a", 0, "x"))
+    sent = outbox.next_message()
+    assert sent is not None
+    assert sent.HasField("task_output")
+    outbox.put_task_result(task_result("a", "success"))
+    assert outbox.next_message() is None  # one message of the line at a time
+    outcome = outbox.acknowledge(refusal(sent.seq, "UNAVAILABLE"))
+    assert [(r.kind, r.kept) for r in outcome.refused] == [("task_output", True)]
+    again = outbox.next_message()
+    assert again is not None
+    assert again.task_output == task_output("a", 0, "x")
+
+
+def test_merged_output_stays_below_the_message_cap() -> None:
+    outbox = Outbox()
+    half = "a" * (MAX_OUTPUT_MESSAGE // 2 + 1)
+    outbox.put_task_output(task_output("a", 0, half))
+    outbox.put_task_output(task_output("a", len(half), half))
+    assert len(outbox.pending_task_output()) == 2

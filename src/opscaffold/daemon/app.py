@@ -82,7 +82,9 @@ class Daemon:
                 file_dirs=[str(p.resolve()) for p in self.config.task_file_dirs],
             ),
         )
-        self.tasks = AgentTasks(agent_base_url(self.config), local_token, self._report_task)
+        self.tasks = AgentTasks(
+            agent_base_url(self.config), local_token, self._report_task, self._report_output
+        )
         settled = self.updater.confirm_started()
         for outcome in settled:
             update = outcome.state
@@ -217,6 +219,10 @@ class Daemon:
         )
         if self.session is not None:
             self.session.outbox.put_task_result(report)
+
+    def _report_output(self, part: pb.TaskOutputReport) -> None:
+        if self.session is not None:
+            self.session.outbox.put_task_output(part)
 
     def task_key_offered(self, pem: bytes) -> None:
         self.task_keys.offer(pem)

@@ -14,7 +14,9 @@ with a StreamAck made from the call's outcome, so retry, drop and order rules li
   order: the next leaves only once the one before is acknowledged (a refusal to retry puts it
   back first in line); a newer download progress replaces one still waiting.
 - Task results (an execution's `running`, then its final state) go the same way, in a line
-  of their own.
+  of their own. Parts of a running execution's output share that line, so the Manager sees
+  them after the `running` and before the final state; parts of one execution that wait
+  back to back are sent as one message (up to MAX_OUTPUT_MESSAGE bytes).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from opscaffold.daemon.codes import Disposition, disposition
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 
 ReportMessage = pb.HeartbeatRequest | pb.ReportMetricsRequest
+TaskLine = pb.TaskResultReport | pb.TaskOutputReport  # what travels in the task line
 MAX_IDS_PER_ACK = 1000  # the Manager reads no more per message
+MAX_OUTPUT_MESSAGE = 1024 * 1024  # bytes of output merged into one message, well below gRPC's cap
 
 
 @dataclass(slots=True, eq=False)
@@ -54,12 +58,14 @@ class _InFlight:
     report: Report | None  # None: command results, or an update state
     results: tuple[pb.CommandResult, ...] = ()
     update: pb.UpdateStatusReport | None = None
-    task: pb.TaskResultReport | None = None
+    task: TaskLine | None = None
 
     @property
     def kind(self) -> str:
         if self.update is not None:
             return "update_status"
+        if isinstance(self.task, pb.TaskOutputReport):
+            return "task_output"
         if self.task is not None:
             return "task_result"
         return "command_ack" if self.report is None else self.report.kind
@@ -67,7 +73,7 @@ class _InFlight:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    kind: str  # heartbeat, metrics, command_ack, update_status, task_result
+    kind: str  # heartbeat, metrics, command_ack, update_status, task_result, task_output
     code: str
     message: str
     kept: bool  # True: queued again for a later resend
@@ -103,7 +109,7 @@ class Outbox:
         self._updates: deque[pb.UpdateStatusReport] = deque()
         self._updates_settled = asyncio.Event()  # set while no update state is unacknowledged
         self._updates_settled.set()
-        self._tasks: deque[pb.TaskResultReport] = deque()
+        self._tasks: deque[TaskLine] = deque()
         self._inflight: dict[int, _InFlight] = {}
         self._seq = 0
         self._order = itertools.count()
@@ -142,6 +148,19 @@ class Outbox:
 
     def put_task_result(self, report: pb.TaskResultReport) -> None:
         self._tasks.append(report)
+        self._wake.set()
+
+    def put_task_output(self, part: pb.TaskOutputReport) -> None:
+        """The next part of an execution's output; merged into the part waiting before it
+        when that one is the same execution's and ends where this one starts."""
+        last = self._tasks[-1] if self._tasks else None
+        if isinstance(last, pb.TaskOutputReport) and _follows(last, part):
+            merged = pb.TaskOutputReport()
+            merged.CopyFrom(last)
+            merged.data += part.data
+            self._tasks[-1] = merged
+        else:
+            self._tasks.append(part)
         self._wake.set()
 
     def take_results(self) -> list[pb.CommandResult]:
@@ -195,6 +214,8 @@ class Outbox:
         if self._tasks and not any(e.task is not None for e in self._inflight.values()):
             task = self._tasks.popleft()
             seq = self._track(_InFlight(now, None, task=task))
+            if isinstance(task, pb.TaskOutputReport):
+                return pb.DaemonMessage(seq=seq, task_output=task)
             return pb.DaemonMessage(seq=seq, task_result=task)
         report = self._take_report()
         if report is None:
@@ -281,7 +302,11 @@ class Outbox:
 
     def pending_task_results(self) -> list[pb.TaskResultReport]:
         """Task results waiting to be sent, in order."""
-        return list(self._tasks)
+        return [t for t in self._tasks if isinstance(t, pb.TaskResultReport)]
+
+    def pending_task_output(self) -> list[pb.TaskOutputReport]:
+        """Parts of task output waiting to be sent, in order."""
+        return [t for t in self._tasks if isinstance(t, pb.TaskOutputReport)]
 
     def pending_acks(self) -> list[str]:
         """The ids of the command results waiting to be sent."""
@@ -313,3 +338,15 @@ class Outbox:
             # later heartbeat, sent or waiting, says everything it says.
             if report.kind == "heartbeat" and report.order == self._latest_heartbeat:
                 self._heartbeat = report
+
+
+def _follows(before: pb.TaskOutputReport, part: pb.TaskOutputReport) -> bool:
+    """`part` continues `before` (same execution, starting where it ends), and both fit in
+    one message."""
+    size = len(before.data.encode())
+    return (
+        part.execution_id == before.execution_id
+        and part.node_uuid == before.node_uuid
+        and part.offset == before.offset + size
+        and size + len(part.data.encode()) <= MAX_OUTPUT_MESSAGE
+    )

@@ -466,6 +466,11 @@ class NodeSession:
                 message.task_result, **options
             )
             return task.success, []
+        if message.HasField("task_output"):
+            output: pb.ReportTaskOutputResponse = await self._stub.ReportTaskOutput(
+                message.task_output, **options
+            )
+            return output.success, []
         report: pb.ReportMetricsResponse = await self._stub.ReportMetrics(
             message.metrics, **options
         )

@@ -31,6 +31,8 @@ from opscaffold.daemon.agent.tasks import (
 from opscaffold.daemon.commands import CommandError
 from opscaffold.daemon.orders import task_report
 from opscaffold.daemon.state import private_dir, write_private
+from opscaffold.daemon.taskoutput import OutputReport, pass_output
+from opscaffold.daemon.taskoutput import stop as stop_passing
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.task import (
     CancelOrder,
@@ -118,10 +120,13 @@ def prepare_agent_dir(
 
 
 class AgentTasks:
-    def __init__(self, base_url: str, token: str, report: Report) -> None:
+    def __init__(
+        self, base_url: str, token: str, report: Report, report_output: OutputReport | None = None
+    ) -> None:
         self.base_url = base_url
         self.token = token
         self.report = report
+        self.report_output = report_output  # None: output goes with the final result only
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -150,8 +155,21 @@ class AgentTasks:
                 self._fail(execution_id, f"the agent refused the task: {reason}")
                 raise CommandError(f"the agent refused the task: {reason}")
             give_up = body.not_after + body.timeout + LOST_AFTER
-            final = await self._follow(http, execution_id, give_up)
+            output = self._pass_output(http, execution_id)
+            try:
+                final = await self._follow(http, execution_id, give_up)
+            finally:
+                await stop_passing(output)
         self.report(task_report(final))
+
+    def _pass_output(self, http: httpx.AsyncClient, execution_id: str) -> asyncio.Task[None] | None:
+        """Pass the execution's output on while it runs, beside following its result."""
+        if self.report_output is None:
+            return None
+        passing = pass_output(
+            http, self.base_url, self._headers(), execution_id, self.report_output
+        )
+        return asyncio.create_task(passing, name=f"task-output-{execution_id}")
 
     async def _follow(
         self, http: httpx.AsyncClient, execution_id: str, give_up: float

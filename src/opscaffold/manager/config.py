@@ -552,6 +552,9 @@ class TaskSettings(_Section):
     # Each node's envelope carries the whole content: an execution whose envelopes would
     # together exceed this many bytes in the outbox is refused (split the target).
     max_dispatch_bytes: PositiveInt = 512 * 1024 * 1024
+    # Readers of a running execution's output look for new parts this often, whatever the
+    # wake-ups (Redis pub/sub between replicas) say.
+    output_poll_interval: Duration = timedelta(seconds=2)
 
 
 class LogFileSettings(_Section):

@@ -19,6 +19,7 @@ from opscaffold.manager.kit.counters import CounterStore, MemoryCounters, RedisC
 from opscaffold.manager.observability.metrics import ManagerMetrics
 from opscaffold.manager.redis import RedisLink, connect
 from opscaffold.manager.task.keys import TaskKey
+from opscaffold.manager.task.output_bus import OutputBus
 from opscaffold.manager.version.keys import KeyRing
 from opscaffold.manager.version.storage import PackageStore
 
@@ -39,6 +40,7 @@ class Runtime:
     packages: PackageStore
     dashboard: DashboardCache
     task_key: TaskKey
+    output_bus: OutputBus
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -63,6 +65,7 @@ class Runtime:
             packages=packages,
             dashboard=DashboardCache(sessions, settings.dashboard.max_age),
             task_key=TaskKey.load(settings),
+            output_bus=OutputBus(link),
         )
 
     @property
@@ -78,6 +81,7 @@ class Runtime:
 
     async def close(self) -> None:
         self.hasher.close()
+        await self.output_bus.stop()
         if self.redis_link is not None:
             await self.redis_link.close()
         await self.engine.dispose()

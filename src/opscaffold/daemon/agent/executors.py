@@ -21,8 +21,8 @@ from typing import Any
 
 import psutil
 
+from opscaffold.daemon.agent.output import Capture, LiveOutput
 from opscaffold.protocol.task import (
-    MASK,
     CustomContent,
     FileContent,
     ScriptContent,
@@ -68,42 +68,18 @@ class Cancel:
     started: Callable[[int], None] | None = None
 
 
-# -- output -------------------------------------------------------------------------------
-class Capture:
-    """stdout+stderr as it arrives: the first `cap` bytes kept, the rest counted and dropped
-    (still read, so the process never blocks on a full pipe)."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.kept = bytearray()
-        self.total = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.cap - len(self.kept)
-        if room > 0:
-            self.kept += data[:room]
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.kept)
-
-    def text(self, secrets: Sequence[str]) -> str:
-        text = self.kept.decode("utf-8", errors="replace")
-        for secret in sorted(secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, MASK)
-        if self.truncated:
-            text += f"\n[output truncated: kept {len(self.kept)} of {self.total} bytes]\n"
-        return wire_text(text)
-
-
 # -- script -------------------------------------------------------------------------------
 async def run_script(
-    content: ScriptContent, seconds: float, work_dir: Path, limits: Limits, cancel: Cancel
+    content: ScriptContent,
+    seconds: float,
+    work_dir: Path,
+    limits: Limits,
+    cancel: Cancel,
+    live: LiveOutput | None = None,
 ) -> Outcome:
-    """Run interpreter + script in a new session (its own process group), capped output;
-    at the timeout or on cancel the whole group gets SIGTERM, then SIGKILL."""
+    """Run interpreter + script in a new session (its own process group), capped output
+    (published to `live` as it comes); at the timeout or on cancel the whole group gets
+    SIGTERM, then SIGKILL."""
     script = await asyncio.to_thread(_script_file, work_dir, content.script)
     env = {k: v for k, v in os.environ.items() if k in BASE_ENV}
     env.update({name: item.value for name, item in content.env.items()})
@@ -126,7 +102,7 @@ async def run_script(
         return Outcome("failed", error=f"cannot start {content.interpreter}: {exc.strerror}")
     if cancel.started is not None:
         cancel.started(process.pid)
-    capture = Capture(limits.output_cap)
+    capture = Capture(limits.output_cap, secrets, live)
     assert process.stdout is not None
     reader = asyncio.create_task(_drain(process.stdout, capture))
     waiter = asyncio.create_task(process.wait())
@@ -158,7 +134,7 @@ async def run_script(
     return Outcome(
         status,
         exit_code=code if status in ("success", "failed") else None,
-        output=capture.text(secrets),
+        output=capture.finish(),
         truncated=capture.truncated,
         error=error,
     )
@@ -305,7 +281,9 @@ def _systemctl() -> str | None:
     return found if found is not None and Path("/run/systemd/system").is_dir() else None
 
 
-async def run_service(content: ServiceContent, seconds: float, limits: Limits) -> Outcome:
+async def run_service(
+    content: ServiceContent, seconds: float, limits: Limits, live: LiveOutput | None = None
+) -> Outcome:
     systemctl = await asyncio.to_thread(_systemctl)
     if systemctl is None:
         raise TaskFailed("service tasks need systemd, and this node does not run it")
@@ -319,7 +297,7 @@ async def run_service(content: ServiceContent, seconds: float, limits: Limits) -
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
-    capture = Capture(limits.output_cap)
+    capture = Capture(limits.output_cap, (), live)
     assert process.stdout is not None
     try:
         async with asyncio.timeout(min(seconds, SERVICE_TIMEOUT_CAP)):
@@ -327,13 +305,13 @@ async def run_service(content: ServiceContent, seconds: float, limits: Limits) -
             await process.wait()
     except TimeoutError:
         await _kill_group(process, limits.kill_grace)
-        return Outcome("timeout", output=capture.text(()), error="systemctl did not finish")
+        return Outcome("timeout", output=capture.finish(), error="systemctl did not finish")
     code = process.returncode
     status = "success" if code == 0 else "failed"
     return Outcome(
         status,
         exit_code=code,
-        output=capture.text(()),
+        output=capture.finish(),
         truncated=capture.truncated,
         error="" if code == 0 else f"systemctl {content.action} {content.name}: exit {code}",
     )

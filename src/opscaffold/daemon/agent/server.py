@@ -4,7 +4,9 @@ stack, and a handful of routes do not need one. Each connection serves one reque
 Routes: `GET /health`; `POST /tasks` takes a signed task envelope (the daemon relays those the
 Manager queues for this node; a direct call from the Manager will use the same route);
 `GET /tasks/{id}?wait=S` answers an execution's result (waiting up to S seconds for a final
-one) and `POST /tasks/{id}/cancel` stops it, both only for the local token's holder."""
+one), `GET /tasks/{id}/output?offset=N&wait=S` its output from byte N (while it runs, waiting
+up to S seconds for some), and `POST /tasks/{id}/cancel` stops it, all only for the local token's
+holder."""
 
 from __future__ import annotations
 
@@ -129,6 +131,13 @@ class AgentServer:
             if result is None:
                 return HTTPStatus.NOT_FOUND, {"error": f"no execution {parts[1][:64]}"}
             return HTTPStatus.OK, result.model_dump()
+        if len(parts) == 3 and parts[2] == "output" and request.method == "GET":
+            offset = int((request.query.get("offset") or ["0"])[0])
+            wait = min(float((request.query.get("wait") or ["0"])[0]), MAX_WAIT)
+            part = await runner.output(parts[1], max(offset, 0), max(wait, 0.0))
+            if part is None:
+                return HTTPStatus.NOT_FOUND, {"error": f"no execution {parts[1][:64]}"}
+            return HTTPStatus.OK, part.model_dump()
         if len(parts) == 3 and parts[2] == "cancel" and request.method == "POST":
             return HTTPStatus.OK, {"cancelled": runner.cancel(parts[1])}
         return HTTPStatus.NOT_FOUND, {"error": f"no route {request.method} {request.path}"}

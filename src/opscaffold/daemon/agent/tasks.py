@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opscaffold.daemon.agent import executors
 from opscaffold.daemon.agent.executors import Cancel, Limits, Outcome, TaskFailed
+from opscaffold.daemon.agent.output import MAX_PART, LiveOutput, OutputPart
 from opscaffold.protocol.task import (
     CustomContent,
     Envelope,
@@ -84,6 +85,7 @@ class Running:
     cancel: Cancel
     done: asyncio.Event
     started_at: int
+    output: LiveOutput = field(default_factory=LiveOutput)
 
 
 class TaskRunner:
@@ -226,7 +228,7 @@ class TaskRunner:
     async def _run(self, running: Running) -> None:
         body = running.body
         try:
-            outcome = await self._carry_out(body, running.cancel)
+            outcome = await self._carry_out(body, running.cancel, running.output)
         except TaskFailed as exc:
             outcome = Outcome("failed", error=str(exc))
         except Exception as exc:
@@ -245,19 +247,22 @@ class TaskRunner:
         self._store(result, body.not_after)
         log.info("task %s: %s", body.execution_id, result.status)
         self._running.pop(body.execution_id, None)
+        running.output.end()  # readers of a task without live output stop waiting too
         running.done.set()
 
-    async def _carry_out(self, body: EnvelopeBody, cancel: Cancel) -> Outcome:
+    async def _carry_out(self, body: EnvelopeBody, cancel: Cancel, live: LiveOutput) -> Outcome:
         content = body.typed_content()
         if isinstance(content, ScriptContent):
             work = self.task_dir / WORK
-            return await executors.run_script(content, body.timeout, work, self.limits, cancel)
+            return await executors.run_script(
+                content, body.timeout, work, self.limits, cancel, live
+            )
         if isinstance(content, FileContent):
             return await asyncio.to_thread(executors.write_file, content, self.limits)
         work_task: asyncio.Task[Outcome]
         if isinstance(content, ServiceContent):
             work_task = asyncio.create_task(
-                executors.run_service(content, body.timeout, self.limits)
+                executors.run_service(content, body.timeout, self.limits, live)
             )
         elif isinstance(content, CustomContent):
             work_task = asyncio.create_task(executors.run_custom(content, body.timeout))
@@ -301,6 +306,24 @@ class TaskRunner:
                 finished_at=int(time.time()),
             )
         return TaskResult.model_validate({"execution_id": execution_id, **record})
+
+    async def output(
+        self, execution_id: str, offset: int, wait: float, limit: int = MAX_PART
+    ) -> OutputPart | None:
+        """An execution's output from `offset` (bytes), waiting up to `wait` seconds for some
+        while it runs; of one that ended, from its result's output (the same text). None for
+        an execution never received."""
+        running = self._running.get(execution_id)
+        if running is not None:
+            await running.output.wait_beyond(offset, wait)
+            return running.output.read(offset, limit)
+        result = await self.result(execution_id, 0)
+        if result is None:
+            return None
+        ended = LiveOutput()
+        ended.append(result.output)
+        ended.end()
+        return ended.read(offset, limit)
 
     def cancel(self, execution_id: str) -> bool:
         """Stop a running execution (its process group is killed). One not received yet is

@@ -155,6 +155,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/tasks/{{id}}/executions"): Rule(EVERYONE),
     ("GET", f"{API}/executions/{{execution_id}}"): Rule(EVERYONE),
     ("GET", f"{API}/executions/{{execution_id}}/nodes/{{node_id}}/output"): Rule(EDITORS),
+    ("GET", f"{API}/executions/{{execution_id}}/nodes/{{node_id}}/output/stream"): Rule(EDITORS),
     ("POST", f"{API}/executions/{{execution_id}}/cancel"): Rule(
         EDITORS, "execution.cancel", "execution"
     ),

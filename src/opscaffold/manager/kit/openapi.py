@@ -10,6 +10,7 @@ from typing import Any
 # pydantic names Envelope[UserRead] "Envelope_UserRead_"; "UserReadEnvelope" reads better.
 _GENERIC = re.compile(r"^(Envelope|Page)_(\w+?)_$")
 _UNUSED = ("HTTPValidationError", "ValidationError")
+STREAMED = "text/event-stream"
 
 
 _LIST = re.compile(r"^list_(\w+)_$")
@@ -29,10 +30,14 @@ def _readable(name: str) -> str:
 
 def tidy(document: dict[str, Any]) -> dict[str, Any]:
     """Rename generic schemas and drop FastAPI's 422 responses: our validation errors are 400s
-    with the ErrorEnvelope shape, already declared on every route."""
+    with the ErrorEnvelope shape, already declared on every route. A streamed answer (Server-
+    Sent Events) declares only its own media type, not the JSON FastAPI assumes."""
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             operation.get("responses", {}).pop("422", None)
+            content = operation.get("responses", {}).get("200", {}).get("content", {})
+            if STREAMED in content:
+                content.pop("application/json", None)
     schemas = document.get("components", {}).get("schemas", {})
     for name in _UNUSED:
         schemas.pop(name, None)

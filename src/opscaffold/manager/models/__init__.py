@@ -31,7 +31,7 @@ from opscaffold.manager.models.node import (
 )
 from opscaffold.manager.models.notification import NotificationChannel, NotificationDelivery
 from opscaffold.manager.models.release import Rollout, UpdateRecord, Version, VersionLock
-from opscaffold.manager.models.task import Task, TaskExecution
+from opscaffold.manager.models.task import Task, TaskExecution, TaskOutputChunk
 from opscaffold.manager.models.user import RefreshToken, TokenFamily, User
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "Rollout",
     "Task",
     "TaskExecution",
+    "TaskOutputChunk",
     "TokenFamily",
     "UpdateRecord",
     "User",

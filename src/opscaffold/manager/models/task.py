@@ -104,3 +104,27 @@ class TaskExecution(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     reported_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     output_truncated: Mapped[int] = mapped_column(TinyInt, server_default="0", default=0)
+
+
+class TaskOutputChunk(Base):
+    """Ours: a running execution's output as its node sends it, a part per row in order
+    (`start_offset`/`end_offset`: bytes of its UTF-8 text). Kept while the execution runs;
+    the final result then holds it all in `task_executions.output`."""
+
+    __tablename__ = "task_output_chunks"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "execution_id", "node_id", "start_offset", name="uk_task_output_chunks_part"
+        ),
+        {"comment": "task output while the execution runs", **TABLE_OPTS},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(sa.String(36))
+    node_id: Mapped[int] = mapped_column(BigRef)
+    start_offset: Mapped[int] = mapped_column(sa.BigInteger)
+    end_offset: Mapped[int] = mapped_column(sa.BigInteger)
+    data: Mapped[str] = mapped_column(MediumText)
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime, server_default=now_default(), default=utcnow
+    )

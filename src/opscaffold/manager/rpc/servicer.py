@@ -51,6 +51,7 @@ from opscaffold.manager.rpc.registrar import Registrar
 from opscaffold.manager.rpc.streams import StreamRegistry
 from opscaffold.manager.rpc.update_reports import UpdateReports
 from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.task import output as task_output
 from opscaffold.manager.task import service as task_service
 from opscaffold.protocol.ops.daemon import daemon_pb2 as pb
 from opscaffold.protocol.ops.daemon import daemon_pb2_grpc
@@ -140,7 +141,25 @@ async def record_task_result(
         report.finished_at,
     )
     async with transaction(channel.runtime.sessions) as session:
-        await task_service.record_result(session, identity.node_id, result, utcnow())
+        changed = await task_service.record_result(session, identity.node_id, result, utcnow())
+    if changed:  # readers of its output learn that it ended
+        await channel.runtime.output_bus.publish(result.execution_id, identity.node_id)
+
+
+async def record_task_output(
+    channel: Channel, identity: NodeIdentity, report: pb.TaskOutputReport
+) -> None:
+    """Store a part of a running execution's output, committed before it is answered; a
+    resend of what is already stored changes nothing."""
+    check_names_self(identity, report.node_uuid)
+    convert.check_text(report)
+    task_output.check_part(report.execution_id, report.offset, report.data)
+    async with transaction(channel.runtime.sessions) as session:
+        stored = await task_output.append(
+            session, identity.node_id, report.execution_id, report.offset, report.data, utcnow()
+        )
+    if stored:
+        await channel.runtime.output_bus.publish(report.execution_id, identity.node_id)
 
 
 async def wait_or_poll(wake: asyncio.Event) -> None:
@@ -303,6 +322,20 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServiceServicer):
         await record_task_result(self.c, identity, request)
         return pb.ReportTaskResultResponse(success=True)
 
+    async def ReportTaskOutput(
+        self, request: pb.TaskOutputReport, context: Any
+    ) -> pb.ReportTaskOutputResponse:
+        return await self._unary(
+            "ReportTaskOutput", context, lambda: self._task_output(request, context)
+        )
+
+    async def _task_output(
+        self, request: pb.TaskOutputReport, context: Any
+    ) -> pb.ReportTaskOutputResponse:
+        identity = await self.c.identities.of_call(context)
+        await record_task_output(self.c, identity, request)
+        return pb.ReportTaskOutputResponse(success=True)
+
     # -- SubscribeUpdates -------------------------------------------------------------------
     async def SubscribeUpdates(
         self, request: pb.SubscribeRequest, context: Any
@@ -445,8 +478,13 @@ class ConnectSession:
                 after = self._last_task
                 self._last_task = loop.create_task(self._task_result(message.task_result, after))
                 return self._last_task
+            if kind == "task_output":  # in the same line as the results, in order
+                after = self._last_task
+                self._last_task = loop.create_task(self._task_output(message.task_output, after))
+                return self._last_task
             raise InvalidArgument(
-                "a message needs a heartbeat, metrics, command_ack, update_status or task_result"
+                "a message needs a heartbeat, metrics, command_ack, update_status, task_result "
+                "or task_output"
             )
         except DomainError as error:
             failed: asyncio.Future[None] = loop.create_future()
@@ -466,6 +504,13 @@ class ConnectSession:
         if after is not None:
             await asyncio.wait([after])
         await record_task_result(self.c, self.identity, report)
+
+    async def _task_output(
+        self, report: pb.TaskOutputReport, after: asyncio.Future[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait([after])
+        await record_task_output(self.c, self.identity, report)
 
     async def _command_ack(self, ack: pb.CommandAck) -> None:
         outcomes = convert.outcomes(ack.command_ids, ack.results)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 
 from opscaffold.manager.deps import AuditDep, CommandBusDep, CurrentUser, RuntimeDep, SessionDep
 from opscaffold.manager.kit.clock import utcnow
@@ -12,10 +15,13 @@ from opscaffold.manager.kit.envelope import Envelope, Page
 from opscaffold.manager.kit.pagination import PageDep
 from opscaffold.manager.kit.responses import ok
 from opscaffold.manager.kit.routes import API_PREFIX
+from opscaffold.manager.kit.sse import KEEP_ALIVE, MEDIA_TYPE, EventStreamResponse, event
 from opscaffold.manager.kit.storable import IdPath
 from opscaffold.manager.limits import body_limit
 from opscaffold.manager.node.schemas import TargetType
-from opscaffold.manager.task import schedule, service
+from opscaffold.manager.runtime import Runtime
+from opscaffold.manager.task import output, schedule, service
+from opscaffold.manager.task.output import EndEvent
 from opscaffold.manager.task.schemas import (
     CancelResult,
     ExecuteRequest,
@@ -33,6 +39,7 @@ from opscaffold.protocol.task import MAX_ENVELOPE_BYTES, TaskType
 
 router = APIRouter(prefix=f"{API_PREFIX}/tasks", tags=["tasks"])
 execution_router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["tasks"])
+KEEP_ALIVE_S = 15.0  # an idle output stream gets a comment line this often
 ExecutionId = Annotated[
     str, Path(min_length=36, max_length=36, pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 ]
@@ -169,6 +176,68 @@ async def get_execution_output(
 ) -> Envelope[ExecutionOutput]:
     """One node's captured output (secret values masked by the Agent), exit code and error."""
     return ok(await service.output_of(session, execution_id, node_id))
+
+
+STREAM_DESCRIPTION = """Server-Sent Events, until the execution ends.
+
+`event: output`, `id: <offset after this part>`,
+`data: {"offset": <start offset>, "data": "<text>"}`: the output from the requested offset on,
+what is stored, then each part as the node sends it. Then `event: end`,
+`data: {"status": "<final state>", "exit_code": <int|null>, "truncated": <bool>}`, and the
+stream closes. A comment line `: ping` is sent every ~15 s while nothing else is."""
+
+
+@execution_router.get(
+    "/{execution_id}/nodes/{node_id}/output/stream",
+    response_model=None,
+    responses={
+        200: {
+            "description": STREAM_DESCRIPTION,
+            "content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def stream_execution_output(
+    execution_id: ExecutionId,
+    node_id: IdPath,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    offset: Annotated[
+        int, Query(ge=0, le=output.MAX_OFFSET, description="bytes of the output to skip")
+    ] = 0,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="the id of the last event received; wins over offset"),
+    ] = None,
+) -> EventStreamResponse:
+    """One node's output as it is produced (secret values masked by the Agent), from the
+    start or from a byte offset, then how the execution ended."""
+    start = output.resume_offset(offset, last_event_id)
+    await output.head_of(session, execution_id, node_id)  # unknown: 404 before any event
+    return EventStreamResponse(_output_events(runtime, execution_id, node_id, start))
+
+
+async def _output_events(
+    runtime: Runtime, execution_id: str, node_id: int, offset: int
+) -> AsyncGenerator[bytes]:
+    poll_s = min(runtime.settings.task.output_poll_interval.total_seconds(), KEEP_ALIVE_S)
+    quiet_since = time.monotonic()
+    with runtime.output_bus.watch(execution_id, node_id) as wake:
+        follow = output.follow(runtime.sessions, execution_id, node_id, offset, wake, poll_s)
+        async with contextlib.aclosing(follow) as events:
+            async for found in events:
+                if found is None:
+                    if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
+                        quiet_since = time.monotonic()
+                        yield KEEP_ALIVE
+                    continue
+                quiet_since = time.monotonic()
+                if isinstance(found, EndEvent):
+                    end = {"status": found.status, "exit_code": found.exit_code}
+                    yield event("end", end | {"truncated": found.truncated})
+                else:
+                    part = {"offset": found.start, "data": found.data}
+                    yield event("output", part, found.end)
 
 
 @execution_router.post("/{execution_id}/cancel", response_model=Envelope[CancelResult])

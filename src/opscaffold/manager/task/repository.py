@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscaffold.manager.models import Node, NodeCommand, Task, TaskExecution
+from opscaffold.manager.models import Node, NodeCommand, Task, TaskExecution, TaskOutputChunk
 from opscaffold.manager.node.repository import chunks
 from opscaffold.manager.task.states import ACTIVE, ExecutionState, sources
 
@@ -316,3 +316,94 @@ async def time_out_overdue(session: AsyncSession, before: datetime, now: datetim
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- output while an execution runs -----------------------------------------------------------
+def _parts_of(execution_id: str, node_id: int) -> list[sa.ColumnElement[bool]]:
+    return [TaskOutputChunk.execution_id == execution_id, TaskOutputChunk.node_id == node_id]
+
+
+async def output_end(session: AsyncSession, execution_id: str, node_id: int) -> int:
+    """Bytes of output stored so far (where the next part starts)."""
+    stmt = sa.select(sa.func.max(TaskOutputChunk.end_offset)).where(
+        *_parts_of(execution_id, node_id)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def add_output(
+    session: AsyncSession,
+    execution_id: str,
+    node_id: int,
+    start: int,
+    end: int,
+    data: str,
+    now: datetime,
+) -> None:
+    await session.execute(
+        sa.insert(TaskOutputChunk).values(
+            execution_id=execution_id,
+            node_id=node_id,
+            start_offset=start,
+            end_offset=end,
+            data=data,
+            created_at=now,
+        )
+    )
+
+
+async def output_after(
+    session: AsyncSession, execution_id: str, node_id: int, offset: int, limit: int
+) -> Sequence[TaskOutputChunk]:
+    """Stored parts that end after byte `offset`, in order, at most `limit`."""
+    stmt = (
+        sa.select(TaskOutputChunk)
+        .where(*_parts_of(execution_id, node_id), TaskOutputChunk.end_offset > offset)
+        .order_by(TaskOutputChunk.start_offset)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def output_parts(session: AsyncSession, execution_id: str, node_id: int) -> list[str]:
+    stmt = (
+        sa.select(TaskOutputChunk.data)
+        .where(*_parts_of(execution_id, node_id))
+        .order_by(TaskOutputChunk.start_offset)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def drop_output(session: AsyncSession, execution_id: str, node_id: int) -> None:
+    await session.execute(sa.delete(TaskOutputChunk).where(*_parts_of(execution_id, node_id)))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputHead:
+    """What a reader of an execution's output needs besides the output itself."""
+
+    status: str
+    exit_code: int | None
+    truncated: bool
+    has_output: bool  # the final result's output is stored
+
+
+async def output_head(session: AsyncSession, execution_id: str, node_id: int) -> OutputHead | None:
+    stmt = sa.select(
+        TaskExecution.status,
+        TaskExecution.exit_code,
+        TaskExecution.output_truncated,
+        TaskExecution.output.is_not(None),
+    ).where(TaskExecution.execution_id == execution_id, TaskExecution.node_id == node_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return OutputHead(row[0], row[1], bool(row[2]), bool(row[3]))
+
+
+async def stored_output(session: AsyncSession, execution_id: str, node_id: int) -> str | None:
+    stmt = sa.select(TaskExecution.output).where(
+        TaskExecution.execution_id == execution_id, TaskExecution.node_id == node_id
+    )
+    output: str | None = await session.scalar(stmt)
+    return output

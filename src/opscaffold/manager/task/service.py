@@ -32,7 +32,7 @@ from opscaffold.manager.errors import (
 from opscaffold.manager.logging import get_logger
 from opscaffold.manager.models import Task
 from opscaffold.manager.node import service as node_service
-from opscaffold.manager.task import repository, schedule
+from opscaffold.manager.task import output, repository, schedule
 from opscaffold.manager.task.keys import TaskKey
 from opscaffold.manager.task.repository import NodeRef
 from opscaffold.manager.task.schemas import (
@@ -380,7 +380,9 @@ async def output_of(session: AsyncSession, execution_id: str, node_id: int) -> E
         node_id=node_id,
         status=row.status,
         exit_code=row.exit_code,
-        output=row.output or "",
+        output=row.output
+        if row.output is not None
+        else await output.text_so_far(session, execution_id, node_id),
         truncated=bool(row.output_truncated),
         error=row.error,
     )
@@ -559,7 +561,7 @@ async def record_result(
         if row.started_at is None:
             values["started_at"] = _time(result.started_at) or values["finished_at"]
         values["exit_code"] = result.exit_code
-        values["output"] = result.output
+        values["output"] = await output.settle(session, result.execution_id, node_id, result.output)
         values["output_truncated"] = int(result.truncated)
         values["error"] = result.error or None
     return await repository.move(session, result.execution_id, node_id, target, values)

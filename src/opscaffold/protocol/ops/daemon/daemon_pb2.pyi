@@ -514,6 +514,7 @@ class DaemonMessage(_message.Message):
     COMMAND_ACK_FIELD_NUMBER: _builtins.int
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     TASK_RESULT_FIELD_NUMBER: _builtins.int
+    TASK_OUTPUT_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Per-stream sequence number, increasing from 1; acknowledged cumulatively."""
     @_builtins.property
@@ -526,6 +527,8 @@ class DaemonMessage(_message.Message):
     def update_status(self) -> Global___UpdateStatusReport: ...
     @_builtins.property
     def task_result(self) -> Global___TaskResultReport: ...
+    @_builtins.property
+    def task_output(self) -> Global___TaskOutputReport: ...
     def __init__(
         self,
         *,
@@ -535,12 +538,13 @@ class DaemonMessage(_message.Message):
         command_ack: Global___CommandAck | None = ...,
         update_status: Global___UpdateStatusReport | None = ...,
         task_result: Global___TaskResultReport | None = ...,
+        task_output: Global___TaskOutputReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "task_output", b"task_output", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command_ack", b"command_ack", "heartbeat", b"heartbeat", "metrics", b"metrics", "seq", b"seq", "task_output", b"task_output", "task_result", b"task_result", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack", "update_status", "task_result"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["heartbeat", "metrics", "command_ack", "update_status", "task_result", "task_output"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -755,6 +759,61 @@ class ReportTaskResultResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportTaskResultResponse: _TypeAlias = ReportTaskResultResponse  # noqa: Y015
+
+@_typing.final
+class TaskOutputReport(_message.Message):
+    """Ours: the next part of a running execution's output, masked and capped on the node. Output
+    is UTF-8 text; `offset` is where `data` starts in it, in bytes. Parts travel in the same line
+    as the execution's results: after its `running`, before its final state, whose `output` is
+    all of it (the Manager keeps what the parts did not bring). A part the Manager already has
+    changes nothing.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_UUID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    node_uuid: _builtins.str
+    """empty: the caller itself"""
+    execution_id: _builtins.str
+    offset: _builtins.int
+    data: _builtins.str
+    def __init__(
+        self,
+        *,
+        node_uuid: _builtins.str = ...,
+        execution_id: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        data: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "execution_id", b"execution_id", "node_uuid", b"node_uuid", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskOutputReport: _TypeAlias = TaskOutputReport  # noqa: Y015
+
+@_typing.final
+class ReportTaskOutputResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    success: _builtins.bool
+    def __init__(
+        self,
+        *,
+        success: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTaskOutputResponse: _TypeAlias = ReportTaskOutputResponse  # noqa: Y015
 
 @_typing.final
 class ManagerMessage(_message.Message):

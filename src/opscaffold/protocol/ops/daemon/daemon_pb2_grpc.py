@@ -74,6 +74,11 @@ class DaemonServiceStub:
                 request_serializer=ops_dot_daemon_dot_daemon__pb2.TaskResultReport.SerializeToString,
                 response_deserializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.FromString,
                 _registered_method=True)
+        self.ReportTaskOutput = channel.unary_unary(
+                '/ops.daemon.DaemonService/ReportTaskOutput',
+                request_serializer=ops_dot_daemon_dot_daemon__pb2.TaskOutputReport.SerializeToString,
+                response_deserializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskOutputResponse.FromString,
+                _registered_method=True)
 
 
 class DaemonServiceServicer:
@@ -137,6 +142,14 @@ class DaemonServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportTaskOutput(self, request, context):
+        """Ours: a task execution's output as it is produced, in batches (also on Connect); resent
+        until acknowledged, stored once by offset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +192,11 @@ def add_DaemonServiceServicer_to_server(servicer, server):
                     servicer.ReportTaskResult,
                     request_deserializer=ops_dot_daemon_dot_daemon__pb2.TaskResultReport.FromString,
                     response_serializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.SerializeToString,
+            ),
+            'ReportTaskOutput': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskOutput,
+                    request_deserializer=ops_dot_daemon_dot_daemon__pb2.TaskOutputReport.FromString,
+                    response_serializer=ops_dot_daemon_dot_daemon__pb2.ReportTaskOutputResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,6 +415,33 @@ class DaemonService:
             '/ops.daemon.DaemonService/ReportTaskResult',
             ops_dot_daemon_dot_daemon__pb2.TaskResultReport.SerializeToString,
             ops_dot_daemon_dot_daemon__pb2.ReportTaskResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ops.daemon.DaemonService/ReportTaskOutput',
+            ops_dot_daemon_dot_daemon__pb2.TaskOutputReport.SerializeToString,
+            ops_dot_daemon_dot_daemon__pb2.ReportTaskOutputResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,10 @@ class DaemonServiceStub:
     """Ours: what became of a task execution on the node (also on Connect); resent until
     acknowledged, stored once.
     """
+    ReportTaskOutput: _grpc.UnaryUnaryMultiCallable[_daemon_pb2.TaskOutputReport, _daemon_pb2.ReportTaskOutputResponse]
+    """Ours: a task execution's output as it is produced, in batches (also on Connect); resent
+    until acknowledged, stored once by offset.
+    """
 
 @_typing.type_check_only
 class DaemonServiceAsyncStub(DaemonServiceStub):
@@ -83,6 +87,10 @@ class DaemonServiceAsyncStub(DaemonServiceStub):
     ReportTaskResult: _aio.UnaryUnaryMultiCallable[_daemon_pb2.TaskResultReport, _daemon_pb2.ReportTaskResultResponse]  # type: ignore[assignment]
     """Ours: what became of a task execution on the node (also on Connect); resent until
     acknowledged, stored once.
+    """
+    ReportTaskOutput: _aio.UnaryUnaryMultiCallable[_daemon_pb2.TaskOutputReport, _daemon_pb2.ReportTaskOutputResponse]  # type: ignore[assignment]
+    """Ours: a task execution's output as it is produced, in batches (also on Connect); resent
+    until acknowledged, stored once by offset.
     """
 
 class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +160,16 @@ class DaemonServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_daemon_pb2.ReportTaskResultResponse, _abc.Awaitable[_daemon_pb2.ReportTaskResultResponse]]:
         """Ours: what became of a task execution on the node (also on Connect); resent until
         acknowledged, stored once.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportTaskOutput(
+        self,
+        request: _daemon_pb2.TaskOutputReport,
+        context: _ServicerContext,
+    ) -> _typing.Union[_daemon_pb2.ReportTaskOutputResponse, _abc.Awaitable[_daemon_pb2.ReportTaskOutputResponse]]:
+        """Ours: a task execution's output as it is produced, in batches (also on Connect); resent
+        until acknowledged, stored once by offset.
         """
 
 def add_DaemonServiceServicer_to_server(servicer: DaemonServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
