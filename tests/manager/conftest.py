@@ -125,9 +125,13 @@ async def _in_thread(fn: Any, *args: Any) -> None:
     await asyncio.to_thread(fn, *args)
 
 
+# Rows the migrations seed and the Manager expects to find, as in a real database.
+SEEDED = {"version_locks"}
+
+
 async def empty_database(stack: Stack) -> None:
     """Delete every row (children first) and seed the admin: isolation without re-migrating."""
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in SEEDED]
     async with stack.runtime.engine.begin() as conn:
         if stack.backend == "postgres":
             await conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

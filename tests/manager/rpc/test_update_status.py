@@ -236,13 +236,15 @@ async def test_a_batch_of_reports_is_applied_in_order_with_a_few_statements(
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement.split()[0].upper())
 
-    engine = stack.runtime.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        async with transaction(stack.runtime.sessions) as session:
+    async with transaction(stack.runtime.sessions) as session:
+        # This transaction's statements only: the app's jobs use the engine meanwhile.
+        connection = (await session.connection()).sync_connection
+        assert connection is not None
+        sa.event.listen(connection, "before_cursor_execute", seen)
+        try:
             outcomes = await rollout_service.record_progress(session, reports, now)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+        finally:
+            sa.event.remove(connection, "before_cursor_execute", seen)
 
     assert outcomes[:-3] == [True] * (len(reports) - 3)
     assert isinstance(outcomes[-3], UpdateTransitionRefused)
