@@ -126,7 +126,14 @@ RULES = 20
 
 
 def rules(regions: list[int]) -> list[dict[str, Any]]:
-    base = {"severity": "warning", "status": "enabled", "created_by": 1, "target_type": "all"}
+    # Every row names every column: an executemany takes its columns from the first row.
+    base = {
+        "severity": "warning",
+        "status": "enabled",
+        "created_by": 1,
+        "target_type": "all",
+        "target_value": None,
+    }
     numeric = [
         ("cpu_usage", "gt", 90, {}),
         ("cpu_usage", "gte", 80, {}),
