@@ -754,3 +754,13 @@ CREATE INDEX idx_task_executions_status_deadline ON task_executions (status, dea
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0014 -> 0015
+
+ALTER TABLE alert_conditions DROP PRIMARY KEY;
+
+ALTER TABLE alert_conditions ADD CONSTRAINT pk_alert_conditions PRIMARY KEY (rule_id, node_id);
+
+ALTER TABLE alert_conditions ADD CONSTRAINT uk_alert_conditions_key UNIQUE (`key`);
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+
