@@ -65,7 +65,13 @@ RESULT = "RESULT "
 
 
 def settings_for(backend: str, data_dir: str) -> Settings:
-    env = {"OPS_DATA_DIR": data_dir, "OPS_LOG__LEVEL": "warning"}
+    # A generous statement timeout: on a busy machine a mass write may take longer than the
+    # Manager's default allows, and the benchmark measures rather than gives up.
+    env = {
+        "OPS_DATA_DIR": data_dir,
+        "OPS_LOG__LEVEL": "warning",
+        "OPS_DATABASE__STATEMENT_TIMEOUT": "300s",
+    }
     if backend != "sqlite":
         env |= {
             "OPS_DATABASE__DRIVER": backend,
@@ -311,7 +317,9 @@ def run_build(backend: str, nodes: int, src: Path | None) -> dict[str, Any]:
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", backend, "--nodes", str(nodes)]
-    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{backend} run failed:\n{done.stdout}\n{done.stderr}")
     for line in done.stdout.splitlines():
         if not line.startswith(RESULT):
             print(line, flush=True)
