@@ -6,8 +6,8 @@ enabled rules (and the group tree if a rule targets a group), then
 
 - start a pending condition for each (rule, node) that holds and has none (INSERT ... SELECT);
 - open an alert for each condition due to fire (INSERT ... SELECT: pending for the rule's
-  duration and still holding, or holding with no condition on a rule without one), read those
-  alerts back by id and mark their conditions firing;
+  duration, at once for a rule without one, and still holding), read those alerts back by id
+  and mark their conditions firing;
 - read the conditions that moved otherwise: stopped holding (a pending one ends, a firing one
   starts clearing or resolves), held again while clearing, or lost their rule;
 - write those moves by key or alert id, and count what holds.

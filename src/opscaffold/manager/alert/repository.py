@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from opscaffold.manager.kit.sql import upsert
 from opscaffold.manager.models import (
@@ -30,7 +29,7 @@ CHUNK = 500  # ids or keys per IN list, rows per multi-row INSERT
 # An evaluation's writes by key or id: fewer, larger statements when tens of thousands of
 # conditions move at once (under every database's limit of bound parameters).
 KEYS_PER_STATEMENT = 1_000
-RULES_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT; a rule adds up to 2
+RULES_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
 EVALUATOR_ROW = 1
 # Bulk writes leave the session's loaded objects as they are: the evaluation reads none of them
 # again, and matching each statement against every loaded condition would cost more than it.
@@ -200,11 +199,12 @@ def _ordered(stmt: AnySelect) -> AnySelect:
     return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql")
 
 
-def _condition_of(
-    rule_id: int | sa.ColumnElement[int] | InstrumentedAttribute[int],
-    node_id: sa.ColumnElement[int] | InstrumentedAttribute[int],
-) -> sa.Exists:
-    return sa.exists().where(C.c.rule_id == rule_id, C.c.node_id == node_id)
+def _without_condition(rule_id: int, node_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The node has no condition of this rule. NOT IN, not NOT EXISTS: the rule's conditions
+    are read once (PostgreSQL hashes them) rather than probed per node, which matters when the
+    statement inserts into that table and the planner, whose statistics saw it empty, would
+    scan it again for every row."""
+    return node_id.not_in(sa.select(C.c.node_id).where(C.c.rule_id == rule_id))
 
 
 def _key(rule_id: int, node_id: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
@@ -222,32 +222,37 @@ def _statements(
 async def start_pending(
     session: AsyncSession, checks: Sequence[RuleCheck], now: datetime, fresh_after: datetime
 ) -> int:
-    """A pending condition, since `now`, for every (rule, node) that holds and has none: rules
-    with a duration only (the others fire at once). Returns how many started."""
-    parts = []
-    for check in checks:
-        if check.duration <= 0:
-            continue
-        joined, node_id, where = _scan(_source(check, fresh_after))
-        parts.append(
-            _ordered(
-                sa.select(
-                    _key(check.rule_id, node_id),
-                    sa.literal(check.rule_id, sa.BigInteger),
-                    node_id,
-                    sa.literal(now, sa.DateTime),
-                )
-                .select_from(joined)
-                .where(*where, ~_condition_of(check.rule_id, node_id))
-            )
-        )
+    """A pending condition, since `now`, for every (rule, node) that holds and has none (a
+    rule without a duration fires it in the same evaluation). Returns how many started on
+    rules with a duration: those stay pending."""
     started = 0
-    for select in _statements(parts):
-        insert = sa.insert(AlertCondition).from_select(
-            ["key", "rule_id", "node_id", "since"], select
-        )
-        started += (await session.execute(insert)).rowcount  # type: ignore[attr-defined]
+    for waits in (True, False):
+        parts = [
+            _new_conditions(check, now, fresh_after)
+            for check in checks
+            if (check.duration > 0) == waits
+        ]
+        for select in _statements(parts):
+            insert = sa.insert(AlertCondition).from_select(
+                ["key", "rule_id", "node_id", "since"], select
+            )
+            count = (await session.execute(insert)).rowcount  # type: ignore[attr-defined]
+            started += count if waits else 0
     return started
+
+
+def _new_conditions(check: RuleCheck, now: datetime, fresh_after: datetime) -> AnySelect:
+    joined, node_id, where = _scan(_source(check, fresh_after))
+    return _ordered(
+        sa.select(
+            _key(check.rule_id, node_id),
+            sa.literal(check.rule_id, sa.BigInteger),
+            node_id,
+            sa.literal(now, sa.DateTime),
+        )
+        .select_from(joined)
+        .where(*where, _without_condition(check.rule_id, node_id))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +282,11 @@ ALERT_COLUMNS = (
 async def fire(
     session: AsyncSession, checks: Sequence[RuleCheck], now: datetime, fresh_after: datetime
 ) -> list[Fired]:
-    """Open an alert for every condition due to fire: pending for the rule's duration and
-    still holding, or holding with no condition yet on a rule without a duration. The
-    alerts are written by the database from what holds (INSERT ... SELECT) and read back by
-    id; then their conditions are marked firing."""
-    parts = [part for check in checks for part in _due(check, now, fresh_after)]
+    """Open an alert for every condition due to fire: pending for its rule's duration (at
+    once for a rule without one) and still holding. The alerts are written by the database
+    from what holds (INSERT ... SELECT) and read back by id; then their conditions are
+    marked firing."""
+    parts = [_due(check, now, fresh_after) for check in checks]
     if not parts:
         return []
     # Alerts are only written under the evaluator's lock: the ids past this one are ours.
@@ -293,20 +298,11 @@ async def fire(
     if not opened:
         return []
     ours = Alert.id > last_id
-    await session.execute(  # pending conditions that fired
+    await session.execute(
         sa.update(AlertCondition)
         .where(AlertCondition.key == Alert.open_key, AlertCondition.fired_at.is_(None), ours)
         .values(fired_at=now),
         execution_options=BULK,
-    )
-    since = sa.literal(now, sa.DateTime)
-    new = sa.select(Alert.open_key, Alert.rule_id, Alert.node_id, since, since).where(
-        ours, ~_condition_of(Alert.rule_id, Alert.node_id)
-    )
-    await session.execute(  # conditions that fired at once
-        sa.insert(AlertCondition).from_select(
-            ["key", "rule_id", "node_id", "since", "fired_at"], new
-        )
     )
     rows = await session.execute(
         sa.select(Alert.id, Alert.rule_id, Alert.node_id, Alert.current_value)
@@ -316,14 +312,16 @@ async def fire(
     return [Fired(int(i), int(r), int(n), float(v)) for i, r, n, v in rows]
 
 
-def _due(check: RuleCheck, now: datetime, fresh_after: datetime) -> list[AnySelect]:
-    """The alert rows of a rule's conditions due to fire now."""
+def _due(check: RuleCheck, now: datetime, fresh_after: datetime) -> AnySelect:
+    """The alert rows of a rule's conditions due to fire now: driven by its pending ones."""
     source = _source(check, fresh_after)
-
-    def alert_row(node_id: sa.ColumnElement[int], key: sa.ColumnElement[str]) -> AnySelect:
-        return sa.select(
+    joined: sa.FromClause = C
+    for t in source.tables:
+        joined = joined.join(t.table, t.node_id == C.c.node_id)
+    return _ordered(
+        sa.select(
             sa.literal(check.rule_id, sa.BigInteger),
-            node_id,
+            C.c.node_id,
             sa.literal(check.metric, sa.String),
             source.value,
             sa.literal(check.threshold, Threshold),
@@ -331,36 +329,17 @@ def _due(check: RuleCheck, now: datetime, fresh_after: datetime) -> list[AnySele
             sa.literal("firing", sa.String),
             sa.literal(now, sa.DateTime),
             sa.literal(now, sa.DateTime),
-            key,
+            C.c.key,
         )
-
-    # pending long enough, and holding now: driven by the rule's pending conditions
-    joined: sa.FromClause = C
-    for t in source.tables:
-        joined = joined.join(t.table, t.node_id == C.c.node_id)
-    due = [
-        _ordered(
-            alert_row(C.c.node_id, C.c.key)
-            .select_from(joined)
-            .where(
-                C.c.rule_id == check.rule_id,
-                C.c.fired_at.is_(None),
-                C.c.since <= now - timedelta(seconds=check.duration),
-                *source.where,
-                *source.on_node(C.c.node_id),
-            )
+        .select_from(joined)
+        .where(
+            C.c.rule_id == check.rule_id,
+            C.c.fired_at.is_(None),
+            C.c.since <= now - timedelta(seconds=check.duration),
+            *source.where,
+            *source.on_node(C.c.node_id),
         )
-    ]
-    if check.duration <= 0:  # holding, no condition yet: fires at once
-        joined, node_id, where = _scan(source)
-        due.append(
-            _ordered(
-                alert_row(node_id, _key(check.rule_id, node_id))
-                .select_from(joined)
-                .where(*where, ~_condition_of(check.rule_id, node_id))
-            )
-        )
-    return due
+    )
 
 
 @dataclass(frozen=True, slots=True)
