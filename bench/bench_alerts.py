@@ -8,7 +8,12 @@ a steady one (nothing changes), the one where the metric rules' durations are ov
 another steady one, and one after every node's metrics dropped (resolving).
 
     .venv/bin/python bench/bench_alerts.py [--backends mysql,postgres,sqlite] [--nodes 50000]
-                                           [--write bench/RESULTS.md]
+        [--repeat 3] [--against main] [--write bench/RESULTS.md]
+
+Each run is a process of its own on a fresh database. `--against REV` also runs the Manager as
+of that git revision (its `src/`, extracted to a temporary directory), the two builds taking
+turns, so that a change is measured before and after on the same machine at the same time;
+`--repeat N` runs each build N times and reports the medians.
 
 Needs MariaDB (root, no password) on 127.0.0.1:3306 and PostgreSQL (postgres, trust) on
 127.0.0.1:5432 for those backends.
@@ -18,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,10 +37,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from common import machine, markers, recreate_database, server_version, write_section
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opscaffold.manager import migrate
 from opscaffold.manager.alert import evaluator
+from opscaffold.manager.alert import service as alert_service
 from opscaffold.manager.config import Settings, load_settings
 from opscaffold.manager.db import create_engine, session_factory, transaction
 from opscaffold.manager.kit.clock import utcnow
@@ -43,16 +53,25 @@ from opscaffold.manager.models import (
     NodeMetricLatest,
     NodeTag,
 )
+from opscaffold.manager.notification import service as notification_service
 
 SLOT = os.environ.get("OPS_TEST_SLOT", "0")
 DB_NAME = "opscaffold_bench_alerts" + ("" if SLOT == "0" else f"_s{SLOT}")
 BATCH = 2_000
 STALE_AFTER = timedelta(minutes=5)
 MARK_START, MARK_END = markers("bench_alerts")
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = "RESULT "
 
 
 def settings_for(backend: str, data_dir: str) -> Settings:
-    env = {"OPS_DATA_DIR": data_dir, "OPS_LOG__LEVEL": "warning"}
+    # A generous statement timeout: on a busy machine a mass write may take longer than the
+    # Manager's default allows, and the benchmark measures rather than gives up.
+    env = {
+        "OPS_DATA_DIR": data_dir,
+        "OPS_LOG__LEVEL": "warning",
+        "OPS_DATABASE__STATEMENT_TIMEOUT": "300s",
+    }
     if backend != "sqlite":
         env |= {
             "OPS_DATABASE__DRIVER": backend,
@@ -126,7 +145,14 @@ RULES = 20
 
 
 def rules(regions: list[int]) -> list[dict[str, Any]]:
-    base = {"severity": "warning", "status": "enabled", "created_by": 1, "target_type": "all"}
+    # Every row names every column: an executemany takes its columns from the first row.
+    base = {
+        "severity": "warning",
+        "status": "enabled",
+        "created_by": 1,
+        "target_type": "all",
+        "target_value": None,
+    }
     numeric = [
         ("cpu_usage", "gt", 90, {}),
         ("cpu_usage", "gte", 80, {}),
@@ -162,7 +188,17 @@ def rules(regions: list[int]) -> list[dict[str, Any]]:
     return found
 
 
+STEPS = [
+    ("first: pending, duration-0 rules fire", 0),
+    ("steady: nothing changes", 30),
+    ("durations over: metric rules fire", 60),
+    ("steady, many firing", 90),
+    ("metrics dropped: resolving", 120),
+]
+
+
 async def run_backend(backend: str, nodes: int) -> dict[str, Any]:
+    """Seed a fresh database and run the evaluations of STEPS, each as the job runs it."""
     with tempfile.TemporaryDirectory() as data_dir:
         settings = settings_for(backend, data_dir)
         if backend != "sqlite":
@@ -176,6 +212,7 @@ async def run_backend(backend: str, nodes: int) -> dict[str, Any]:
         seeded_s = time.perf_counter() - started
         async with engine.begin() as conn:
             await conn.execute(sa.insert(AlertRule), rules(regions))
+        await analyze(engine)
         print(f"[{backend}] seeded {nodes} nodes in {seeded_s:.1f}s", flush=True)
 
         statements: list[str] = []
@@ -185,14 +222,7 @@ async def run_backend(backend: str, nodes: int) -> dict[str, Any]:
             lambda _c, _cur, statement, *_a: statements.append(statement),
         )
         cycles = []
-        steps = [
-            ("first: pending, duration-0 rules fire", 0),
-            ("steady: nothing changes", 30),
-            ("durations over: metric rules fire", 60),
-            ("steady, many firing", 90),
-            ("metrics dropped: resolving", 120),
-        ]
-        for name, offset in steps:
+        for name, offset in STEPS:
             if offset == 120:
                 async with engine.begin() as conn:
                     await conn.execute(
@@ -201,80 +231,220 @@ async def run_backend(backend: str, nodes: int) -> dict[str, Any]:
                         )
                     )
             statements.clear()
-            began = time.perf_counter()
-            async with transaction(sessions) as session:
-                result = await evaluator.evaluate(
-                    session, t0 + timedelta(seconds=offset), STALE_AFTER
-                )
-            elapsed_ms = (time.perf_counter() - began) * 1000
-            fired = sum(1 for t in result.transitions if t.to == "firing")
-            resolved = len(result.transitions) - fired
-            cycles.append(
-                {
-                    "name": name,
-                    "ms": elapsed_ms,
-                    "statements": len(statements),
-                    "holding": result.holding,
-                    "pending": result.pending,
-                    "fired": fired,
-                    "resolved": resolved,
-                }
-            )
-            print(f"[{backend}] {name:40} {elapsed_ms:8.0f} ms {cycles[-1]}", flush=True)
+            cycles.append(await run_job(sessions, t0 + timedelta(seconds=offset), statements))
+            cycles[-1]["name"] = name
+            print(f"[{backend}] {name:40} {cycles[-1]}", flush=True)
         version = "SQLite" if backend == "sqlite" else await server_version(engine)
         await engine.dispose()
         return {"backend": backend, "version": version, "seed_s": seeded_s, "cycles": cycles}
 
 
-def report(runs: list[dict[str, Any]], nodes: int) -> str:
+async def analyze(engine: AsyncEngine) -> None:
+    """Fresh planner statistics, as a fleet that has been running has."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(sa.text("ANALYZE"))
+        elif engine.dialect.name == "mysql":
+            await conn.execute(sa.text("ANALYZE TABLE nodes, agents, node_metrics_latest"))
+
+
+async def run_job(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, statements: list[str]
+) -> dict[str, Any]:
+    """What the `alert.evaluate` job does, in its one transaction: evaluate, then queue the
+    notifications of what fired or resolved (the rules here name no channel). Besides wall
+    time, the CPU it cost: this process's and the database server thread's that served it."""
+    async with transaction(sessions) as session:
+        server = await server_thread(session)
+        statements.clear()
+        cpu_before = time.process_time() + thread_cpu(server)
+        began = time.perf_counter()
+        result = await evaluator.evaluate(session, now, STALE_AFTER)
+        evaluated_ms = (time.perf_counter() - began) * 1000
+        notices = await alert_service.notices(session, result.transitions)
+        await notification_service.enqueue(session, notices, now)
+    job_ms = (time.perf_counter() - began) * 1000
+    cpu_ms = (time.process_time() + thread_cpu(server) - cpu_before) * 1000
+    fired = sum(1 for t in result.transitions if t.to == "firing")
+    return {
+        "evaluate_ms": evaluated_ms,
+        "job_ms": job_ms,
+        "cpu_ms": cpu_ms if server else None,
+        "statements": len(statements),
+        "holding": result.holding,
+        "pending": result.pending,
+        "fired": fired,
+        "resolved": len(result.transitions) - fired,
+    }
+
+
+async def server_thread(session: AsyncSession) -> Path | None:
+    """The /proc entry of the server thread or process serving this session (the databases
+    run on this machine), to read the CPU time it spends; None for SQLite (in process)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        found = await session.scalar(sa.text("SELECT pg_backend_pid()"))
+    elif dialect == "mysql":  # MariaDB names the OS thread of each connection
+        found = await session.scalar(
+            sa.text("SELECT TID FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
+        )
+    else:
+        return None
+    return Path(f"/proc/{found}/stat") if found else None
+
+
+def thread_cpu(stat: Path | None) -> float:
+    """User + system CPU seconds of a process or thread, from its /proc stat line."""
+    if stat is None:
+        return 0.0
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- before and after, side by side -----------------------------------------------------------
+def extract(rev: str, into: Path) -> Path:
+    """The Manager's sources as of `rev` (a git revision of this repository), under `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def run_build(backend: str, nodes: int, src: Path | None) -> dict[str, Any]:
+    """One run in a process of its own, importing the Manager from `src` (None: this tree)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    command = [sys.executable, __file__, "--worker", backend, "--nodes", str(nodes)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{backend} run failed:\n{done.stdout}\n{done.stderr}")
+    for line in done.stdout.splitlines():
+        if not line.startswith(RESULT):
+            print(line, flush=True)
+    return json.loads(done.stdout.rsplit(RESULT, 1)[1])
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of one build on one database, each cycle's times as the median of the runs."""
+    merged = dict(runs[0], cycles=[dict(c) for c in runs[0]["cycles"]])
+    for i, cycle in enumerate(merged["cycles"]):
+        for key in ("evaluate_ms", "job_ms", "cpu_ms"):
+            values = [run["cycles"][i][key] for run in runs]
+            if None in values:
+                continue
+            cycle[key] = statistics.median(values)
+            cycle[key + "_all"] = values
+    return merged
+
+
+def report(
+    after: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]], options: dict[str, Any]
+) -> str:
+    nodes, repeat, against = options["nodes"], options["repeat"], options["against"]
+    backends = list(after)
     lines = [
         MARK_START,
         f"## Alert evaluation (`alert.evaluate`), {nodes:,} nodes, {RULES} rules — "
         "`bench/bench_alerts.py`",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d}, {machine()}.",
-        "Databases: " + "; ".join(f"{r['backend']}: {r['version']}" for r in runs) + ".",
+        f"{datetime.now(UTC):%Y-%m-%d}, {machine()}; load average {options['load_start']} at "
+        f"the start, {options['load_end']} at the end",
+        "(other work shared the machine: compare the columns of one table, not runs).",
+        "Databases: " + "; ".join(f"{b}: {after[b]['version']}" for b in backends) + ".",
         f"Rules: {RULES - 2} on metrics (thresholds over all nodes, a region's subtree, a tag;",
         "duration 60 s) and node_offline, agent_not_running (duration 0). 5% of nodes offline,",
         "2% with a stopped agent. One evaluation per row, in its own transaction, as the job",
-        "runs it; wall time and the statements sent (a batch of up to 500 rows or keys is one).",
-        "",
-        "| evaluation | holding | pending | fired | resolved | "
-        + " | ".join(f"{r['backend']} ms | {r['backend']} statements" for r in runs)
-        + " |",
-        "|" + "---|" * (5 + 2 * len(runs)),
+        "runs it: `evaluate` is the evaluator's wall time, `job` adds queuing the notifications",
+        "and the commit; `job CPU` is the CPU the job cost, in the benchmark's process and in the",
+        "database server's thread (or process) that served it: what the wall time comes down to",
+        "on a machine with nothing else to do, but for commit waits. Each figure is the median of "
+        + (f"{repeat} runs" if repeat > 1 else "one run")
+        + (
+            f", the builds taking turns (`{against}`, then this tree, on a fresh database each)."
+            if before
+            else "."
+        ),
     ]
-    for i, cycle in enumerate(runs[0]["cycles"]):
-        cells = [f"{r['cycles'][i]['ms']:.0f} | {r['cycles'][i]['statements']}" for r in runs]
-        lines.append(
-            f"| {cycle['name']} | {cycle['holding']:,} | {cycle['pending']:,} | "
-            f"{cycle['fired']:,} | {cycle['resolved']:,} | " + " | ".join(cells) + " |"
-        )
-    lines += [
-        "",
-        "Reading the figures: a steady evaluation is a fixed number of statements whatever the",
-        "fleet (lock, rules, groups, one UNION over the rules, the open conditions); the time",
-        "goes to the database evaluating each rule over the latest metrics and to reading back",
-        "the (rule, node) pairs that hold. The fleet is deliberately noisy (see `holding`); an",
-        "evaluation that fires or resolves tens of thousands of alerts at once writes them in",
-        "batches of 500 rows, with the number of statements growing by batch.",
-        MARK_END,
-    ]
+    for backend in backends:
+        lines += ["", f"**{after[backend]['version']}**", ""]
+        builds = ([("before", before[backend])] if before else []) + [("after", after[backend])]
+        header = ["evaluation", "holding", "pending", "fired", "resolved"]
+        for label, _ in builds:
+            header += [
+                f"{label}: evaluate ms",
+                f"{label}: job ms",
+                f"{label}: job CPU ms",
+                f"{label}: statements",
+            ]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for i, cycle in enumerate(after[backend]["cycles"]):
+            cells = [
+                cycle["name"],
+                f"{cycle['holding']:,}",
+                f"{cycle['pending']:,}",
+                f"{cycle['fired']:,}",
+                f"{cycle['resolved']:,}",
+            ]
+            for _, run in builds:
+                c = run["cycles"][i]
+                cpu = "n/a" if c["cpu_ms"] is None else f"{c['cpu_ms']:.0f}"
+                cells += [
+                    f"{c['evaluate_ms']:.0f}",
+                    f"{c['job_ms']:.0f}",
+                    cpu,
+                    str(c["statements"]),
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [MARK_END]
     return "\n".join(lines) + "\n"
 
 
-async def main() -> None:
+def load() -> str:
+    return " / ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+async def worker(backend: str, nodes: int) -> None:
+    result = await run_backend(backend, nodes)
+    print(RESULT + json.dumps(result), flush=True)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="mysql,postgres,sqlite")
     parser.add_argument("--nodes", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per build and database")
+    parser.add_argument("--against", help="also run this git revision's evaluator, in turns")
     parser.add_argument("--write", type=Path, help="update this file's alert section")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    runs = [await run_backend(b, args.nodes) for b in args.backends.split(",")]
-    section = report(runs, args.nodes)
+    if args.worker:
+        asyncio.run(worker(args.worker, args.nodes))
+        return
+    options = {"nodes": args.nodes, "repeat": args.repeat, "against": args.against}
+    options["load_start"] = load()
+    after: dict[str, list[dict[str, Any]]] = {}
+    before: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        old_src = extract(args.against, Path(tmp)) if args.against else None
+        for _ in range(args.repeat):
+            for backend in args.backends.split(","):
+                if old_src is not None:
+                    print(f"-- {args.against} on {backend}", flush=True)
+                    before.setdefault(backend, []).append(run_build(backend, args.nodes, old_src))
+                print(f"-- this tree on {backend}", flush=True)
+                after.setdefault(backend, []).append(run_build(backend, args.nodes, None))
+    options["load_end"] = load()
+    section = report(
+        {b: median_run(r) for b, r in after.items()},
+        {b: median_run(r) for b, r in before.items()},
+        options,
+    )
     print(section)
     if args.write:
         write_section(args.write, "bench_alerts", section)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -780,3 +780,13 @@ CREATE TABLE task_output_chunks (
 
 UPDATE alembic_version SET version_num='0016' WHERE alembic_version.version_num = '0015';
 
+-- Running upgrade 0016 -> 0017
+
+ALTER TABLE alert_conditions DROP PRIMARY KEY;
+
+ALTER TABLE alert_conditions ADD CONSTRAINT pk_alert_conditions PRIMARY KEY (rule_id, node_id);
+
+ALTER TABLE alert_conditions ADD CONSTRAINT uk_alert_conditions_key UNIQUE (`key`);
+
+UPDATE alembic_version SET version_num='0017' WHERE alembic_version.version_num = '0016';
+

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from opscaffold.manager.alert import evaluator
+from opscaffold.manager.alert import evaluator, repository
 from opscaffold.manager.alert.evaluator import Evaluation
 from opscaffold.manager.app import all_jobs
 from opscaffold.manager.db import transaction
@@ -25,7 +25,9 @@ from opscaffold.manager.models import (
     AlertCondition,
     AlertRule,
     AlertSilence,
+    Node,
     NodeMetricLatest,
+    NodeTag,
 )
 from tests.manager import factories as f
 from tests.manager.conftest import Stack
@@ -254,6 +256,81 @@ async def test_disabled_or_deleted_rules_and_nodes_leaving_the_target_resolve(
     assert moves(result) == [("resolved", a, node), ("resolved", b, node)]
     assert {t.reason for t in result.transitions} == {"rule disabled or deleted"}
     assert await f.count_rows(stack, AlertCondition) == 0
+
+
+async def test_nodes_that_leave_the_target_or_the_fleet_resolve(clean: Stack) -> None:
+    stack = clean
+    racks, other = await f.add_group(stack, "racks"), await f.add_group(stack, "other")
+    in_group = await add_rule(
+        stack, duration=0, target_type="group", target_value=[str(racks)], name="group"
+    )
+    tagged = await add_rule(stack, duration=0, target_type="tag", target_value=["db"], name="tag")
+    offline = await add_rule(stack, metric="node_offline", duration=0, name="offline")
+    moved = await f.add_node(stack, "moved", group_id=racks)
+    untagged = await f.add_node(stack, "untagged", tags=["db"])
+    removed = await f.add_node(stack, "removed", status="offline")
+    for node in (moved, untagged):
+        await report(stack, node, at(0), cpu_usage=99)
+    assert moves(await evaluate(stack, at(0))) == sorted(
+        [("firing", in_group, moved), ("firing", tagged, untagged), ("firing", offline, removed)]
+    )
+
+    async with stack.runtime.engine.begin() as conn:
+        await conn.execute(sa.update(Node).where(Node.id == moved).values(group_id=other))
+        await conn.execute(sa.delete(NodeTag).where(NodeTag.node_id == untagged))
+        await conn.execute(sa.delete(Node).where(Node.id == removed))
+    for node in (moved, untagged):
+        await report(stack, node, at(10), cpu_usage=99)  # still hot: only the target changed
+    result = await evaluate(stack, at(20))
+    assert moves(result) == sorted(
+        [
+            ("resolved", in_group, moved),
+            ("resolved", tagged, untagged),
+            ("resolved", offline, removed),
+        ]
+    )
+    assert {t.reason for t in result.transitions} == {"cleared"}
+    assert await f.count_rows(stack, AlertCondition) == 0
+
+
+async def test_a_pending_condition_fires_once_its_rules_duration_is_lowered(clean: Stack) -> None:
+    stack = clean
+    rule = await add_rule(stack, duration=600)
+    node = await f.add_node(stack, "n")
+    await report(stack, node, at(0), cpu_usage=99)
+    assert moves(await evaluate(stack, at(0))) == []
+    await set_rule(stack, rule, duration=0)
+    fired = await evaluate(stack, at(10))
+    assert moves(fired) == [("firing", rule, node)]
+    [alert] = await alerts(stack)
+    assert (alert.id, alert.fired_at, alert.current_value) == (
+        fired.transitions[0].alert_id,
+        at(10),
+        99,
+    )
+
+
+async def test_only_the_conditions_that_move_are_read_back(clean: Stack) -> None:
+    """What holds is compared with the conditions in the database: a steady evaluation reads
+    back no condition, one where a node cools reads back that one."""
+    stack = clean
+    rule = await add_rule(stack, duration=0)
+    nodes = [await f.add_node(stack, f"n{i}") for i in range(20)]
+    for node in nodes:
+        await report(stack, node, at(0), cpu_usage=99)
+    assert len((await evaluate(stack, at(0))).transitions) == 20
+
+    async def changes_at(when: datetime) -> list[repository.Change]:
+        async with transaction(stack.runtime.sessions) as session:
+            [check] = [evaluator._check(r, None) for r in await repository.enabled_rules(session)]
+            return await repository.changes(session, [check], when, when - STALE_AFTER)
+
+    assert await changes_at(at(10)) == []
+    await report(stack, nodes[3], at(15), cpu_usage=5)
+    [cooled] = await changes_at(at(20))
+    assert (cooled.rule_id, cooled.node_id, cooled.holds) == (rule, nodes[3], False)
+    result = await evaluate(stack, at(20))
+    assert (result.holding, moves(result)) == (19, [("resolved", rule, nodes[3])])
 
 
 async def test_a_silenced_transition_is_marked_and_still_recorded(clean: Stack) -> None:

@@ -1,12 +1,20 @@
-"""Evaluating every enabled rule against every node it targets, in batch.
+"""Evaluating every enabled rule against every node it targets, in the database.
 
-One evaluation is a fixed handful of set-based statements, whatever the size of the fleet:
-lock the evaluator's row, load the enabled rules (and the group tree if a rule targets a
-group), find every (rule, node) whose condition holds now (one statement per hundred rules,
-over the latest metrics, node states and agents), load the conditions already pending or
-firing, then write the differences in bulk. Each (rule, node) moves only as `states.py`
-allows; the moves are collected into one list of transitions, the single place from which
-notifications are to be queued, in the evaluation's own transaction.
+One evaluation is a fixed handful of set-based statements, whatever the size of the fleet,
+and brings back only the conditions whose state changes: lock the evaluator's row, load the
+enabled rules (and the group tree if a rule targets a group), then
+
+- start a pending condition for each (rule, node) that holds and has none (INSERT ... SELECT);
+- open an alert for each condition due to fire (INSERT ... SELECT: pending for the rule's
+  duration, at once for a rule without one, and still holding), read those alerts back by id
+  and mark their conditions firing;
+- read the conditions that moved otherwise: stopped holding (a pending one ends, a firing one
+  starts clearing or resolves), held again while clearing, or lost their rule;
+- write those moves by key or alert id, and count what holds.
+
+Each (rule, node) moves only as `states.py` allows; the moves are collected into one list of
+transitions, the single place from which notifications are to be queued, in the evaluation's
+own transaction.
 
 Two replicas never evaluate at once: the first statement locks the evaluator's row, and one
 that comes second with an older clock gives way. On top of that, an alert's open_key is
@@ -23,7 +31,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscaffold.manager.alert import repository
-from opscaffold.manager.alert.repository import Condition, RuleCheck
+from opscaffold.manager.alert.repository import Change, RuleCheck
 from opscaffold.manager.alert.schemas import BOOLEAN_METRICS
 from opscaffold.manager.alert.silences import Silencer, Subject
 from opscaffold.manager.alert.states import AlertState, check
@@ -59,19 +67,13 @@ class Evaluation:
 
     evaluated: bool = True  # False: a later evaluation had already been made
     rules: int = 0
-    holding: int = 0
-    pending: int = 0
+    holding: int = 0  # conditions that hold, once written
+    pending: int = 0  # conditions that started pending
     transitions: list[Transition] = field(default_factory=list)
 
 
-def key_of(rule_id: int, node_id: int) -> str:
-    return f"{rule_id}:{node_id}"
-
-
-def state_of(condition: Condition | None) -> AlertState:
-    if condition is None:
-        return "inactive"
-    return "pending" if condition.fired_at is None else "firing"
+def state_of(fired_at: datetime | None) -> AlertState:
+    return "pending" if fired_at is None else "firing"
 
 
 async def evaluate(session: AsyncSession, now: datetime, stale_after: timedelta) -> Evaluation:
@@ -83,44 +85,22 @@ async def evaluate(session: AsyncSession, now: datetime, stale_after: timedelta)
     if any(rule.target_type == "group" for rule in rules.values()):
         tree = GroupTree(await node_repository.group_edges(session))
     checks = [_check(rule, tree) for rule in rules.values()]
-    holds = await repository.holding(session, checks, now - stale_after) if checks else {}
-    existing = {c.key: c for c in await repository.conditions(session)}
-    plan = _Plan(now)
+    fresh_after = now - stale_after
 
-    for key, condition in existing.items():
-        rule = rules.get(condition.rule_id)
-        value = holds.get((condition.rule_id, condition.node_id))
-        state = state_of(condition)
-        if rule is None:  # disabled or deleted: its conditions end at once
-            plan.end(condition, state, "rule disabled or deleted")
-        elif value is not None:
-            if state == "pending" and now - condition.since >= timedelta(seconds=rule.duration):
-                plan.fire(rule, condition.node_id, value, new=False)
-            elif state == "firing" and condition.cleared_at is not None:
-                plan.still_firing(key)
-        elif state == "pending":
-            plan.end(condition, state, "cleared")
-        elif condition.cleared_at is None and rule.keep_firing_for > 0:
-            plan.clearing(key)
-        elif condition.cleared_at is None or (
-            now - condition.cleared_at >= timedelta(seconds=rule.keep_firing_for)
-        ):
-            plan.end(condition, state, "cleared")
-
-    for (rule_id, node_id), value in holds.items():
-        if key_of(rule_id, node_id) in existing:
-            continue
-        rule = rules[rule_id]
-        if rule.duration == 0:
-            plan.fire(rule, node_id, value, new=True)
-        else:
-            plan.pend(rule_id, node_id)
-
-    transitions = await plan.write(session, rules)
+    check("inactive", "pending")
+    pending = await repository.start_pending(session, checks, now, fresh_after)
+    check("pending", "firing")
+    check("inactive", "firing")
+    fired = await repository.fire(session, checks, now, fresh_after)
+    moves = _Moves(now, rules)
+    for change in await repository.changes(session, checks, now, fresh_after):
+        moves.add(change)
+    transitions = [_fired(f, rules[f.rule_id], now) for f in fired]
+    transitions += await moves.write(session)
     return Evaluation(
         rules=len(rules),
-        holding=len(holds),
-        pending=len(plan.new_pending),
+        holding=await repository.holding(session),
+        pending=pending,
         transitions=await _mark_silenced(session, transitions, now),
     )
 
@@ -137,142 +117,95 @@ def _check(rule: AlertRule, tree: GroupTree | None) -> RuleCheck:
         rule_id=rule.id,
         metric=rule.metric,
         operator=rule.operator,
-        threshold=float(rule.threshold),
+        threshold=_threshold(rule),
         target_type=rule.target_type,
         node_ids=node_ids,
         group_ids=group_ids,
         tags=values if rule.target_type == "tag" else (),
+        duration=rule.duration,
+        keep_firing_for=rule.keep_firing_for,
+        severity=rule.severity,
+    )
+
+
+def _fired(fired: repository.Fired, rule: AlertRule, now: datetime) -> Transition:
+    return Transition(
+        to="firing",
+        alert_id=fired.alert_id,
+        rule_id=fired.rule_id,
+        node_id=fired.node_id,
+        metric=rule.metric,
+        severity=rule.severity,
+        value=fired.value,
+        threshold=_threshold(rule),
+        at=now,
+        reason="",
     )
 
 
 @dataclass(frozen=True, slots=True)
-class _Firing:
-    rule: AlertRule
-    node_id: int
-    value: float
-    new: bool  # no condition row yet (duration 0)
-
-
-@dataclass(frozen=True, slots=True)
 class _Ending:
-    condition: Condition
-    firing: bool
+    change: Change
     reason: str
 
 
-class _Plan:
-    """The moves of one evaluation, checked against the state table, then written in bulk."""
+class _Moves:
+    """The moves of the conditions that changed other than by firing, checked against the
+    state table, then written in bulk."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, rules: dict[int, AlertRule]) -> None:
         self.now = now
-        self.new_pending: list[tuple[int, int]] = []
-        self.firing: list[_Firing] = []
+        self.rules = rules
         self.ending: list[_Ending] = []
         self.cleared: list[str] = []  # firing, now false: keep_firing_for starts
         self.held_again: list[str] = []  # firing, cleared, true again
 
-    def pend(self, rule_id: int, node_id: int) -> None:
-        check("inactive", "pending")
-        self.new_pending.append((rule_id, node_id))
+    def add(self, change: Change) -> None:
+        rule = self.rules.get(change.rule_id)
+        state = state_of(change.fired_at)
+        if rule is None:  # disabled or deleted: its conditions end at once
+            self._end(change, state, "rule disabled or deleted")
+        elif change.holds:
+            if state == "firing" and change.cleared_at is not None:
+                check("firing", "firing")
+                self.held_again.append(change.key)
+        elif state == "pending":
+            self._end(change, state, "cleared")
+        elif change.cleared_at is None and rule.keep_firing_for > 0:
+            check("firing", "firing")
+            self.cleared.append(change.key)
+        else:  # clear, and for keep_firing_for if the rule has one
+            self._end(change, state, "cleared")
 
-    def fire(self, rule: AlertRule, node_id: int, value: float, *, new: bool) -> None:
-        check("inactive" if new else "pending", "firing")
-        self.firing.append(_Firing(rule, node_id, value, new))
-
-    def end(self, condition: Condition, state: AlertState, reason: str) -> None:
+    def _end(self, change: Change, state: AlertState, reason: str) -> None:
         check(state, "resolved" if state == "firing" else "inactive")
-        self.ending.append(_Ending(condition, state == "firing", reason))
+        self.ending.append(_Ending(change, reason))
 
-    def clearing(self, key: str) -> None:
-        check("firing", "firing")
-        self.cleared.append(key)
-
-    def still_firing(self, key: str) -> None:
-        check("firing", "firing")
-        self.held_again.append(key)
-
-    async def write(self, session: AsyncSession, rules: dict[int, AlertRule]) -> list[Transition]:
-        """Write every move in bulk; returns the firings and resolutions, with alert ids."""
+    async def write(self, session: AsyncSession) -> list[Transition]:
+        """Write every move in bulk; returns the resolutions."""
         now = self.now
-        await repository.add_conditions(
-            session,
-            [
-                {"key": key_of(r, n), "rule_id": r, "node_id": n, "since": now, "fired_at": None}
-                for r, n in self.new_pending
-            ]
-            + [
-                {
-                    "key": key_of(f.rule.id, f.node_id),
-                    "rule_id": f.rule.id,
-                    "node_id": f.node_id,
-                    "since": now,
-                    "fired_at": now,
-                }
-                for f in self.firing
-                if f.new
-            ],
-        )
-        promoted = [key_of(f.rule.id, f.node_id) for f in self.firing if not f.new]
-        await repository.update_conditions(session, promoted, {"fired_at": now})
         await repository.update_conditions(session, self.cleared, {"cleared_at": now})
         await repository.update_conditions(session, self.held_again, {"cleared_at": None})
-        fired_ids = await repository.add_alerts(session, [self._alert_row(f) for f in self.firing])
+        resolved = [(e, e.change.alert_id) for e in self.ending if e.change.alert_id is not None]
+        await repository.resolve_alerts(session, [alert_id for _, alert_id in resolved], now)
+        await repository.delete_conditions(session, [e.change.key for e in self.ending])
+        return [self._resolved(e, alert_id) for e, alert_id in resolved]
 
-        ended = [e.condition.key for e in self.ending]
-        resolved_ids = await repository.resolve_alerts(
-            session, [e.condition.key for e in self.ending if e.firing], now
+    def _resolved(self, ending: _Ending, alert_id: int) -> Transition:
+        change = ending.change
+        rule = self.rules.get(change.rule_id)
+        return Transition(
+            to="resolved",
+            alert_id=alert_id,
+            rule_id=change.rule_id,
+            node_id=change.node_id,
+            metric=rule.metric if rule else "",
+            severity=rule.severity if rule else "",
+            value=None,
+            threshold=_threshold(rule) if rule else 0.0,
+            at=self.now,
+            reason=ending.reason,
         )
-        await repository.delete_conditions(session, ended)
-
-        transitions = [
-            Transition(
-                to="firing",
-                alert_id=fired_ids[key_of(f.rule.id, f.node_id)],
-                rule_id=f.rule.id,
-                node_id=f.node_id,
-                metric=f.rule.metric,
-                severity=f.rule.severity,
-                value=f.value,
-                threshold=_threshold(f.rule),
-                at=now,
-                reason="",
-            )
-            for f in self.firing
-        ]
-        for e in self.ending:
-            alert_id = resolved_ids.get(e.condition.key)
-            if alert_id is None:
-                continue
-            rule = rules.get(e.condition.rule_id)
-            transitions.append(
-                Transition(
-                    to="resolved",
-                    alert_id=alert_id,
-                    rule_id=e.condition.rule_id,
-                    node_id=e.condition.node_id,
-                    metric=rule.metric if rule else "",
-                    severity=rule.severity if rule else "",
-                    value=None,
-                    threshold=_threshold(rule) if rule else 0.0,
-                    at=now,
-                    reason=e.reason,
-                )
-            )
-        return transitions
-
-    def _alert_row(self, f: _Firing) -> dict[str, object]:
-        return {
-            "rule_id": f.rule.id,
-            "node_id": f.node_id,
-            "metric": f.rule.metric,
-            "current_value": f.value,
-            "threshold": _threshold(f.rule),
-            "severity": f.rule.severity,
-            "status": "firing",
-            "fired_at": self.now,
-            "created_at": self.now,
-            "open_key": key_of(f.rule.id, f.node_id),
-        }
 
 
 def _threshold(rule: AlertRule) -> float:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -22,15 +22,20 @@ from opscaffold.manager.models import (
     NodeMetricLatest,
     NodeTag,
 )
+from opscaffold.manager.models.alert import Threshold
 from opscaffold.manager.node.schemas import tag_key
 
 CHUNK = 500  # ids or keys per IN list, rows per multi-row INSERT
+# An evaluation's writes by key or id: fewer, larger statements when tens of thousands of
+# conditions move at once (under every database's limit of bound parameters).
+KEYS_PER_STATEMENT = 1_000
 RULES_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
 EVALUATOR_ROW = 1
 # Bulk writes leave the session's loaded objects as they are: the evaluation reads none of them
 # again, and matching each statement against every loaded condition would cost more than it.
 BULK = {"synchronize_session": False}
 T = TypeVar("T")
+AnySelect = sa.Select[*tuple[Any, ...]]
 
 
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -79,10 +84,23 @@ async def take_evaluator(session: AsyncSession, now: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# -- what holds now ---------------------------------------------------------------------------
+# -- evaluation -------------------------------------------------------------------------------
+# An evaluation compares, in the database, what holds now with the conditions already pending
+# or firing, and brings back only the (rule, node) pairs whose state changes: a steady fleet
+# costs one pass over each rule's nodes and no rows, however many conditions hold.
+C = AlertCondition.__table__
+LATEST = NodeMetricLatest.__table__
+NODES = Node.__table__
+AGENTS = Agent.__table__
+TAGS = NodeTag.__table__
+FAILED_AGENT = ("stopped", "error")
+
+
 @dataclass(frozen=True, slots=True)
 class RuleCheck:
-    """One rule as the evaluator runs it: its condition and the nodes it looks at."""
+    """One rule as the evaluator runs it: its condition, the nodes it looks at, how long it
+    must hold to fire and how long a firing one stays open once clear, and what its alerts
+    record (`threshold` is 1 for a boolean rule: "the state is true")."""
 
     rule_id: int
     metric: str
@@ -92,6 +110,9 @@ class RuleCheck:
     node_ids: Sequence[int] = ()  # node targets
     group_ids: Sequence[int] = ()  # group targets, sub-groups included
     tags: Sequence[str] = ()  # tag targets
+    duration: int = 0
+    keep_firing_for: int = 0
+    severity: str = "warning"
 
 
 _COMPARE = {
@@ -102,140 +123,336 @@ _COMPARE = {
     "eq": lambda c, v: c == v,
     "ne": lambda c, v: c != v,
 }
-LATEST = NodeMetricLatest.__table__
+NodeFilter = Callable[[sa.ColumnElement[int]], list[sa.ColumnElement[bool]]]
 
 
-def _target(check: RuleCheck) -> list[sa.ColumnElement[bool]]:
-    if check.target_type == "group":
-        return [Node.group_id.in_(list(check.group_ids))]
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A table a rule reads, joined on its node id, with what must hold of its row."""
+
+    table: sa.FromClause
+    node_id: sa.ColumnElement[int]
+    where: tuple[sa.ColumnElement[bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where a rule's condition is read for a node: its tables (the first drives a scan of the
+    fleet), what must hold of the node id itself (tags, a list of nodes), and the value."""
+
+    tables: tuple[_Table, ...]
+    on_node: NodeFilter
+    value: sa.ColumnElement[Any]
+
+    @property
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        return [w for t in self.tables for w in t.where]
+
+
+def _source(check: RuleCheck, fresh_after: datetime) -> _Source:
+    """The tables a rule needs and nothing more: a metric rule on every node reads the latest
+    metrics alone (a row there is a node: the foreign key cascades); nodes are joined only to
+    filter by group or state."""
+    in_groups = (
+        (NODES.c.group_id.in_(list(check.group_ids)),) if check.target_type == "group" else ()
+    )
+    if check.metric == "node_offline":
+        nodes = _Table(NODES, NODES.c.id, (NODES.c.status == "offline", *in_groups))
+        return _Source((nodes,), _node_filter(check), _one())
+    if check.metric == "agent_not_running":
+        agents = _Table(AGENTS, AGENTS.c.node_id, (AGENTS.c.status.in_(FAILED_AGENT),))
+        nodes = _Table(NODES, NODES.c.id, (NODES.c.status == "online", *in_groups))
+        return _Source((agents, nodes), _node_filter(check), _one())
+    column = LATEST.c[check.metric]
+    holds = _COMPARE[check.operator](column, sa.literal(check.threshold, sa.Float))
+    latest = _Table(LATEST, LATEST.c.node_id, (holds, LATEST.c.timestamp >= fresh_after))
+    tables = (latest, _Table(NODES, NODES.c.id, in_groups)) if in_groups else (latest,)
+    return _Source(tables, _node_filter(check), column)
+
+
+def _one() -> sa.ColumnElement[Any]:
+    return sa.literal_column("1", sa.Integer)
+
+
+def _node_filter(check: RuleCheck) -> NodeFilter:
     if check.target_type == "tag":
         keys = sorted({tag_key(t) for t in check.tags})
-        return [Node.id.in_(sa.select(NodeTag.node_id).where(NodeTag.tag.in_(keys)))]
+        tagged = sa.select(TAGS.c.node_id).where(TAGS.c.tag.in_(keys))
+        return lambda node_id: [node_id.in_(tagged)]
     if check.target_type == "node":
-        return [Node.id.in_(list(check.node_ids))]
-    return []
+        return lambda node_id: [node_id.in_(list(check.node_ids))]
+    return lambda node_id: []
 
 
-def _holds(check: RuleCheck, fresh_after: datetime) -> sa.Select[int, int, Any]:
-    rule = sa.literal(check.rule_id, sa.BigInteger).label("rule_id")
-    one = sa.literal_column("1", sa.Integer).label("value")
-    if check.metric == "node_offline":
-        return sa.select(rule, Node.id, one).where(Node.status == "offline", *_target(check))
-    if check.metric == "agent_not_running":
-        return (
-            sa.select(rule, Node.id, one)
-            .join(Agent, Agent.node_id == Node.id)
-            .where(
-                Node.status == "online",
-                Agent.status.in_(("stopped", "error")),
-                *_target(check),
+def _scan(source: _Source) -> tuple[sa.FromClause, sa.ColumnElement[int], list[Any]]:
+    """The fleet as the rule sees it, driven by its first table: FROM, node id, WHERE."""
+    first, *rest = source.tables
+    joined: sa.FromClause = first.table
+    for t in rest:
+        joined = joined.join(t.table, t.node_id == first.node_id)
+    return joined, first.node_id, source.where + source.on_node(first.node_id)
+
+
+def _ordered(stmt: AnySelect) -> AnySelect:
+    # MariaDB would rather walk every node by an index and look each one up in the other
+    # tables; read the tables in the order written: the rule's own rows first.
+    return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql")
+
+
+def _without_condition(rule_id: int, node_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The node has no condition of this rule. NOT IN, not NOT EXISTS: the rule's conditions
+    are read once (PostgreSQL hashes them) rather than probed per node, which matters when the
+    statement inserts into that table and the planner, whose statistics saw it empty, would
+    scan it again for every row."""
+    return node_id.not_in(sa.select(C.c.node_id).where(C.c.rule_id == rule_id))
+
+
+def _key(rule_id: int, node_id: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    return sa.literal(f"{rule_id}:", sa.String) + sa.cast(node_id, sa.String)
+
+
+def _statements(
+    parts: Sequence[AnySelect],
+) -> Iterator[AnySelect | sa.CompoundSelect[*tuple[Any, ...]]]:
+    """The parts in UNION ALLs of at most RULES_PER_QUERY terms."""
+    for chunk in chunks(parts, RULES_PER_QUERY):
+        yield chunk[0] if len(chunk) == 1 else sa.union_all(*chunk)
+
+
+async def start_pending(
+    session: AsyncSession, checks: Sequence[RuleCheck], now: datetime, fresh_after: datetime
+) -> int:
+    """A pending condition, since `now`, for every (rule, node) that holds and has none (a
+    rule without a duration fires it in the same evaluation). Returns how many started on
+    rules with a duration: those stay pending."""
+    started = 0
+    for waits in (True, False):
+        parts = [
+            _new_conditions(check, now, fresh_after)
+            for check in checks
+            if (check.duration > 0) == waits
+        ]
+        for select in _statements(parts):
+            insert = sa.insert(AlertCondition).from_select(
+                ["key", "rule_id", "node_id", "since"], select
             )
+            count = (await session.execute(insert)).rowcount  # type: ignore[attr-defined]
+            started += count if waits else 0
+    return started
+
+
+def _new_conditions(check: RuleCheck, now: datetime, fresh_after: datetime) -> AnySelect:
+    joined, node_id, where = _scan(_source(check, fresh_after))
+    return _ordered(
+        sa.select(
+            _key(check.rule_id, node_id),
+            sa.literal(check.rule_id, sa.BigInteger),
+            node_id,
+            sa.literal(now, sa.DateTime),
         )
-    column = LATEST.c[check.metric]
-    threshold = sa.literal(check.threshold, sa.Float)
-    return (
-        sa.select(rule, Node.id, column.label("value"))
-        .join(LATEST, LATEST.c.node_id == Node.id)
+        .select_from(joined)
+        .where(*where, _without_condition(check.rule_id, node_id))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """An alert an evaluation opened."""
+
+    alert_id: int
+    rule_id: int
+    node_id: int
+    value: float
+
+
+ALERT_COLUMNS = (
+    "rule_id",
+    "node_id",
+    "metric",
+    "current_value",
+    "threshold",
+    "severity",
+    "status",
+    "fired_at",
+    "created_at",
+    "open_key",
+)
+
+
+async def fire(
+    session: AsyncSession, checks: Sequence[RuleCheck], now: datetime, fresh_after: datetime
+) -> list[Fired]:
+    """Open an alert for every condition due to fire: pending for its rule's duration (at
+    once for a rule without one) and still holding. The alerts are written by the database
+    from what holds (INSERT ... SELECT) and read back by id; then their conditions are
+    marked firing."""
+    parts = [_due(check, now, fresh_after) for check in checks]
+    if not parts:
+        return []
+    # Alerts are only written under the evaluator's lock: the ids past this one are ours.
+    last_id = int(await session.scalar(sa.select(sa.func.max(Alert.id))) or 0)
+    opened = 0
+    for select in _statements(parts):
+        insert = sa.insert(Alert).from_select(list(ALERT_COLUMNS), select)
+        opened += (await session.execute(insert)).rowcount  # type: ignore[attr-defined]
+    if not opened:
+        return []
+    ours = Alert.id > last_id
+    await session.execute(
+        sa.update(AlertCondition)
+        .where(AlertCondition.key == Alert.open_key, AlertCondition.fired_at.is_(None), ours)
+        .values(fired_at=now),
+        execution_options=BULK,
+    )
+    rows = await session.execute(
+        sa.select(Alert.id, Alert.rule_id, Alert.node_id, Alert.current_value)
+        .where(Alert.id > last_id)
+        .order_by(Alert.id)
+    )
+    return [Fired(int(i), int(r), int(n), float(v)) for i, r, n, v in rows]
+
+
+def _due(check: RuleCheck, now: datetime, fresh_after: datetime) -> AnySelect:
+    """The alert rows of a rule's conditions due to fire now: driven by its pending ones."""
+    source = _source(check, fresh_after)
+    joined: sa.FromClause = C
+    for t in source.tables:
+        joined = joined.join(t.table, t.node_id == C.c.node_id)
+    return _ordered(
+        sa.select(
+            sa.literal(check.rule_id, sa.BigInteger),
+            C.c.node_id,
+            sa.literal(check.metric, sa.String),
+            source.value,
+            sa.literal(check.threshold, Threshold),
+            sa.literal(check.severity, sa.String),
+            sa.literal("firing", sa.String),
+            sa.literal(now, sa.DateTime),
+            sa.literal(now, sa.DateTime),
+            C.c.key,
+        )
+        .select_from(joined)
         .where(
-            _COMPARE[check.operator](column, threshold),
-            LATEST.c.timestamp >= fresh_after,
-            *_target(check),
+            C.c.rule_id == check.rule_id,
+            C.c.fired_at.is_(None),
+            C.c.since <= now - timedelta(seconds=check.duration),
+            *source.where,
+            *source.on_node(C.c.node_id),
         )
     )
 
 
-async def holding(
-    session: AsyncSession, checks: Sequence[RuleCheck], fresh_after: datetime
-) -> dict[tuple[int, int], float]:
-    """(rule id, node id) → value, for every rule and node whose condition holds now: one
-    statement per hundred rules, whatever the number of nodes. Metrics reported before
-    `fresh_after` are no data, so no metric condition holds on them."""
-    found: dict[tuple[int, int], float] = {}
-    for part in chunks(checks, RULES_PER_QUERY):
-        selects = [_holds(check, fresh_after) for check in part]
-        stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-        for rule_id, node_id, value in await session.execute(stmt):
-            found[int(rule_id), int(node_id)] = float(value)
-    return found
-
-
-# -- conditions -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Condition:
-    """An `alert_conditions` row, read as plain values (an evaluation may read many)."""
+class Change:
+    """A condition whose state may move: it stopped holding, holds again while clearing, or
+    its rule is no longer enabled (then `holds` is False). `alert_id`: its open alert."""
 
     key: str
     rule_id: int
     node_id: int
-    since: datetime
     fired_at: datetime | None
     cleared_at: datetime | None
+    alert_id: int | None
+    holds: bool
 
 
-async def conditions(session: AsyncSession) -> list[Condition]:
-    """Every condition pending or firing: as many as there are ongoing problems."""
-    c = AlertCondition
-    rows = await session.execute(
-        sa.select(c.key, c.rule_id, c.node_id, c.since, c.fired_at, c.cleared_at)
+async def changes(
+    session: AsyncSession, checks: Sequence[RuleCheck], now: datetime, fresh_after: datetime
+) -> list[Change]:
+    """The conditions whose state moves now, and those of rules no longer enabled; a
+    condition that holds and is not clearing, or is clearing and not due to resolve, is
+    left in the database."""
+    parts = [_changing(check, now, fresh_after) for check in checks]
+    enabled = [check.rule_id for check in checks]
+    orphaned = C.c.rule_id.not_in(enabled) if enabled else sa.true()
+    parts.append(_change_row(sa.false()).where(orphaned))
+    found = []
+    for select in _statements(parts):
+        for key, rule_id, node_id, fired_at, cleared_at, alert_id, holds in await session.execute(
+            select
+        ):
+            found.append(
+                Change(
+                    str(key),
+                    int(rule_id),
+                    int(node_id),
+                    fired_at,
+                    cleared_at,
+                    None if alert_id is None else int(alert_id),
+                    bool(holds),
+                )
+            )
+    return found
+
+
+def _change_row(holds: sa.ColumnElement[bool]) -> AnySelect:
+    open_alert = sa.select(Alert.id).where(Alert.open_key == C.c.key).scalar_subquery()
+    flag = sa.case((holds, 1), else_=0)
+    return sa.select(
+        C.c.key, C.c.rule_id, C.c.node_id, C.c.fired_at, C.c.cleared_at, open_alert, flag
     )
-    return [Condition(str(k), int(r), int(n), s, f, cl) for k, r, n, s, f, cl in rows]
 
 
-async def add_conditions(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    for part in chunks(rows):
-        await session.execute(sa.insert(AlertCondition), list(part))
+def _changing(check: RuleCheck, now: datetime, fresh_after: datetime) -> AnySelect:
+    source = _source(check, fresh_after)
+    joined: sa.FromClause = C
+    for t in source.tables:
+        joined = joined.outerjoin(t.table, sa.and_(t.node_id == C.c.node_id, *t.where))
+    holds = sa.and_(*(t.node_id.is_not(None) for t in source.tables), *source.on_node(C.c.node_id))
+    due_to_end = sa.or_(
+        C.c.fired_at.is_(None),  # pending
+        C.c.cleared_at.is_(None),  # firing, clear from now (or resolved: no keep_firing_for)
+        C.c.cleared_at <= now - timedelta(seconds=check.keep_firing_for),
+    )
+    return (
+        _change_row(holds)
+        .select_from(joined)
+        .where(
+            C.c.rule_id == check.rule_id,
+            sa.or_(sa.and_(~holds, due_to_end), sa.and_(holds, C.c.cleared_at.is_not(None))),
+        )
+    )
 
 
-async def delete_conditions(session: AsyncSession, keys: Sequence[str]) -> None:
-    for part in chunks(keys):
+async def holding(session: AsyncSession) -> int:
+    """How many conditions hold, once an evaluation is written: every condition but those
+    clearing (firing, kept open for keep_firing_for)."""
+    stmt = sa.select(sa.func.count()).select_from(C).where(C.c.cleared_at.is_(None))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def delete_conditions(
+    session: AsyncSession, keys: Sequence[str], *where: sa.ColumnElement[bool]
+) -> None:
+    for part in chunks(keys, KEYS_PER_STATEMENT):
         await session.execute(
-            sa.delete(AlertCondition).where(AlertCondition.key.in_(part)), execution_options=BULK
+            sa.delete(AlertCondition).where(AlertCondition.key.in_(part), *where),
+            execution_options=BULK,
         )
 
 
 async def update_conditions(
     session: AsyncSession, keys: Sequence[str], values: Mapping[str, Any]
 ) -> None:
-    for part in chunks(keys):
+    for part in chunks(keys, KEYS_PER_STATEMENT):
         await session.execute(
             sa.update(AlertCondition).where(AlertCondition.key.in_(part)).values(**values),
             execution_options=BULK,
         )
 
 
-# -- alerts -----------------------------------------------------------------------------------
-async def add_alerts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Insert firing alerts (each with its open_key); returns open_key → alert id."""
-    ids: dict[str, int] = {}
-    for part in chunks(rows):
-        await session.execute(sa.insert(Alert), list(part))
-        keys = [row["open_key"] for row in part]
-        found = await session.execute(
-            sa.select(Alert.open_key, Alert.id).where(Alert.open_key.in_(keys))
-        )
-        ids.update({str(key): int(alert_id) for key, alert_id in found})
-    return ids
-
-
-async def resolve_alerts(
-    session: AsyncSession, keys: Sequence[str], now: datetime
-) -> dict[str, int]:
-    """Resolve the open alerts of these conditions; returns open_key → id of those resolved."""
-    resolved: dict[str, int] = {}
-    for part in chunks(keys):
-        found = await session.execute(
-            sa.select(Alert.open_key, Alert.id).where(Alert.open_key.in_(part))
-        )
-        resolved.update({str(key): int(alert_id) for key, alert_id in found})
+async def resolve_alerts(session: AsyncSession, alert_ids: Sequence[int], now: datetime) -> None:
+    """Resolve these open alerts (by id: the primary key, whatever else the planner thinks)."""
+    for part in chunks(alert_ids, KEYS_PER_STATEMENT):
         await session.execute(
             sa.update(Alert)
-            .where(Alert.open_key.in_(part), Alert.status == "firing")
+            .where(Alert.id.in_(part), Alert.status == "firing")
             .values(status="resolved", resolved_at=now, open_key=None),
             execution_options=BULK,
         )
-    return resolved
 
 
+# -- alerts -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class AlertInContext:
     """An alert with its rule's name and its node's hostname, group and tags (what silences
@@ -248,19 +465,55 @@ class AlertInContext:
     tags: list[str]
 
 
-async def notice_rows(
-    session: AsyncSession, alert_ids: Sequence[int]
-) -> list[tuple[Alert, AlertRule | None, str | None]]:
-    """Alerts with their rule (gone once deleted) and node name, to notify of."""
-    found: list[tuple[Alert, AlertRule | None, str | None]] = []
-    for part in chunks(alert_ids):
+async def rules_by_id(session: AsyncSession, rule_ids: Sequence[int]) -> dict[int, AlertRule]:
+    """These rules (those that still exist), by id."""
+    found: dict[int, AlertRule] = {}
+    for part in chunks(sorted(set(rule_ids))):
+        found |= {
+            r.id: r
+            for r in await session.scalars(sa.select(AlertRule).where(AlertRule.id.in_(part)))
+        }
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """What a notification says of an alert, and its node's name (None: the node is gone)."""
+
+    alert_id: int
+    node_id: int
+    metric: str
+    threshold: float
+    current_value: float
+    severity: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    hostname: str | None
+
+
+async def notice_rows(session: AsyncSession, alert_ids: Sequence[int]) -> list[NoticeRow]:
+    """The alerts to notify of, as plain rows (a fleet-wide outage is tens of thousands)."""
+    found: list[NoticeRow] = []
+    for part in chunks(alert_ids, KEYS_PER_STATEMENT):
         stmt = (
-            sa.select(Alert, AlertRule, Node.hostname)
-            .outerjoin(AlertRule, AlertRule.id == Alert.rule_id)
+            sa.select(
+                Alert.id,
+                Alert.node_id,
+                Alert.metric,
+                Alert.threshold,
+                Alert.current_value,
+                Alert.severity,
+                Alert.fired_at,
+                Alert.resolved_at,
+                Node.hostname,
+            )
             .outerjoin(Node, Node.id == Alert.node_id)
             .where(Alert.id.in_(part))
         )
-        found += [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
+        found += [
+            NoticeRow(int(i), int(n), m, float(t), float(v), sev, f, r, h)
+            for i, n, m, t, v, sev, f, r, h in await session.execute(stmt)
+        ]
     return found
 
 

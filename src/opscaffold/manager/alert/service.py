@@ -372,33 +372,39 @@ async def notices(
     session: AsyncSession, transitions: Sequence[Transition]
 ) -> list[notification_service.AlertNotice]:
     """What to notify of the transitions: one notice per alert no silence covers and whose
-    rule names channels (a deleted rule's channels are gone with it)."""
-    loud = {t.alert_id: t for t in transitions if not t.silenced}
+    rule names channels (a deleted rule's channels are gone with it). Only those alerts are
+    read: a rule without channels costs nothing however many of its alerts moved."""
+    loud = [t for t in transitions if not t.silenced]
+    rules = await repository.rules_by_id(session, [t.rule_id for t in loud])
+    channels = {rule_id: _channels(rule) for rule_id, rule in rules.items()}
+    wanted = {t.alert_id: t for t in loud if channels.get(t.rule_id)}
     found: list[notification_service.AlertNotice] = []
-    for alert, rule, node_name in await repository.notice_rows(session, list(loud)):
-        channels = (rule.notification or {}).get("channels", []) if rule is not None else []
-        if rule is None or not channels:
-            continue
-        transition = loud[alert.id]
+    for row in await repository.notice_rows(session, list(wanted)):
+        transition = wanted[row.alert_id]
+        rule = rules[transition.rule_id]
         found.append(
             notification_service.AlertNotice(
-                alert_id=alert.id,
+                alert_id=row.alert_id,
                 rule_id=rule.id,
                 rule_name=rule.name,
-                node_id=alert.node_id,
-                node_name=node_name or f"node {alert.node_id}",
-                metric=alert.metric,
+                node_id=row.node_id,
+                node_name=row.hostname or f"node {row.node_id}",
+                metric=row.metric,
                 operator=rule.operator,
-                threshold=alert.threshold,
+                threshold=row.threshold,
                 current_value=(
-                    transition.value if transition.value is not None else alert.current_value
+                    transition.value if transition.value is not None else row.current_value
                 ),
-                severity=alert.severity,
+                severity=row.severity,
                 status=transition.to,
-                fired_at=alert.fired_at,
-                resolved_at=alert.resolved_at,
+                fired_at=row.fired_at,
+                resolved_at=row.resolved_at,
                 event=transition.to,
-                channel_ids=[int(c) for c in channels],
+                channel_ids=channels[rule.id],
             )
         )
     return found
+
+
+def _channels(rule: AlertRule) -> list[int]:
+    return [int(c) for c in (rule.notification or {}).get("channels", [])]

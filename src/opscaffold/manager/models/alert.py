@@ -95,11 +95,16 @@ class AlertCondition(Base):
     the database so that any replica, or a restarted one, evaluates on from it."""
 
     __tablename__ = "alert_conditions"
-    __table_args__ = (TABLE_OPTS,)
+    __table_args__ = (
+        # `key` is the open alert's open_key. Keyed by (rule, node), a rule's conditions are
+        # one range: the evaluator reads them a rule at a time.
+        sa.UniqueConstraint("key", name="uk_alert_conditions_key"),
+        TABLE_OPTS,
+    )
 
-    key: Mapped[str] = mapped_column(sa.String(48), primary_key=True)  # "<rule_id>:<node_id>"
-    rule_id: Mapped[int] = mapped_column(BigRef)
-    node_id: Mapped[int] = mapped_column(BigRef)
+    key: Mapped[str] = mapped_column(sa.String(48))  # "<rule_id>:<node_id>"
+    rule_id: Mapped[int] = mapped_column(BigRef, primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigRef, primary_key=True)
     since: Mapped[datetime] = mapped_column(sa.DateTime)  # first evaluated true
     fired_at: Mapped[datetime | None] = mapped_column(sa.DateTime)  # None: pending
     cleared_at: Mapped[datetime | None] = mapped_column(sa.DateTime)  # firing, evaluated false
