@@ -35,12 +35,17 @@ async def wait_until(
 
 
 def poll_until(
-    condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "the condition holds"
+    condition: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    what: str = "the condition holds",
+    every: float = 0.05,
 ) -> Any:
-    """The same for tests without an event loop (real processes driven from a thread)."""
+    """The same for tests without an event loop (real processes driven from a thread).
+    `every`: a long wait through the API polls less often, under the Manager's rate limit."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting until {what}")
-        time.sleep(0.05)
+        time.sleep(every)
     return value

@@ -130,6 +130,7 @@ async def test_two_managers_fire_a_per_minute_task_once_a_minute_on_a_real_daemo
             lambda: finished(api, task["id"], 2),
             timeout=150,
             what="two scheduled fires have run",
+            every=1.0,  # for minutes: 20 requests a second would pass the rate limit
         )
         # both replicas have looked again since the second fire: a duplicate would show now
         await asyncio.wait_for(
