@@ -7,6 +7,7 @@ under test to arrange its data.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -214,12 +215,15 @@ async def commands(stack: Stack, type: str = "config") -> list[dict[str, Any]]:
 
 
 @contextmanager
-def counting_statements(stack: Stack) -> Iterator[list[str]]:
-    """Collect every SQL statement the app sends while the block runs."""
+def counting_statements(stack: Stack, *, this_task_only: bool = False) -> Iterator[list[str]]:
+    """Collect every SQL statement the app sends while the block runs; `this_task_only`:
+    only those of the calling task, not of the app's jobs running meanwhile."""
     statements: list[str] = []
+    owner = asyncio.current_task() if this_task_only else None
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if owner is None or asyncio.current_task() is owner:
+            statements.append(statement)
 
     engine = stack.runtime.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", count)

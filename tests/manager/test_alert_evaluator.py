@@ -434,9 +434,10 @@ async def test_an_evaluation_is_a_fixed_number_of_statements_whatever_the_fleet(
                 stack, f"n{start + i}", group_id=group, tags=["x"], status="offline"
             )
             await report(stack, node, at(start), cpu_usage=99)
-        with f.counting_statements(stack) as statements:
+        with f.counting_statements(stack, this_task_only=True) as statements:
             result = await evaluate(stack, at(start))
         assert len(result.transitions) == 3 * count
+        assert statements  # the evaluation's own are counted
         return len(statements)
 
     assert await statements_for(3, 0) == await statements_for(30, 100)
