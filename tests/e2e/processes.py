@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import ssl
@@ -16,14 +15,6 @@ import httpx
 from tests.helpers import free_port, poll_until
 
 BIN = Path(sys.executable).parent
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """For `preexec_fn`: the child gets SIGKILL when the test process ends however it ends
-    (a test run stopped by a timeout or a signal runs no teardown), so no Manager or daemon
-    is left running, ticking its jobs on a shared machine. Linux only, like the tests."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Manager:
@@ -58,7 +49,6 @@ class Manager:
             self.proc = subprocess.Popen(
                 [str(BIN / "ops-manager"), "serve"],
                 env=self.env,
-                preexec_fn=die_with_parent,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -142,9 +132,7 @@ class Daemon:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
-            )
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from opscaffold.manager.ui.serve import STATIC_DIR
 from opscaffold.protocol.manifest import generate_key, private_pem, public_pem
-from tests.e2e.processes import BIN, Api, Daemon, Manager, die_with_parent
+from tests.e2e.processes import BIN, Api, Daemon, Manager
 from tests.helpers import poll_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,7 +85,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
-            preexec_fn=die_with_parent,
         )  # fmt: skip
     try:
         daemon.start()

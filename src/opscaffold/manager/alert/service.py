@@ -9,7 +9,7 @@ are only read and acknowledged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -325,7 +325,7 @@ async def update_silence(
     ends_at = _naive(data.ends_at) if data.ends_at is not None else silence.ends_at
     if ends_at < starts_at:  # equal: ended as soon as it began
         raise InvalidArgument("ends_at: must not be before starts_at")
-    if data.ends_at is not None and ends_at < now:
+    if data.ends_at is not None and ends_at < now - CLOCK_SKEW:
         raise InvalidArgument("ends_at: must not be in the past")
     silence.starts_at, silence.ends_at = starts_at, ends_at
     if data.reason is not None:
@@ -355,6 +355,11 @@ async def _silence_target(session: AsyncSession, target_type: str, value: str) -
     else:
         await ensure_nodes(session, [target_id])
     return str(target_id)
+
+
+# "Now" from a client (to end a silence) arrives a little late, and its clock may be a little
+# off, and times are kept to the second: that much in the past still means now.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 def _check_window(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
